@@ -1,0 +1,113 @@
+package guestabi
+
+import "fmt"
+
+// I/O ports a guest uses to talk to its VMM.
+const (
+	// ExitPort takes one byte, a Verdict, and ends the run
+	// (QEMU: -device isa-debug-exit,iobase=0xf4,iosize=0x04).
+	ExitPort = 0xF4
+	// MarkerPort takes one byte, a Marker, per boot milestone
+	// (QEMU: -device isa-debugcon,iobase=0xf8).
+	MarkerPort = 0xF8
+)
+
+// Verdict is the outcome of a scenario, written to ExitPort.
+// Values stay below 0x80 so that QEMU's (v<<1)|1 fits an exit status.
+type Verdict uint8
+
+// The verdicts. Pass is 0 so that gonest's own exit status is 0 on success.
+const (
+	Pass            Verdict = 0 // the scenario ran and every check passed
+	Fail            Verdict = 1 // the scenario ran and a check failed
+	SetupError      Verdict = 2 // the scenario could not run: a module, binary or image is missing or broken
+	UnknownScenario Verdict = 3 // gonest.scenario names no scenario in gonest-init's table
+	NothingToRun    Verdict = 4 // the scenario found nothing to test (an image built without test binaries)
+)
+
+// String names the verdict for logs and error messages.
+func (v Verdict) String() string {
+	switch v {
+	case Pass:
+		return "pass"
+	case Fail:
+		return "fail"
+	case SetupError:
+		return "setup error"
+	case UnknownScenario:
+		return "unknown scenario"
+	case NothingToRun:
+		return "nothing to run"
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
+}
+
+// Marker is a boot timing milestone, written to MarkerPort.
+type Marker uint8
+
+// The markers, in the order a run reaches them.
+const (
+	MarkerInitStarted   Marker = 1 // gonest-init is running as PID 1
+	MarkerModulesLoaded Marker = 2 // kernel modules are loaded
+	MarkerScenarioStart Marker = 3 // the scenario function starts
+	MarkerScenarioEnd   Marker = 4 // the scenario function returned; the verdict follows
+)
+
+// String names the marker for logs.
+func (m Marker) String() string {
+	switch m {
+	case MarkerInitStarted:
+		return "init started"
+	case MarkerModulesLoaded:
+		return "modules loaded"
+	case MarkerScenarioStart:
+		return "scenario start"
+	case MarkerScenarioEnd:
+		return "scenario end"
+	}
+	return fmt.Sprintf("marker(%d)", uint8(m))
+}
+
+// Kernel command-line parameters read by gonest-init.
+const (
+	// ParamScenario names the scenario to run (gonest.scenario=kvmtests).
+	ParamScenario = "gonest.scenario"
+	// ParamLevel names this level in the nesting chain (gonest.level=G1);
+	// it prefixes the level's console lines in a nested log.
+	ParamLevel = "gonest.level"
+	// ParamTestRun is passed as -test.run to test binaries (gonest.testrun=TestHLT).
+	ParamTestRun = "gonest.testrun"
+	// ParamTimeout bounds the scenario, as a Go duration (gonest.timeout=5m).
+	ParamTimeout = "gonest.timeout"
+)
+
+// Paths inside every level's initramfs.
+const (
+	// ModulesRoot holds lib/modules/<release>/ as depmod lays it out, with
+	// modules.dep and modules.softdep restricted to the modules packed.
+	ModulesRoot = "/lib/modules"
+	// GonestBinary is the statically linked gonest VMM.
+	GonestBinary = "/bin/gonest"
+	// TestsDir holds `go test -c` binaries (*.test) run by the kvmtests scenario.
+	TestsDir = "/lab/tests"
+	// NextKernel is the kernel this level boots for the next level.
+	NextKernel = "/images/next/vmlinuz"
+	// NextInitrd is the initramfs this level boots for the next level.
+	NextInitrd = "/images/next/initrd"
+	// ShellPath is the interactive shell (u-root's gosh).
+	ShellPath = "/bin/gosh"
+)
+
+// NextLevel names the level a guest at level starts: H runs G1, G1 runs G2.
+// Any other name gets a "+1" suffix so a log stays readable.
+func NextLevel(level string) string {
+	switch level {
+	case "H":
+		return "G1"
+	case "G1":
+		return "G2"
+	case "G2":
+		return "G3"
+	}
+	return level + "+1"
+}

@@ -1,0 +1,65 @@
+package guestabi
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestVerdictString(t *testing.T) {
+	tests := []struct {
+		v    Verdict
+		want string
+	}{
+		{Pass, "pass"},
+		{Fail, "fail"},
+		{SetupError, "setup error"},
+		{UnknownScenario, "unknown scenario"},
+		{NothingToRun, "nothing to run"},
+		{Verdict(77), "verdict(77)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.v.String())
+		})
+	}
+}
+
+func TestVerdictsFitQEMUExitStatus(t *testing.T) {
+	// isa-debug-exit turns v into (v<<1)|1, and an exit status is 8 bits.
+	for _, v := range []Verdict{Pass, Fail, SetupError, UnknownScenario, NothingToRun} {
+		assert.Less(t, int(v)<<1|1, 256, "verdict %v", v)
+	}
+}
+
+func TestMarkerString(t *testing.T) {
+	tests := []struct {
+		m    Marker
+		want string
+	}{
+		{MarkerInitStarted, "init started"},
+		{MarkerModulesLoaded, "modules loaded"},
+		{MarkerScenarioStart, "scenario start"},
+		{MarkerScenarioEnd, "scenario end"},
+		{Marker(9), "marker(9)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.m.String())
+		})
+	}
+}
+
+func TestNextLevel(t *testing.T) {
+	tests := []struct{ level, want string }{
+		{"H", "G1"},
+		{"G1", "G2"},
+		{"G2", "G3"},
+		{"X", "X+1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level, func(t *testing.T) {
+			assert.Equal(t, tt.want, NextLevel(tt.level))
+		})
+	}
+}
