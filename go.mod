@@ -3,3 +3,9 @@ module github.com/gonest/gonest
 go 1.26.0
 
 require golang.org/x/sys v0.50.0
+
+require (
+	github.com/stretchr/testify v1.12.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/term v0.48.0 // indirect
+)
