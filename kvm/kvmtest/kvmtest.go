@@ -1,10 +1,3 @@
-// Package kvmtest is the one way a gonest test gets at /dev/kvm.
-//
-// Open skips the calling test, with the reason, when /dev/kvm cannot be
-// used, so unit tests pass on laptops and CI runners without KVM. Setting
-// GONEST_REQUIRE_KVM=1 turns that skip into a failure: the lab and any
-// runner that is supposed to have KVM set it, so a broken /dev/kvm cannot
-// pass silently as "skipped".
 package kvmtest
 
 import (
@@ -15,8 +8,16 @@ import (
 	"github.com/gonest/gonest/kvm"
 )
 
-// RequireEnv is the environment variable that turns a skip into a failure.
-const RequireEnv = "GONEST_REQUIRE_KVM"
+// Environment variables that turn a skip into a failure.
+const (
+	// RequireEnv=1: a test that cannot get a working /dev/kvm (or a
+	// capability every current KVM has) fails instead of skipping.
+	RequireEnv = "GONEST_REQUIRE_KVM"
+	// RequireNestedEnv=1: a test that needs nested virtualization (SVM or
+	// VMX offered to the guest, KVM_CAP_NESTED_STATE) fails instead of
+	// skipping. The lab sets it; this development host cannot nest.
+	RequireNestedEnv = "GONEST_REQUIRE_NESTED"
+)
 
 // Open returns an open /dev/kvm, closed when the test ends. When KVM is not
 // usable it skips the test with the reason, or fails it if
@@ -45,6 +46,30 @@ func Unavailable(t testing.TB, reason string) {
 		t.Fatalf("KVM required (%s=1) but unavailable: %s", RequireEnv, reason)
 	}
 	t.Skipf("skipping: KVM unavailable: %s (set %s=1 to make this a failure)", reason, RequireEnv)
+}
+
+// RequireCap returns KVM_CHECK_EXTENSION(c) on sys, ending the test with
+// Unavailable when it is 0.
+func RequireCap(t testing.TB, sys *kvm.System, c kvm.Cap) int {
+	t.Helper()
+	n, err := sys.CheckExtension(c)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if n == 0 {
+		Unavailable(t, "host KVM lacks "+c.String())
+	}
+	return n
+}
+
+// NestedUnavailable ends a test that needs nested virtualization: a skip
+// with the reason, or a failure under GONEST_REQUIRE_NESTED=1.
+func NestedUnavailable(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(RequireNestedEnv) == "1" {
+		t.Fatalf("nested virtualization required (%s=1) but unavailable: %s", RequireNestedEnv, reason)
+	}
+	t.Skipf("skipping: nested virtualization unavailable: %s (set %s=1 to make this a failure)", reason, RequireNestedEnv)
 }
 
 // VM creates a VM on sys, closed when the test ends.

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/gonest/gonest/guestabi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseCmdline(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want map[string]string
+	}{
+		{"lab line", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=H",
+			map[string]string{"console": "ttyS0", "panic": "-1", "quiet": "", "gonest.scenario": "kvmtests", "gonest.level": "H"}},
+		{"quoted value", `gonest.testrun="TestA|TestB x" a=b`,
+			map[string]string{"gonest.testrun": "TestA|TestB x", "a": "b"}},
+		{"later wins, extra spaces", "  a=1   a=2\n", map[string]string{"a": "2"}},
+		{"value with =", "root=PARTUUID=abc", map[string]string{"root": "PARTUUID=abc"}},
+		{"empty", "", map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, parseCmdline(tt.line))
+		})
+	}
+}
+
+func TestLineWriterPrefixesAndKeepsTail(t *testing.T) {
+	var out bytes.Buffer
+	w := newLineWriter(&out, "[G1] ", 2)
+	for _, chunk := range []string{"one\ntw", "o\r\nthree\n", "four"} {
+		n, err := w.Write([]byte(chunk))
+		require.NoError(t, err)
+		assert.Equal(t, len(chunk), n)
+	}
+	assert.Equal(t, "[G1] one\n[G1] two\n[G1] three\n", out.String(), "partial line held back")
+	assert.Equal(t, []string{"two", "three"}, w.Tail())
+	require.NoError(t, w.Flush())
+	assert.Equal(t, "[G1] one\n[G1] two\n[G1] three\n[G1] four\n", out.String())
+	assert.Equal(t, []string{"three", "four"}, w.Tail())
+}
+
+func TestLineWriterCutsEndlessLine(t *testing.T) {
+	var out bytes.Buffer
+	w := newLineWriter(&out, "> ", 1)
+	_, err := w.Write(bytes.Repeat([]byte("x"), maxLine+10))
+	require.NoError(t, err)
+	assert.Equal(t, "> "+strings.Repeat("x", maxLine+10)+"\n", out.String())
+}
+
+func TestConsoleHandler(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(newConsoleHandler(&out, "init: "))
+	log.Info("module loaded", "name", "kvm_amd", "params", "nested=1", "took", "3ms")
+	log.With("level", "H").WithGroup("g").Error("next level failed", "err", errors.New("exit status 1"))
+	log.Debug("not shown")
+	assert.Equal(t,
+		"init: module loaded name=kvm_amd params=\"nested=1\" took=3ms\n"+
+			"init: ERROR next level failed level=H g.err=\"exit status 1\"\n",
+		out.String())
+}
+
+func TestCPUFlagsAndWantedModules(t *testing.T) {
+	cpuinfo := func(flags string) string {
+		return "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: " + flags + "\nbogomips\t: 1\n\nprocessor\t: 1\nflags\t\t: none\n"
+	}
+	tests := []struct {
+		name  string
+		flags string
+		want  []string
+	}{
+		{"svm", "fpu sse4_2 svm npt", []string{"kvm_amd", "virtio_pci", "virtio_blk", "ext4"}},
+		{"vmx", "fpu vmx ept", []string{"kvm_intel", "virtio_pci", "virtio_blk", "ext4"}},
+		{"neither", "fpu hypervisor", []string{"virtio_pci", "virtio_blk", "ext4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flags := cpuFlags(strings.NewReader(cpuinfo(tt.flags)))
+			assert.Equal(t, tt.want, wantedModules(flags))
+		})
+	}
+}
+
+func TestScenarioTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range scenarios {
+		assert.NotEmpty(t, s.Name)
+		assert.NotEmpty(t, s.Doc, s.Name)
+		assert.NotNil(t, s.Run, s.Name)
+		assert.False(t, seen[s.Name], "duplicate scenario %s", s.Name)
+		seen[s.Name] = true
+	}
+	for _, name := range []string{"kvmtests", "shell", "nested"} {
+		_, ok := lookupScenario(name)
+		assert.True(t, ok, name)
+	}
+	_, ok := lookupScenario("nosuch")
+	assert.False(t, ok)
+}
+
+func TestNextCmdline(t *testing.T) {
+	tests := []struct{ level, next, want string }{
+		{"H", "", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=G1"},
+		{"H", "nested,kvmtests", "console=ttyS0 panic=-1 quiet gonest.scenario=nested gonest.level=G1 gonest.next=kvmtests"},
+		{"G1", "kvmtests", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=G2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level+"/"+tt.next, func(t *testing.T) {
+			assert.Equal(t, tt.want, nextCmdline(tt.level, tt.next))
+		})
+	}
+}
+
+func TestVerdictForExit(t *testing.T) {
+	exitWith := func(code int) error {
+		return exec.Command("sh", "-c", fmt.Sprintf("exit %d", code)).Run()
+	}
+	tests := []struct {
+		name string
+		err  error
+		want guestabi.Verdict
+	}{
+		{"success", nil, guestabi.Pass},
+		{"verdict fail", exitWith(1), guestabi.Fail},
+		{"verdict setup error", exitWith(2), guestabi.SetupError},
+		{"nothing to run", exitWith(4), guestabi.NothingToRun},
+		{"out of range", exitWith(200), guestabi.Fail},
+		{"not started", errors.New("exec: not found"), guestabi.Fail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, verdictForExit(tt.err))
+		})
+	}
+}
+
+func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
+	var console bytes.Buffer
+	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
+	err := env.RunChild(context.Background(), "sh", "-c", "echo booting; echo vmm-warning >&2; echo panic; exit 1")
+	require.Error(t, err)
+	var exitErr *exec.ExitError
+	require.True(t, errors.As(err, &exitErr), "the exit status survives wrapping: %v", err)
+	assert.Equal(t, 1, exitErr.ExitCode())
+	out := console.String()
+	assert.Contains(t, out, "[G1] booting\n")
+	assert.Contains(t, out, "\nvmm-warning\n", "stderr passes through without the child prefix")
+	assert.Contains(t, out, "----- last 2 lines of G1 console -----\n  | booting\n  | panic\n----- end of G1 console -----\n")
+	assert.Equal(t, guestabi.Fail, verdictForExit(err))
+}
+
+func TestRunChildSuccessPrintsNoTail(t *testing.T) {
+	var console bytes.Buffer
+	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "G1"}
+	require.NoError(t, env.RunChild(context.Background(), "sh", "-c", "echo hi"))
+	assert.Contains(t, console.String(), "[G2] hi\n")
+	assert.NotContains(t, console.String(), "last")
+}
+
+func TestEnvParam(t *testing.T) {
+	env := &Env{Params: map[string]string{"gonest.testrun": "TestX"}}
+	assert.Equal(t, "TestX", env.Param(guestabi.ParamTestRun, ""))
+	assert.Equal(t, "5m", env.Param(guestabi.ParamTimeout, "5m"))
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+// testTimeout bounds one test binary unless gonest.timeout says otherwise;
+// `go test` would print every goroutine when it fires.
+const testTimeout = 10 * time.Minute
+
+// runKVMTests runs every `go test -c` binary in guestabi.TestsDir with
+// GONEST_REQUIRE_KVM=1, so a test that cannot reach KVM fails instead of
+// skipping. All must pass.
+func runKVMTests(ctx context.Context, env *Env) guestabi.Verdict {
+	bins, err := filepath.Glob(filepath.Join(guestabi.TestsDir, "*.test"))
+	if err != nil || len(bins) == 0 {
+		env.Log.Error("no test binaries in the image; build them with `make images` (LAB_TEST_PKGS)", "dir", guestabi.TestsDir)
+		return guestabi.NothingToRun
+	}
+	sort.Strings(bins)
+	if len(env.ModuleErrors) > 0 {
+		env.Log.Error("KVM modules did not load; see the module errors above")
+		return guestabi.SetupError
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		env.Log.Error("no /dev/kvm at this level; the CPU needs svm or vmx and the image needs the kvm modules", "err", err)
+		return guestabi.SetupError
+	}
+	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + env.Param(guestabi.ParamTimeout, testTimeout.String())}
+	if run := env.Param(guestabi.ParamTestRun, ""); run != "" {
+		args = append(args, "-test.run="+run)
+	}
+	verdict := guestabi.Pass
+	var failed []string
+	for _, bin := range bins {
+		name := filepath.Base(bin)
+		start := time.Now()
+		cmd := env.Command(ctx, bin, args...)
+		cmd.Dir = os.TempDir()
+		cmd.Env = append(cmd.Env, "GONEST_REQUIRE_KVM=1")
+		env.Log.Info("test binary starting", "name", name, "args", strings.Join(args, " "))
+		err := cmd.Run()
+		took := time.Since(start).Round(time.Millisecond)
+		if err != nil {
+			env.Log.Error("test binary failed", "name", name, "err", err, "took", took)
+			failed = append(failed, name)
+			verdict = guestabi.Fail
+			continue
+		}
+		env.Log.Info("test binary passed", "name", name, "took", took)
+	}
+	env.Log.Info("kvmtests done", "binaries", len(bins), "failed", strings.Join(failed, ","), "verdict", verdict)
+	return verdict
+}

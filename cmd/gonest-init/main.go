@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	log := slog.New(newConsoleHandler(os.Stdout, "init: "))
+	pid1 := os.Getpid() == 1
+	start := time.Now()
+	if pid1 {
+		if err := mountAll(); err != nil {
+			log.Error("mounts incomplete", "err", err)
+		}
+	}
+	pw, err := openPorts()
+	if err != nil {
+		log.Warn("no port access", "err", err)
+	}
+	verdict := boot(log, pw, pid1, start)
+	end(log, pw, verdict, pid1)
+}
+
+// boot does everything from the first marker up to the verdict.
+func boot(log *slog.Logger, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict {
+	marker(log, pw, guestabi.MarkerInitStarted)
+
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		log.Error("cannot read the kernel command line", "err", err)
+		return guestabi.SetupError
+	}
+	params := parseCmdline(strings.TrimSpace(string(cmdline)))
+	env := &Env{
+		Log:     log,
+		Console: os.Stdout,
+		Level:   params[guestabi.ParamLevel],
+		Params:  params,
+	}
+	if env.Level == "" {
+		env.Level = "H"
+	}
+	name := params[guestabi.ParamScenario]
+	log.Info("gonest-init started", "level", env.Level, "scenario", name, "pid1", pid1)
+
+	env.ModuleErrors = loadModules(log)
+	marker(log, pw, guestabi.MarkerModulesLoaded)
+	log.Info("boot done", "took", time.Since(start).Round(time.Millisecond))
+
+	sc, ok := lookupScenario(name)
+	if !ok {
+		var known []string
+		for _, s := range scenarios {
+			known = append(known, s.Name)
+		}
+		log.Error("unknown scenario; pass gonest.scenario=NAME on the kernel command line",
+			"scenario", name, "known", strings.Join(known, ","))
+		return guestabi.UnknownScenario
+	}
+	ctx := context.Background()
+	if t := params[guestabi.ParamTimeout]; t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			log.Error("bad "+guestabi.ParamTimeout+"; use a Go duration such as 5m", "value", t)
+			return guestabi.SetupError
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	marker(log, pw, guestabi.MarkerScenarioStart)
+	scStart := time.Now()
+	v := sc.Run(ctx, env)
+	marker(log, pw, guestabi.MarkerScenarioEnd)
+	log.Info("scenario finished", "scenario", sc.Name, "verdict", v, "took", time.Since(scStart).Round(time.Millisecond))
+	return v
+}
+
+// marker writes a boot marker; a failure is logged, never fatal.
+func marker(log *slog.Logger, pw *portWriter, m guestabi.Marker) {
+	if err := pw.Marker(m); err != nil {
+		log.Debug("marker not written", "marker", m, "err", err)
+	}
+}
+
+// end reports the verdict and stops the machine.
+func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1 bool) {
+	log.Info("verdict", "code", uint8(v), "verdict", v)
+	unix.Sync()
+	if err := pw.Exit(v); err != nil {
+		log.Warn("verdict not written to the exit port", "err", err)
+	}
+	if !pid1 {
+		os.Exit(int(v))
+	}
+	// Still running: the VMM has no exit device on the port.
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		log.Error("power off", "err", err)
+	}
+	for {
+		time.Sleep(time.Hour) // PID 1 must not exit: the kernel would panic
+	}
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+// ParamNext lists the scenarios of the levels below this one, nearest
+// first: gonest.next=nested,kvmtests at H runs "nested" in G1 and
+// "kvmtests" in G2. Empty means the next level runs kvmtests.
+const ParamNext = "gonest.next"
+
+// nextCmdline is the kernel command line for the next level.
+func nextCmdline(level, next string) string {
+	scenario, rest, _ := strings.Cut(next, ",")
+	if scenario == "" {
+		scenario = "kvmtests"
+	}
+	parts := []string{"console=ttyS0", "panic=-1", "quiet",
+		guestabi.ParamScenario + "=" + scenario, guestabi.ParamLevel + "=" + guestabi.NextLevel(level)}
+	if rest != "" {
+		parts = append(parts, ParamNext+"="+rest)
+	}
+	return strings.Join(parts, " ")
+}
+
+// runNested boots the next level with gonest from the images packed at
+// guestabi.NextKernel and NextInitrd, and passes its verdict up: gonest's
+// exit status is the next level's verdict.
+func runNested(ctx context.Context, env *Env) guestabi.Verdict {
+	for _, p := range []string{guestabi.GonestBinary, guestabi.NextKernel, guestabi.NextInitrd} {
+		if _, err := os.Stat(p); err != nil {
+			env.Log.Error("image lacks what the next level needs; rebuild with `make images`", "missing", p)
+			return guestabi.SetupError
+		}
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		env.Log.Error("no /dev/kvm at this level, cannot start the next one", "err", err)
+		return guestabi.SetupError
+	}
+	err := env.RunChild(ctx, guestabi.GonestBinary, "run",
+		"-kernel", guestabi.NextKernel,
+		"-initrd", guestabi.NextInitrd,
+		"-append", nextCmdline(env.Level, env.Param(ParamNext, "")))
+	return verdictForExit(err)
+}

@@ -1,0 +1,14 @@
+// Package kvmtest is the one way a gonest test gets at /dev/kvm.
+//
+// Open skips the calling test, with the reason, when /dev/kvm cannot be
+// used, so unit tests pass on laptops and CI runners without KVM. Setting
+// GONEST_REQUIRE_KVM=1 turns that skip into a failure: the lab and any
+// runner that is supposed to have KVM set it, so a broken /dev/kvm cannot
+// pass silently as "skipped". Tests that need nested virtualization use
+// NestedUnavailable, governed by GONEST_REQUIRE_NESTED in the same way,
+// because a machine can have working KVM that cannot nest (this project's
+// development hosts run kvm_pvm).
+//
+// VM, VCPU and Memory create the usual objects and release them when the
+// test ends, so a test reads as its guest setup and nothing else.
+package kvmtest
