@@ -33,11 +33,11 @@ func Cmdline(extra string) string {
 // accepts, maxLen bytes without the terminating NUL.
 func checkCmdline(cmdline string, maxLen int) error {
 	if strings.IndexByte(cmdline, 0) >= 0 {
-		return fmt.Errorf("kernel command line holds a NUL byte: %w", ErrBadCmdline)
+		return fmt.Errorf("%w: it holds a NUL byte", ErrBadCmdline)
 	}
 	if len(cmdline) > maxLen {
-		return fmt.Errorf("kernel command line is %d bytes, this kernel accepts at most %d; shorten -append: %w",
-			len(cmdline), maxLen, ErrCmdlineTooLong)
+		return fmt.Errorf("%w: %d bytes, this kernel accepts at most %d; shorten -append",
+			ErrCmdlineTooLong, len(cmdline), maxLen)
 	}
 	return nil
 }

@@ -42,14 +42,14 @@ var (
 	// kernel accepts for it, whatever the memory size.
 	ErrInitrdTooLarge = errors.New("initrd too large")
 	// ErrInitrdOverlap: the initrd would overlap the kernel.
-	ErrInitrdOverlap = errors.New("initrd overlaps kernel")
+	ErrInitrdOverlap = errors.New("initrd would overlap the kernel")
 	// ErrKernelOverlap: a kernel segment overlaps gonest's boot structures
 	// below 1 MiB or lies outside RAM.
 	ErrKernelOverlap = errors.New("kernel placement conflict")
 	// ErrCmdlineTooLong: the command line exceeds what the kernel accepts.
-	ErrCmdlineTooLong = errors.New("command line too long")
+	ErrCmdlineTooLong = errors.New("kernel command line too long")
 	// ErrBadCmdline: the command line holds a NUL byte.
-	ErrBadCmdline = errors.New("bad command line")
+	ErrBadCmdline = errors.New("bad kernel command line")
 	// ErrACPITooLarge: the ACPI tables exceed ACPIMaxSize.
 	ErrACPITooLarge = errors.New("ACPI tables too large")
 )

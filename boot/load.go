@@ -60,7 +60,7 @@ func Load(mem *guestmem.Memory, kernel io.ReaderAt, kernelSize int64, initrd io.
 		return nil, err
 	}
 	if !mem.Contains(0, HighMemStart) {
-		return nil, fmt.Errorf("guest RAM must cover the first MiB for boot structures; use -m 64M or more: %w", ErrMemoryTooSmall)
+		return nil, fmt.Errorf("%w: RAM must cover the first MiB for boot structures; use -m 64M or more", ErrMemoryTooSmall)
 	}
 	lowEnd := min(mem.Regions()[0].End(), LowRAMMax)
 
@@ -72,7 +72,7 @@ func Load(mem *guestmem.Memory, kernel io.ReaderAt, kernelSize int64, initrd io.
 		return nil, err
 	}
 	if len(opts.ACPI) > ACPIMaxSize {
-		return nil, fmt.Errorf("ACPI tables are %d bytes, room is %d: %w", len(opts.ACPI), ACPIMaxSize, ErrACPITooLarge)
+		return nil, fmt.Errorf("%w: %d bytes, room is %d", ErrACPITooLarge, len(opts.ACPI), ACPIMaxSize)
 	}
 	if initrdSize < 0 {
 		return nil, fmt.Errorf("initrd size %d is negative", initrdSize)
@@ -148,14 +148,14 @@ func (img *ELFImage) entryOrZero() uint64 {
 
 func tooSmall(need uint64, what string) error {
 	mb := (need + mib - 1) / mib
-	return fmt.Errorf("%s needs guest RAM up to %#x; use -m %dM or more: %w", what, need, mb, ErrMemoryTooSmall)
+	return fmt.Errorf("%w: %s needs RAM up to %#x; use -m %dM or more", ErrMemoryTooSmall, what, need, mb)
 }
 
 func loadBzImage(mem *guestmem.Memory, h *SetupHeader, r io.ReaderAt, lowEnd uint64, ld *Loaded) error {
 	load, spans := h.loadAddr(lowEnd)
 	for _, s := range spans {
 		if s.End() < s.Addr {
-			return fmt.Errorf("kernel at %#x+%#x overflows the address space: %w", s.Addr, s.Size, ErrKernelOverlap)
+			return fmt.Errorf("%w: kernel at %#x+%#x overflows the address space", ErrKernelOverlap, s.Addr, s.Size)
 		}
 		if s.End() > lowEnd {
 			return tooSmall(s.End(), fmt.Sprintf("the kernel (loaded at %#x, init_size %d MiB)", load, h.InitSize/mib))
@@ -172,17 +172,17 @@ func loadELF(mem *guestmem.Memory, img *ELFImage, r io.ReaderAt, lowEnd uint64, 
 	for i, s := range img.Segments {
 		span := Span{Addr: s.Paddr, Size: s.MemSize}
 		if span.Addr < HighMemStart {
-			return fmt.Errorf("kernel segment %d at %#x overlaps gonest's boot structures below 1 MiB: %w", i, s.Paddr, ErrKernelOverlap)
+			return fmt.Errorf("%w: kernel segment %d at %#x overlaps gonest's boot structures below 1 MiB", ErrKernelOverlap, i, s.Paddr)
 		}
 		if !mem.Contains(span.Addr, span.Size) {
 			if span.Addr < LowRAMMax && span.End() <= LowRAMMax {
 				return tooSmall(span.End(), fmt.Sprintf("kernel segment %d", i))
 			}
-			return fmt.Errorf("kernel segment %d at %#x+%#x is not in guest RAM: %w", i, s.Paddr, s.MemSize, ErrKernelOverlap)
+			return fmt.Errorf("%w: kernel segment %d at %#x+%#x is not in guest RAM", ErrKernelOverlap, i, s.Paddr, s.MemSize)
 		}
 		for _, prev := range ld.Kernel {
 			if span.Addr < prev.End() && prev.Addr < span.End() {
-				return fmt.Errorf("kernel segment %d at %#x+%#x overlaps another: %w", i, s.Paddr, s.MemSize, ErrKernelOverlap)
+				return fmt.Errorf("%w: kernel segment %d at %#x+%#x overlaps another", ErrKernelOverlap, i, s.Paddr, s.MemSize)
 			}
 		}
 		ld.Kernel = append(ld.Kernel, span)
@@ -213,13 +213,13 @@ func loadInitrd(mem *guestmem.Memory, k *Kernel, r io.ReaderAt, size, lowEnd uin
 		}
 	}
 	if kernelEnd > hard || size > hard-kernelEnd {
-		return fmt.Errorf("initrd is %d MiB but at most %d MiB fit between the kernel (ending at %#x) and the initrd limit %#x; use a smaller initrd: %w",
-			size/mib, (hard-min(kernelEnd, hard))/mib, kernelEnd, hard, ErrInitrdTooLarge)
+		return fmt.Errorf("%w: %d MiB, but at most %d MiB fit between the kernel (ending at %#x) and the initrd limit %#x; use a smaller initrd",
+			ErrInitrdTooLarge, size/mib, (hard-min(kernelEnd, hard))/mib, kernelEnd, hard)
 	}
 	if size > limit || (limit-size)&^(InitrdAlign-1) < kernelEnd {
 		need := (kernelEnd+InitrdAlign-1)&^(InitrdAlign-1) + size
-		return fmt.Errorf("initrd (%d MiB) would overlap the kernel, which ends at %#x; use -m %dM or more: %w",
-			(size+mib-1)/mib, kernelEnd, (need+mib-1)/mib, ErrInitrdOverlap)
+		return fmt.Errorf("%w: the %d MiB initrd does not fit above the kernel, which ends at %#x; use -m %dM or more",
+			ErrInitrdOverlap, (size+mib-1)/mib, kernelEnd, (need+mib-1)/mib)
 	}
 	addr := (limit - size) &^ (InitrdAlign - 1)
 	if r == nil {
