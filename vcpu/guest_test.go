@@ -1,0 +1,194 @@
+package vcpu_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/kvm"
+	"github.com/gonest/gonest/vcpu"
+)
+
+// guestTimeout bounds every guest run; the guests take microseconds even
+// where KVM emulates them instruction by instruction.
+const guestTimeout = 10 * time.Second
+
+func TestTinyGuests(t *testing.T) {
+	tests := []struct {
+		name string
+		code []byte
+		mode guestMode
+	}{
+		{"real mode", realModeGuest, modeReal},
+		{"32-bit protected mode", protectedModeGuest, modeProtected},
+		{"64-bit long mode", longModeGuest, modeLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGuestEnv(t, tt.code, tt.mode)
+			ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+			defer cancel()
+
+			action, err := g.v.Run(ctx)
+			require.NoError(t, err)
+			require.Equal(t, vcpu.ActionHalt, action, "the guest ends with HLT")
+
+			assert.Equal(t, []access{
+				{Write: true, Offset: 0, Data: []byte("H")},
+				{Write: true, Offset: 0, Data: []byte("i")},
+				{Offset: 1, Data: []byte{0x5a}},                                // in $0x11
+				{Write: true, Offset: 2, Data: []byte{0x5b}},                   // the value read, plus one
+				{Write: true, Offset: 3, Data: le32(0x12345678)},               // the MMIO read, echoed
+				{Write: true, Offset: 4, Data: []byte("h")},                    // rep outsb "hello"
+				{Write: true, Offset: 4, Data: []byte("e")},                    //
+				{Write: true, Offset: 4, Data: []byte("l")},                    //
+				{Write: true, Offset: 4, Data: []byte("l")},                    //
+				{Write: true, Offset: 4, Data: []byte("o")},                    //
+				{Offset: 5, Data: []byte("w")}, {Offset: 5, Data: []byte("x")}, // rep insb
+				{Offset: 5, Data: []byte("y")}, {Offset: 5, Data: []byte("z")}, //
+				{Write: true, Offset: 6, Data: []byte("w")}, // rep outsb of what insb read
+				{Write: true, Offset: 6, Data: []byte("x")}, //
+				{Write: true, Offset: 6, Data: []byte("y")}, //
+				{Write: true, Offset: 6, Data: []byte("z")}, //
+			}, g.ports.log())
+			assert.Equal(t, []access{
+				{Write: true, Offset: 0, Data: le32(0xdeadbeef)},
+				{Offset: 4, Data: le32(0x12345678)},
+			}, g.dev.log())
+
+			buf, err := g.mem.Slice(guestCode+uint64(len(tt.code))-4, 4)
+			require.NoError(t, err)
+			assert.Equal(t, []byte("wxyz"), buf, "rep insb stored what the device returned")
+
+			stats := g.v.Stats()
+			assert.Equal(t, uint64(1), stats.Exits(kvm.ExitHLT))
+			assert.Equal(t, uint64(2), stats.Exits(kvm.ExitMMIO))
+			// 7 single OUT/IN exits and 3 string instructions, which KVM may
+			// split into several exits but never merges.
+			assert.GreaterOrEqual(t, stats.Exits(kvm.ExitIO), uint64(8))
+			assert.LessOrEqual(t, stats.Exits(kvm.ExitIO), uint64(5+13))
+
+			regs, err := g.kv.GetRegs()
+			require.NoError(t, err)
+			assert.Equal(t, uint64(guestCode+len(tt.code)-9), regs.RIP, "RIP is just past the HLT")
+		})
+	}
+}
+
+func TestStopSpinningGuestFromAnotherGoroutine(t *testing.T) {
+	g := newGuestEnv(t, spinGuest, modeReal)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	type result struct {
+		action vcpu.Action
+		err    error
+		at     time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := g.v.Run(ctx)
+		done <- result{a, err, time.Now()}
+	}()
+
+	time.Sleep(100 * time.Millisecond) // let it spin
+	select {
+	case r := <-done:
+		t.Fatalf("guest stopped by itself: %v, %v", r.action, r.err)
+	default:
+	}
+	cancelled := time.Now()
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("vCPU still running 5s after cancel")
+	}
+	require.NoError(t, r.err)
+	assert.Equal(t, vcpu.ActionInterrupted, r.action)
+	latency := r.at.Sub(cancelled)
+	t.Logf("stop latency %v", latency)
+	assert.Less(t, latency, time.Second, "stopping is bounded")
+	assert.GreaterOrEqual(t, g.v.Stats().Exits(kvm.ExitIntr), uint64(1))
+
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(guestCode), regs.RIP, "still on the jmp")
+
+	// The vCPU can run again after a stop, and stop again.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	a, err := g.v.Run(ctx2)
+	require.NoError(t, err)
+	assert.Equal(t, vcpu.ActionInterrupted, a)
+}
+
+func TestRunWithDoneContextDoesNotEnterGuest(t *testing.T) {
+	g := newGuestEnv(t, longModeGuest, modeLong)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a, err := g.v.Run(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, vcpu.ActionInterrupted, a)
+	assert.Empty(t, g.ports.log())
+}
+
+func TestTripleFaultIsFatalWithRegisters(t *testing.T) {
+	g := newGuestEnv(t, tripleFaultGuest, modeLong)
+	sregs, err := g.kv.GetSregs()
+	require.NoError(t, err)
+	sregs.IDT = kvm.DTable{Base: 0, Limit: 0} // nowhere to deliver #UD
+	require.NoError(t, g.kv.SetSregs(sregs))
+
+	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+	defer cancel()
+	_, err = g.v.Run(ctx)
+	require.Error(t, err)
+	var fe *vcpu.FatalError
+	require.True(t, errors.As(err, &fe), "got %T: %v", err, err)
+	assert.IsType(t, &vcpu.ExitShutdown{}, fe.Exit)
+	assert.Equal(t, "vcpu 0: KVM_EXIT_SHUTDOWN (triple fault) at rip=0x1000", err.Error())
+	require.NotNil(t, fe.Regs)
+	require.NotNil(t, fe.Sregs)
+	assert.Contains(t, fe.Dump(), "rip=0000000000001000")
+	assert.Contains(t, fe.Dump(), "mode=long")
+	assert.Equal(t, uint64(1), g.v.Stats().Exits(kvm.ExitShutdown))
+}
+
+func TestUserModeGuestRunsOutLoop(t *testing.T) {
+	g := newGuestEnv(t, userOutLoopGuest, modeUser)
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	regs.RCX, regs.RDX = 10, portBase+3
+	require.NoError(t, g.kv.SetRegs(regs))
+
+	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+	defer cancel()
+	done := &doneDevice{cancel: cancel}
+	require.NoError(t, g.pio.Insert(done, 0x81, 1))
+	a, err := g.v.Run(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, vcpu.ActionInterrupted, a)
+	assert.Equal(t, 1, done.writes)
+	assert.Len(t, g.ports.log(), 10, "ten OUTs at CPL 3")
+	sregs, err := g.kv.GetSregs()
+	require.NoError(t, err)
+	assert.Equal(t, uint8(3), sregs.CS.DPL, "the guest ran at CPL 3")
+}
+
+// doneDevice cancels a context when the guest writes to it.
+type doneDevice struct {
+	cancel context.CancelFunc
+	writes int
+}
+
+func (d *doneDevice) Read(offset uint64, data []byte) {}
+func (d *doneDevice) Write(offset uint64, data []byte) {
+	d.writes++
+	d.cancel()
+}
