@@ -275,3 +275,16 @@ func TestLoadELF(t *testing.T) {
 		})
 	}
 }
+
+func TestZeroPageRSDPNeedsProtocol214(t *testing.T) {
+	for _, tt := range []struct {
+		version uint16
+		want    uint64
+	}{{0x020D, 0}, {0x020E, ACPIAddr}, {0x020F, ACPIAddr}} {
+		k, err := parse(makeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[offVersion:], tt.version) }))
+		require.NoError(t, err)
+		zp, err := BuildZeroPage(k.Setup, ZeroPageParams{RSDPAddr: ACPIAddr})
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, binary.LittleEndian.Uint64(zp[0x70:]), "protocol %#x", tt.version)
+	}
+}

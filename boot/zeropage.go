@@ -35,6 +35,8 @@ const (
 	// elfProtocol is the protocol version claimed for an ELF kernel's
 	// synthesised header: 2.15, whose fields gonest fills.
 	elfProtocol = 0x020F
+	// rsdpProtocol is the protocol from which kernels read acpi_rsdp_addr.
+	rsdpProtocol = 0x020E
 )
 
 // ZeroPageParams are what a loader tells the kernel through boot_params.
@@ -74,7 +76,11 @@ func BuildZeroPage(hdr *SetupHeader, p ZeroPageParams) ([]byte, error) {
 	le.PutUint32(b[offExtRamdiskImage:], uint32(p.InitrdAddr>>32))
 	le.PutUint32(b[offRamdiskSize:], uint32(p.InitrdSize))
 	le.PutUint32(b[offExtRamdiskSize:], uint32(p.InitrdSize>>32))
-	le.PutUint64(b[offACPIRSDPAddr:], p.RSDPAddr)
+	// acpi_rsdp_addr is read by kernels of protocol 2.14 and later; for
+	// older ones the field is padding, so leave it zero.
+	if hdr == nil || hdr.Version >= rsdpProtocol {
+		le.PutUint64(b[offACPIRSDPAddr:], p.RSDPAddr)
+	}
 
 	if err := encodeE820(b[offE820Table:offE820Table+MaxE820Entries*e820EntrySize], p.E820, e820EntrySize); err != nil {
 		return nil, fmt.Errorf("zero page: %w", err)
