@@ -223,3 +223,34 @@ func TestNestedState(t *testing.T) {
 	assert.False(t, ns.GuestMode(), "a fresh vCPU runs no L2")
 	assert.True(t, ns.VMX != nil || ns.SVM != nil)
 }
+
+func TestLessCommonIoctls(t *testing.T) {
+	sys := kvmtest.Open(t)
+
+	kvmtest.RequireCap(t, sys, kvm.CapExtEmulCPUID)
+	emulated, err := sys.GetEmulatedCPUID()
+	require.NoError(t, err)
+	assert.NotEmpty(t, emulated, "KVM emulates at least MOVBE/RDPID leaves")
+
+	t.Run("split irqchip", func(t *testing.T) {
+		vm := kvmtest.VM(t, sys)
+		kvmtest.RequireCap(t, sys, kvm.CapSplitIRQChip)
+		require.NoError(t, vm.EnableCap(kvm.EnableCap{Cap: kvm.CapSplitIRQChip, Args: [4]uint64{24}}))
+		// With the LAPIC in the kernel and the IOAPIC in userspace, a full
+		// in-kernel irqchip can no longer be created.
+		assert.Error(t, vm.CreateIRQChip())
+	})
+
+	t.Run("vcpu", func(t *testing.T) {
+		vm := kvmtest.VM(t, sys)
+		vcpu := kvmtest.VCPU(t, vm, 0)
+		khz, err := vcpu.GetTSCKHz()
+		require.NoError(t, err)
+		assert.Greater(t, khz, uint32(100_000), "TSC above 100 MHz")
+
+		var mask unix.Sigset_t
+		mask.Val[0] = 1 << (uint(unix.SIGUSR1) - 1)
+		require.NoError(t, vcpu.SetSignalMask(&mask))
+		require.NoError(t, vcpu.SetSignalMask(nil))
+	})
+}

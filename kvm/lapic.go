@@ -18,17 +18,21 @@ const (
 
 // LVT entry fields.
 const (
-	LVTVectorMask       = 0xff       // bits 0-7: vector
-	LVTDeliveryModeMask = 0x7 << 8   // bits 8-10: delivery mode
-	LVTDeliveryFixed    = 0x0 << 8   // fixed: deliver Vector
-	LVTDeliveryNMI      = 0x4 << 8   // NMI
-	LVTDeliveryExtINT   = 0x7 << 8   // ExtINT: ask the 8259 PIC for the vector
-	LVTMasked           = 1 << 16    // bit 16: mask
-	SVRAPICEnabled      = 1 << 8     // SVR bit 8: APIC software enable
-	lapicRegMaxOffset   = 1024 - 4   // last offset a 32-bit register can start at
-	lapicRegAlignMask   = 0xf        // registers are 16-byte aligned
-	lapicRegInvalid     = ^uint32(0) // what Reg returns for an invalid offset
-	lapicDeliveryUnmask = ^uint32(LVTDeliveryModeMask | LVTMasked)
+	LVTVectorMask       = 0xff     // bits 0-7: vector
+	LVTDeliveryModeMask = 0x7 << 8 // bits 8-10: delivery mode
+	LVTDeliveryFixed    = 0x0 << 8 // fixed: deliver Vector
+	LVTDeliveryNMI      = 0x4 << 8 // NMI
+	LVTDeliveryExtINT   = 0x7 << 8 // ExtINT: ask the 8259 PIC for the vector
+	LVTMasked           = 1 << 16  // bit 16: mask
+	SVRAPICEnabled      = 1 << 8   // SVR bit 8: APIC software enable
+)
+
+const (
+	lapicRegMaxOffset = 1024 - 4   // last offset a 32-bit register can start at
+	lapicRegAlignMask = 0xf        // registers are 16-byte aligned
+	lapicRegInvalid   = ^uint32(0) // what Reg returns for an invalid offset
+	// lvtKeep clears an LVT entry's delivery mode and mask bits.
+	lvtKeep = ^uint32(LVTDeliveryModeMask | LVTMasked)
 )
 
 // Reg returns the 32-bit register at offset (LAPICReg*). An offset that is
@@ -53,6 +57,6 @@ func (l *LAPICState) SetReg(offset int, v uint32) {
 // 8259 PIC (ExtINT) and LINT1 to NMI, both unmasked. Linux expects this of
 // the BSP when it boots with the PIC in virtual-wire mode.
 func (l *LAPICState) SetLINTs() {
-	l.SetReg(LAPICRegLVT0, l.Reg(LAPICRegLVT0)&lapicDeliveryUnmask|LVTDeliveryExtINT)
-	l.SetReg(LAPICRegLVT1, l.Reg(LAPICRegLVT1)&lapicDeliveryUnmask|LVTDeliveryNMI)
+	l.SetReg(LAPICRegLVT0, l.Reg(LAPICRegLVT0)&lvtKeep|LVTDeliveryExtINT)
+	l.SetReg(LAPICRegLVT1, l.Reg(LAPICRegLVT1)&lvtKeep|LVTDeliveryNMI)
 }

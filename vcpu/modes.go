@@ -56,16 +56,14 @@ const (
 	RFLAGSVM        = 1 << 17 // virtual-8086 mode
 )
 
-// Segment descriptor type values (the 4-bit type field with S=1).
+// Segment descriptor type field values for code and data segments (S=1).
 const (
-	SegTypeDataRW      = 0x3 // data, read/write, accessed
-	SegTypeCodeExecRd  = 0xb // code, execute/read, accessed
-	SegTypeTSS32Busy   = 0xb // with S=0: busy 32/64-bit TSS
-	SegTypeLDT         = 0x2 // with S=0: LDT
-	realModeSegLimit   = 0xffff
-	flatSegLimit       = 0xffffffff
-	realModeCodeSelect = 0
+	SegTypeDataRW     = 0x3 // data, read/write, accessed
+	SegTypeCodeExecRd = 0xb // code, execute/read, accessed
 )
+
+// realModeSegLimit is the 64 KiB limit of every real-mode segment.
+const realModeSegLimit = 0xffff
 
 // Selectors of the GDT built by FlatGDT. User selectors carry RPL 3.
 const (
@@ -80,16 +78,16 @@ const (
 
 // Descriptor bits (in the 64-bit descriptor value).
 const (
-	descAccessed = 1 << 40 // A
-	descRW       = 1 << 41 // readable code / writable data
-	descCode     = 1 << 43 // executable
-	descS        = 1 << 44 // code/data (not system)
-	descDPL3     = 3 << 45 // descriptor privilege level 3
-	descPresent  = 1 << 47 // P
-	descL        = 1 << 53 // 64-bit code
-	descDB       = 1 << 54 // 32-bit default size
-	descG        = 1 << 55 // limit in 4 KiB units
-	descFlatLim  = 0xffff | 0xf<<48
+	descAccessed = 1 << 40          // A
+	descRW       = 1 << 41          // readable code / writable data
+	descCode     = 1 << 43          // executable
+	descS        = 1 << 44          // code/data (not system)
+	descDPL3     = 3 << 45          // descriptor privilege level 3
+	descPresent  = 1 << 47          // P
+	descL        = 1 << 53          // 64-bit code
+	descDB       = 1 << 54          // 32-bit default size
+	descG        = 1 << 55          // limit in 4 KiB units
+	descFlatLim  = 0xffff | 0xf<<48 // limit 0xfffff (with G: 4 GiB)
 )
 
 // FlatGDT returns the 8-byte descriptors of a small flat GDT, in selector
@@ -153,7 +151,6 @@ func SetRealMode(s *kvm.Sregs) {
 	seg := kvm.Segment{Limit: realModeSegLimit, Type: SegTypeDataRW, S: 1, Present: 1}
 	s.DS, s.ES, s.FS, s.GS, s.SS = seg, seg, seg, seg, seg
 	seg.Type = SegTypeCodeExecRd
-	seg.Selector = realModeCodeSelect
 	s.CS = seg
 	s.CR0 &^= CR0PE | CR0PG
 	s.CR4 &^= CR4PAE
