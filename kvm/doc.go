@@ -42,9 +42,11 @@
 //
 // # kvm_run
 //
-// VCPU.Run issues KVM_RUN. When it returns, the reason and details of the exit
-// are in the vCPU's kvm_run page, which Run exposes as a *Run with typed
-// accessors (ExitReason, IO, MMIO, FailEntry, Internal, SystemEvent, ...).
+// VCPU.Run issues KVM_RUN. When it returns, the reason and details of the
+// exit are in the vCPU's kvm_run page, which VCPU.RunPage exposes as a *Run
+// with typed accessors (ExitReason, IO, MMIO, FailEntry, Internal,
+// SystemEvent, ...) and SetImmediateExit, the one field another goroutine
+// may write.
 // Package vcpu turns those into typed exits and dispatches them to devices.
 //
 // This package imports only golang.org/x/sys/unix and the standard library;

@@ -25,8 +25,8 @@ func (v *VCPU) FD() int { return v.fd }
 // ID returns the vCPU id passed to KVM_CREATE_VCPU (the APIC id).
 func (v *VCPU) ID() int { return v.id }
 
-// Run returns the vCPU's kvm_run page.
-func (v *VCPU) Run() *Run { return v.run }
+// RunPage returns the vCPU's kvm_run page.
+func (v *VCPU) RunPage() *Run { return v.run }
 
 // Close unmaps kvm_run and closes the vCPU fd.
 func (v *VCPU) Close() error {
@@ -45,10 +45,10 @@ func (v *VCPU) Close() error {
 	return errors.Join(errs...)
 }
 
-// KVMRun issues KVM_RUN: the vCPU runs until an exit needs userspace. The
-// exit is described in Run(). EINTR (a signal, or immediate_exit) comes back
+// Run issues KVM_RUN: the vCPU runs until an exit needs userspace. The exit
+// is described in RunPage(). EINTR (a signal, or immediate_exit) comes back
 // wrapped; errors.Is(err, unix.EINTR) detects it.
-func (v *VCPU) KVMRun() error {
+func (v *VCPU) Run() error {
 	if _, err := ioctl(v.fd, reqRun, 0); err != nil {
 		return fmt.Errorf("KVM_RUN: %w", err)
 	}

@@ -72,7 +72,7 @@ func New(kv *kvm.VCPU, cfg Config) *VCPU {
 	}
 	return &VCPU{
 		kv:      kv,
-		run:     kv.Run(),
+		run:     kv.RunPage(),
 		handler: Handler{PIO: cfg.PIO, MMIO: cfg.MMIO, Stats: cfg.Stats},
 		log:     cfg.Logger.With("vcpu", kv.ID()),
 		pid:     unix.Getpid(),
@@ -129,7 +129,7 @@ func (v *VCPU) Run(ctx context.Context) (Action, error) {
 func (v *VCPU) loop(ctx context.Context) (Action, error) {
 	stats := v.handler.Stats
 	for {
-		if err := v.kv.KVMRun(); err != nil {
+		if err := v.kv.Run(); err != nil {
 			if !errors.Is(err, unix.EINTR) {
 				return ActionResume, fmt.Errorf("vcpu %d: %w", v.ID(), err)
 			}
