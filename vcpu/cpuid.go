@@ -76,12 +76,13 @@ const (
 	leafSVM         = 0x8000000a // SVM revision and features
 	leafAMDTopology = 0x8000001e // extended APIC ID, core and node IDs (AMD)
 
-	feat1ECXVMX        = 1 << 5  // leaf 1 ECX: VMX
-	feat1ECXHypervisor = 1 << 31 // leaf 1 ECX: running under a hypervisor
-	feat1EDXHTT        = 1 << 28 // leaf 1 EDX: EBX[23:16] holds a logical processor count
-	ext1ECXCmpLegacy   = 1 << 1  // 0x80000001 ECX: core multi-processing legacy mode
-	ext1ECXSVM         = 1 << 2  // 0x80000001 ECX: SVM
-	ext1ECXTopoExt     = 1 << 22 // 0x80000001 ECX: topology extensions (leaf 0x8000001e)
+	feat1ECXVMX         = 1 << 5  // leaf 1 ECX: VMX
+	feat1ECXTSCDeadline = 1 << 24 // leaf 1 ECX: LAPIC timer TSC-deadline mode
+	feat1ECXHypervisor  = 1 << 31 // leaf 1 ECX: running under a hypervisor
+	feat1EDXHTT         = 1 << 28 // leaf 1 EDX: EBX[23:16] holds a logical processor count
+	ext1ECXCmpLegacy    = 1 << 1  // 0x80000001 ECX: core multi-processing legacy mode
+	ext1ECXSVM          = 1 << 2  // 0x80000001 ECX: SVM
+	ext1ECXTopoExt      = 1 << 22 // 0x80000001 ECX: topology extensions (leaf 0x8000001e)
 
 	topoLevelSMT  = 1 // leaf 0xb ECX[15:8] level type: SMT
 	topoLevelCore = 2 // leaf 0xb ECX[15:8] level type: core
@@ -132,6 +133,12 @@ type CPUIDPolicy struct {
 	Nested Nested
 	// Backend names the host's KVM module, for the -nested on error.
 	Backend string
+	// TSCDeadline advertises the LAPIC timer's TSC-deadline mode, which the
+	// in-kernel LAPIC emulates when KVM_CAP_TSC_DEADLINE_TIMER is present.
+	// KVM_GET_SUPPORTED_CPUID does not report it, so the VMM must. With
+	// hardware-reduced ACPI there is no PIT for Linux to calibrate the
+	// LAPIC timer against, which makes this mode the one Linux relies on.
+	TSCDeadline bool
 }
 
 // NestedExposed reports what the guest will see: "VMX", "SVM" or "" (none).
@@ -190,6 +197,9 @@ func (p CPUIDPolicy) For(id int) ([]kvm.CPUIDEntry2, error) {
 		case leafFeatures:
 			e.EBX = e.EBX&0x0000ffff | uint32(p.CPUs)<<16 | apicID<<24
 			e.ECX |= feat1ECXHypervisor
+			if p.TSCDeadline {
+				e.ECX |= feat1ECXTSCDeadline
+			}
 			if p.CPUs > 1 {
 				e.EDX |= feat1EDXHTT
 			}

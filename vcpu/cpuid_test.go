@@ -152,6 +152,14 @@ func TestTopologyPerVCPU(t *testing.T) {
 	assert.NotZero(t, Lookup(got, leafExtFeatures, 0).ECX&ext1ECXCmpLegacy)
 }
 
+func TestTSCDeadline(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		got, err := CPUIDPolicy{Supported: amdHost(), CPUs: 1, TSCDeadline: on}.For(0)
+		require.NoError(t, err)
+		assert.Equal(t, on, Lookup(got, 1, 0).ECX&feat1ECXTSCDeadline != 0)
+	}
+}
+
 func TestPolicyRejectsBadIDs(t *testing.T) {
 	_, err := CPUIDPolicy{Supported: amdHost(), CPUs: 2}.For(2)
 	require.Error(t, err)

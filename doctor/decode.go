@@ -1,0 +1,233 @@
+package doctor
+
+import (
+	"fmt"
+	"strings"
+)
+
+// bitName names one feature bit of a register or MSR.
+type bitName struct {
+	bit  uint
+	name string
+}
+
+// names returns the names of the set bits of v listed in table, in table order.
+func names(v uint64, table []bitName) []string {
+	var out []string
+	for _, b := range table {
+		if v&(1<<b.bit) != 0 {
+			out = append(out, b.name)
+		}
+	}
+	return out
+}
+
+// svmFeaturesEDX names CPUID Fn8000_000A EDX, the SVM feature identifiers
+// (AMD APM vol. 3, appendix E.4.9 and vol. 2, chapter 15).
+var svmFeaturesEDX = []bitName{
+	{0, "NPT"},           // nested paging
+	{1, "LbrVirt"},       // LBR virtualization
+	{2, "SVML"},          // SVM lock
+	{3, "NRIPS"},         // next RIP saved on #VMEXIT
+	{4, "TscRateMsr"},    // MSR-based TSC rate control
+	{5, "VmcbClean"},     // VMCB clean bits
+	{6, "FlushByAsid"},   // TLB flush by ASID
+	{7, "DecodeAssists"}, // instruction decode assists
+	{10, "PauseFilter"},  // PAUSE intercept filter
+	{12, "PauseFilterThreshold"},
+	{13, "AVIC"},             // advanced virtual interrupt controller
+	{15, "VMSAVEvirt"},       // virtualized VMLOAD/VMSAVE
+	{16, "VGIF"},             // virtualized global interrupt flag
+	{17, "GMET"},             // guest mode execute trap
+	{18, "x2AVIC"},           // AVIC in x2APIC mode
+	{19, "SSSCheck"},         // supervisor shadow stack checks
+	{20, "SpecCtrl"},         // virtualized SPEC_CTRL
+	{21, "ROGPT"},            // read-only guest page tables
+	{23, "HostMceOverride"},  // host MCE override
+	{24, "TlbiCtl"},          // INVLPGB/TLBSYNC enable in VMCB
+	{25, "VNMI"},             // virtual NMI
+	{26, "IbsVirt"},          // IBS virtualization
+	{28, "VmcbAddrChk"},      // VMCB address check
+	{29, "BusLockThreshold"}, // bus lock threshold
+}
+
+// DecodeSVM describes CPUID Fn8000_000A: revision, ASIDs and named features.
+func DecodeSVM(eax, ebx, edx uint32) (rev uint32, asids uint32, features []string) {
+	return eax & 0xff, ebx, names(uint64(edx), svmFeaturesEDX)
+}
+
+// VMX capability MSRs (Intel SDM vol. 3, appendix A).
+const (
+	MSRVMXBasic          = 0x480 // IA32_VMX_BASIC
+	MSRVMXPinbasedCtls   = 0x481 // IA32_VMX_PINBASED_CTLS
+	MSRVMXProcbasedCtls  = 0x482 // IA32_VMX_PROCBASED_CTLS
+	MSRVMXExitCtls       = 0x483 // IA32_VMX_EXIT_CTLS
+	MSRVMXEntryCtls      = 0x484 // IA32_VMX_ENTRY_CTLS
+	MSRVMXMisc           = 0x485 // IA32_VMX_MISC
+	MSRVMXCR0Fixed0      = 0x486 // IA32_VMX_CR0_FIXED0
+	MSRVMXCR0Fixed1      = 0x487 // IA32_VMX_CR0_FIXED1
+	MSRVMXCR4Fixed0      = 0x488 // IA32_VMX_CR4_FIXED0
+	MSRVMXCR4Fixed1      = 0x489 // IA32_VMX_CR4_FIXED1
+	MSRVMXVMCSEnum       = 0x48a // IA32_VMX_VMCS_ENUM
+	MSRVMXProcbasedCtls2 = 0x48b // IA32_VMX_PROCBASED_CTLS2
+	MSRVMXEPTVPIDCap     = 0x48c // IA32_VMX_EPT_VPID_CAP
+	MSRVMXTruePinbased   = 0x48d // IA32_VMX_TRUE_PINBASED_CTLS
+	MSRVMXTrueProcbased  = 0x48e // IA32_VMX_TRUE_PROCBASED_CTLS
+	MSRVMXTrueExit       = 0x48f // IA32_VMX_TRUE_EXIT_CTLS
+	MSRVMXTrueEntry      = 0x490 // IA32_VMX_TRUE_ENTRY_CTLS
+	MSRVMXVMFunc         = 0x491 // IA32_VMX_VMFUNC
+)
+
+// Allowed-1 settings of the control MSRs live in bits 63:32.
+var vmxPinbased = []bitName{
+	{32 + 0, "ExternalInterruptExiting"},
+	{32 + 3, "NMIExiting"},
+	{32 + 5, "VirtualNMIs"},
+	{32 + 6, "PreemptionTimer"},
+	{32 + 7, "PostedInterrupts"},
+}
+
+var vmxProcbased = []bitName{
+	{32 + 2, "InterruptWindowExiting"},
+	{32 + 3, "TSCOffsetting"},
+	{32 + 7, "HLTExiting"},
+	{32 + 21, "TPRShadow"},
+	{32 + 22, "NMIWindowExiting"},
+	{32 + 25, "IOBitmaps"},
+	{32 + 27, "MonitorTrapFlag"},
+	{32 + 28, "MSRBitmaps"},
+	{32 + 31, "SecondaryControls"},
+}
+
+var vmxProcbased2 = []bitName{
+	{32 + 0, "VirtualizeAPICAccesses"},
+	{32 + 1, "EPT"},
+	{32 + 2, "DescriptorTableExiting"},
+	{32 + 3, "RDTSCP"},
+	{32 + 4, "VirtualizeX2APIC"},
+	{32 + 5, "VPID"},
+	{32 + 6, "WBINVDExiting"},
+	{32 + 7, "UnrestrictedGuest"},
+	{32 + 8, "APICRegisterVirtualization"},
+	{32 + 9, "VirtualInterruptDelivery"},
+	{32 + 10, "PauseLoopExiting"},
+	{32 + 12, "INVPCID"},
+	{32 + 13, "VMFunctions"},
+	{32 + 14, "ShadowVMCS"},
+	{32 + 17, "PML"},
+	{32 + 18, "EPTViolationVE"},
+	{32 + 20, "XSAVES"},
+	{32 + 22, "ModeBasedEPTExecute"},
+	{32 + 25, "TSCScaling"},
+	{32 + 26, "UserWaitPause"},
+}
+
+var vmxExit = []bitName{
+	{32 + 9, "HostAddressSpaceSize"},
+	{32 + 15, "AckInterruptOnExit"},
+	{32 + 18, "SavePAT"},
+	{32 + 20, "SaveEFER"},
+	{32 + 22, "SavePreemptionTimer"},
+}
+
+var vmxEntry = []bitName{
+	{32 + 9, "IA32eModeGuest"},
+	{32 + 14, "LoadPAT"},
+	{32 + 15, "LoadEFER"},
+}
+
+var vmxEPTVPID = []bitName{
+	{0, "ExecuteOnly"},
+	{6, "PageWalk4"},
+	{7, "PageWalk5"},
+	{8, "UCMemoryType"},
+	{14, "WBMemoryType"},
+	{16, "2MPages"},
+	{17, "1GPages"},
+	{20, "INVEPT"},
+	{21, "AccessedDirty"},
+	{22, "AdvancedExitInfo"},
+	{25, "INVEPTSingleContext"},
+	{26, "INVEPTAllContext"},
+	{32, "INVVPID"},
+	{40, "INVVPIDIndividualAddress"},
+	{41, "INVVPIDSingleContext"},
+	{42, "INVVPIDAllContext"},
+	{43, "INVVPIDSingleContextRetainGlobals"},
+}
+
+// VMXCaps is the decoded view of the VMX capability MSRs.
+type VMXCaps struct {
+	Revision    uint32   `json:"vmcs_revision"`
+	VMCSSize    uint32   `json:"vmcs_size"`
+	TrueCtls    bool     `json:"true_controls"`
+	Pinbased    []string `json:"pinbased"`
+	Procbased   []string `json:"procbased"`
+	Procbased2  []string `json:"procbased2"`
+	Exit        []string `json:"exit"`
+	Entry       []string `json:"entry"`
+	EPTVPID     []string `json:"ept_vpid"`
+	EPT         bool     `json:"ept"`
+	VPID        bool     `json:"vpid"`
+	Unrestrict  bool     `json:"unrestricted_guest"`
+	ShadowVMCS  bool     `json:"shadow_vmcs"`
+	MissingMSRs []uint32 `json:"missing_msrs,omitempty"`
+}
+
+// DecodeVMX decodes the VMX capability MSRs in msrs (index → value). MSRs
+// absent from the map are listed in MissingMSRs; a missing IA32_VMX_BASIC
+// yields ok == false.
+func DecodeVMX(msrs map[uint32]uint64) (c VMXCaps, ok bool) {
+	basic, ok := msrs[MSRVMXBasic]
+	if !ok {
+		return c, false
+	}
+	c.Revision = uint32(basic & 0x7fffffff)
+	c.VMCSSize = uint32(basic>>32) & 0x1fff
+	c.TrueCtls = basic&(1<<55) != 0
+	get := func(idx uint32) uint64 {
+		v, ok := msrs[idx]
+		if !ok {
+			c.MissingMSRs = append(c.MissingMSRs, idx)
+		}
+		return v
+	}
+	pin, proc, exit, entry := uint32(MSRVMXPinbasedCtls), uint32(MSRVMXProcbasedCtls), uint32(MSRVMXExitCtls), uint32(MSRVMXEntryCtls)
+	if c.TrueCtls {
+		pin, proc, exit, entry = MSRVMXTruePinbased, MSRVMXTrueProcbased, MSRVMXTrueExit, MSRVMXTrueEntry
+	}
+	c.Pinbased = names(get(pin), vmxPinbased)
+	procv := get(proc)
+	c.Procbased = names(procv, vmxProcbased)
+	if procv&(1<<(32+31)) != 0 {
+		p2 := get(MSRVMXProcbasedCtls2)
+		c.Procbased2 = names(p2, vmxProcbased2)
+		c.EPT = p2&(1<<(32+1)) != 0
+		c.VPID = p2&(1<<(32+5)) != 0
+		c.Unrestrict = p2&(1<<(32+7)) != 0
+		c.ShadowVMCS = p2&(1<<(32+14)) != 0
+		if c.EPT || c.VPID {
+			c.EPTVPID = names(get(MSRVMXEPTVPIDCap), vmxEPTVPID)
+		}
+	}
+	c.Exit = names(get(exit), vmxExit)
+	c.Entry = names(get(entry), vmxEntry)
+	return c, true
+}
+
+// Summary is a one-line rendering of the most telling VMX capabilities.
+func (c VMXCaps) Summary() string {
+	var parts []string
+	flag := func(ok bool, name string) {
+		if ok {
+			parts = append(parts, name)
+		} else {
+			parts = append(parts, "no "+name)
+		}
+	}
+	flag(c.EPT, "EPT")
+	flag(c.VPID, "VPID")
+	flag(c.Unrestrict, "unrestricted guest")
+	flag(c.ShadowVMCS, "shadow VMCS")
+	return fmt.Sprintf("VMCS rev %#x, %s", c.Revision, strings.Join(parts, ", "))
+}
