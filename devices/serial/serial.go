@@ -48,15 +48,15 @@ type Serial struct {
 	fcr      byte // fcrStored bits only
 	scr      byte
 	dll, dlm byte
-	overrun  bool   // LSR.OE, sticky until LSR is read
-	lastRBR  byte   // what RBR reads when the receiver is empty
-	lines    byte   // MSR high nibble as the guest currently sees it
-	deltas   byte   // MSR low nibble
-	rx       fifo   // receive FIFO (capacity 1 when FIFOs are disabled)
-	thrIntr  bool   // THRE interrupt pending (cleared by IIR read or THR write)
-	txBusy   bool   // a byte is being handed to Out: THR and shifter not empty
-	irqLevel bool   // last level driven on irq
-	txErr    error  // first error from Out
+	overrun  bool  // LSR.OE, sticky until LSR is read
+	lastRBR  byte  // what RBR reads when the receiver is empty
+	lines    byte  // MSR high nibble as the guest currently sees it
+	deltas   byte  // MSR low nibble
+	rx       fifo  // receive FIFO (capacity 1 when FIFOs are disabled)
+	thrIntr  bool  // THRE interrupt pending (cleared by IIR read or THR write)
+	txBusy   bool  // a byte is being handed to Out: THR and shifter not empty
+	irqLevel bool  // last level driven on irq
+	txErr    error // first error from Out
 	room     chan struct{}
 	stats    Stats
 }
