@@ -1,9 +1,17 @@
 # gonest: the two commands a fresh machine needs are `make run` and `make test`.
+#
+#   make build       bin/gonest
+#   make vet unit    go vet and the unit tests (no lab)
+#   make images      guest kernel, initramfs images and disk (images/images.mk)
+#   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
+#   make lab-test    the lab tests in ./lab against the built images
+#   make test        vet + unit + images + lab-test: what CI runs
+#   make run         gonest booting G1 from the built images on this machine's /dev/kvm
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet
+.PHONY: all build test unit vet lab lab-test run
 all: build
 
 build:
@@ -15,4 +23,22 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
-test: vet unit
+include images/images.mk
+
+# make lab SCENARIO=shell gives an interactive shell in H (exit it to stop).
+SCENARIO ?= kvmtests
+LAB_TIMEOUT ?= 10m
+LAB_ARGS ?=
+lab: images
+	$(GO) run ./lab/cmd/gonest-lab -images $(IMG_OUT) -scenario $(SCENARIO) -timeout $(LAB_TIMEOUT) $(LAB_ARGS)
+
+# The lab tests fail, rather than skip, when the images are missing.
+LAB_TEST_RUN ?= TestLab
+lab-test: images
+	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
+		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
+
+run: build images
+	bin/gonest run -kernel $(IMG_OUT)/vmlinuz -initrd $(IMG_OUT)/g1.cpio.gz
+
+test: vet unit lab-test

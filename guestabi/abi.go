@@ -94,8 +94,13 @@ const (
 	NextKernel = "/images/next/vmlinuz"
 	// NextInitrd is the initramfs this level boots for the next level.
 	NextInitrd = "/images/next/initrd"
-	// ShellPath is the interactive shell (u-root's gosh).
-	ShellPath = "/bin/gosh"
+	// ShellPath is the interactive shell (u-root's gosh, in its busybox).
+	ShellPath = "/bbin/gosh"
+	// DiskCheckFile is the file the images pipeline puts at the root of
+	// disk.ext4, and the disk scenario reads back through virtio-blk.
+	DiskCheckFile = "gonest-disk.txt"
+	// DiskCheckText is DiskCheckFile's exact contents.
+	DiskCheckText = "gonest virtio-blk test disk\n"
 )
 
 // NextLevel names the level a guest at level starts: H runs G1, G1 runs G2.

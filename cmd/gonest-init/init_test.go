@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/stretchr/testify/assert"
@@ -101,7 +103,7 @@ func TestScenarioTable(t *testing.T) {
 		assert.False(t, seen[s.Name], "duplicate scenario %s", s.Name)
 		seen[s.Name] = true
 	}
-	for _, name := range []string{"kvmtests", "shell", "nested"} {
+	for _, name := range []string{"kvmtests", "shell", "disk", "nested"} {
 		_, ok := lookupScenario(name)
 		assert.True(t, ok, name)
 	}
@@ -166,6 +168,19 @@ func TestRunChildSuccessPrintsNoTail(t *testing.T) {
 	require.NoError(t, env.RunChild(context.Background(), "sh", "-c", "echo hi"))
 	assert.Contains(t, console.String(), "[G2] hi\n")
 	assert.NotContains(t, console.String(), "last")
+}
+
+func TestWaitForFile(t *testing.T) {
+	dir := t.TempDir()
+	err := waitForFile(context.Background(), dir+"/never", 120*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "did not appear within 120ms")
+
+	go func() {
+		time.Sleep(60 * time.Millisecond)
+		_ = os.WriteFile(dir+"/later", nil, 0o644)
+	}()
+	assert.NoError(t, waitForFile(context.Background(), dir+"/later", 5*time.Second))
 }
 
 func TestEnvParam(t *testing.T) {

@@ -18,6 +18,7 @@ type Scenario struct {
 var scenarios = []Scenario{
 	{"kvmtests", "run the KVM integration test binaries in " + guestabi.TestsDir + " against this level's /dev/kvm", runKVMTests},
 	{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
+	{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 	{"nested", "boot the next level with gonest (" + guestabi.NextKernel + ") and report its verdict", runNested},
 }
 

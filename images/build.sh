@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Steps of the images pipeline that images.mk runs. Each step is cheap when
+# its inputs have not changed: it rewrites an output only when the output's
+# bytes (or, for the kernel, its key) change, so make's timestamps stay a
+# faithful cache and a second `make images` downloads and rebuilds nothing.
+#
+#   build.sh host-tools              install missing host tools (root), or say how
+#   build.sh gobin OUT PKG           CGO_ENABLED=0 go build PKG into OUT
+#   build.sh gotests DIR STAMP PKG... go test -c each PKG that has tests into DIR/<name>.test
+#   build.sh kernel OUT MKIMAGE MOD...  resolve, download and unpack the Debian kernel
+#   build.sh uroot OUT TOOLS VERSION u-root's busybox initramfs (no init), raw cpio
+set -euo pipefail
+
+GO=${GO:-go}
+GOFLAGS_BUILD=(-trimpath -buildvcs=false -ldflags=-s\ -w)
+
+say() { printf 'images: %s\n' "$*" >&2; }
+die() { printf 'images: %s\n' "$*" >&2; exit 1; }
+
+# replace_if_changed NEW OLD: move NEW over OLD unless they hold the same bytes.
+replace_if_changed() {
+	if [[ -e $2 ]] && cmp -s "$1" "$2"; then
+		rm -f "$1"
+	else
+		mv -f "$1" "$2"
+	fi
+}
+
+# apt_update_once runs apt-get update at most once per machine state: only
+# when the package lists do not know linux-image-amd64 yet (a clean CI
+# machine), or when APT_UPDATE=1 asks for fresh lists.
+apt_update_once() {
+	if [[ ${APT_UPDATE:-0} != 1 ]] && apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+		return 0
+	fi
+	if [[ $(id -u) != 0 ]]; then
+		die "the apt package lists are empty; run: sudo apt-get update"
+	fi
+	say "apt-get update"
+	apt-get update -qq || die "apt-get update failed: is the Debian mirror reachable? Retry with: apt-get update"
+}
+
+host_tools() {
+	local -A want=(
+		[qemu-system-x86_64]=qemu-system-x86
+		[mke2fs]=e2fsprogs
+		[xz]=xz-utils
+		[dpkg-deb]=dpkg
+		[cmp]=diffutils
+	)
+	local missing=() tool
+	for tool in "${!want[@]}"; do
+		command -v "$tool" >/dev/null 2>&1 || missing+=("${want[$tool]}")
+	done
+	((${#missing[@]} == 0)) && return 0
+	if [[ $(id -u) != 0 ]]; then
+		die "missing host tools; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+	fi
+	apt_update_once
+	say "apt-get install -y ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+		|| die "apt-get install ${missing[*]} failed; run it by hand to see why: apt-get install -y ${missing[*]}"
+}
+
+gobin() {
+	local out=$1 pkg=$2
+	mkdir -p "$(dirname "$out")"
+	CGO_ENABLED=0 $GO build "${GOFLAGS_BUILD[@]}" -o "$out.new" "$pkg"
+	replace_if_changed "$out.new" "$out"
+}
+
+gotests() {
+	local dir=$1 stamp=$2 pkg name keep=()
+	shift 2
+	mkdir -p "$dir"
+	for pkg in "$@"; do
+		if ! compgen -G "$pkg/*_test.go" >/dev/null; then
+			say "no tests in $pkg yet; skipped"
+			continue
+		fi
+		name=$(basename "$pkg").test
+		CGO_ENABLED=0 $GO test -c "${GOFLAGS_BUILD[@]}" -o "$dir/$name.new" "$pkg"
+		replace_if_changed "$dir/$name.new" "$dir/$name"
+		keep+=("$name")
+	done
+	# Drop binaries of packages no longer listed.
+	local f
+	for f in "$dir"/*.test; do
+		[[ -e $f ]] || continue
+		[[ " ${keep[*]} " == *" $(basename "$f") "* ]] || { say "removing stale $f"; rm -f "$f"; }
+	done
+	# The stamp lists each binary's hash: it changes exactly when one does.
+	(cd "$dir" && sha256sum -- *.test 2>/dev/null || true) >"$stamp.new"
+	replace_if_changed "$stamp.new" "$stamp"
+}
+
+# kernel OUT MKIMAGE MODULE...: fills OUT/vmlinuz, OUT/vmlinux, OUT/modules/
+# and OUT/kernel.stamp. With KERNEL=path the user's bzImage is used instead
+# of Debian's, with modules from KERNEL_MODULES=lib/modules/<release> if set.
+kernel() {
+	local out=$1 mkimage=$2
+	shift 2
+	local mods=("$@") key src deb pkg release
+	mkdir -p "$out/cache"
+	if [[ -n ${KERNEL:-} ]]; then
+		[[ -f $KERNEL ]] || die "KERNEL=$KERNEL: no such file"
+		key="user $(sha256sum <"$KERNEL") ${KERNEL_MODULES:-}"
+	else
+		apt_update_once
+		local meta=linux-image-amd64
+		pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
+		[[ -n $pkg ]] || die "cannot resolve $meta to a kernel package; run: apt-get update, then: apt-cache depends $meta"
+		pkg+=-unsigned
+		deb=$(cd "$out/cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1 || true)
+		if [[ -z $deb ]]; then
+			say "downloading $pkg"
+			(cd "$out/cache" && apt-get download -q "$pkg") \
+				|| die "apt-get download $pkg failed; check the Debian mirror, then run: cd $out/cache && apt-get download $pkg"
+			deb=$(cd "$out/cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1)
+		fi
+		key="debian $deb"
+	fi
+	key+=" $(sha256sum <"$mkimage") ${mods[*]}"
+	if [[ -f $out/kernel.stamp ]] && [[ $(<"$out/kernel.stamp") == "$key" ]]; then
+		return 0
+	fi
+
+	tmp=$(mktemp -d "$out/.kernel.XXXXXX")
+	if [[ -n ${KERNEL:-} ]]; then
+		cp "$KERNEL" "$tmp/vmlinuz"
+		if [[ -n ${KERNEL_MODULES:-} ]]; then
+			release=$(basename "$KERNEL_MODULES")
+			src=$KERNEL_MODULES
+		fi
+	else
+		say "unpacking $deb"
+		dpkg-deb -x "$out/cache/$deb" "$tmp/deb"
+		release=$(ls "$tmp/deb/lib/modules")
+		cp "$tmp/deb/boot/vmlinuz-$release" "$tmp/vmlinuz"
+		src=$tmp/deb/lib/modules/$release
+	fi
+	rm -rf "$out/modules"
+	mkdir -p "$out/modules"
+	if [[ -n ${src:-} ]]; then
+		"$mkimage" modules -from "$src" -to "$out/modules/$release" "${mods[@]}"
+	else
+		say "no modules for a user kernel without KERNEL_MODULES; the guests get none"
+	fi
+	"$mkimage" vmlinux -from "$tmp/vmlinuz" -to "$out/vmlinux" || say "no vmlinux extracted (optional)"
+	replace_if_changed "$tmp/vmlinuz" "$out/vmlinuz"
+	printf '%s' "$key" >"$out/kernel.stamp"
+	say "kernel ready: ${release:-user kernel}"
+}
+
+uroot() {
+	local out tools=$2 version=$3 src
+	out=$(realpath -m "$1")
+	mkdir -p "$tools" "$(dirname "$out")"
+	tools=$(realpath "$tools")
+	GOBIN=$tools $GO install "github.com/u-root/u-root@$version" \
+		|| die "go install github.com/u-root/u-root@$version failed; is the Go module proxy reachable?"
+	src=$($GO env GOMODCACHE)/github.com/u-root/u-root@$version
+	[[ -d $src ]] || die "u-root $version source not in the module cache at $src; run: go install github.com/u-root/u-root@$version"
+	say "building u-root $version busybox (about a minute)"
+	# u-root must run inside its own module, so every path it gets is absolute.
+	# It warns that Go is newer than it was tested with; it builds fine.
+	if ! (cd "$src" && "$tools/u-root" -initcmd= -uinitcmd= -defaultsh= -o "$out.new" core) >"$out.log" 2>&1; then
+		cat "$out.log" >&2
+		die "u-root build failed (log above); rerun by hand: cd $src && $tools/u-root -o /tmp/x.cpio core"
+	fi
+	mv -f "$out.new" "$out"
+}
+
+tmp=
+trap '[[ -z $tmp ]] || rm -rf "$tmp"' EXIT
+
+cmd=${1:-}
+shift || true
+case $cmd in
+host-tools) host_tools "$@" ;;
+gobin) gobin "$@" ;;
+gotests) gotests "$@" ;;
+kernel) kernel "$@" ;;
+uroot) uroot "$@" ;;
+*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot ..." ;;
+esac

@@ -1,0 +1,106 @@
+# The images pipeline: every guest artifact the lab and `make run` boot.
+# Included by the top-level Makefile. Outputs go to images/out/ (ignored by
+# git). Steps that are FORCEd run every time but rewrite their output only
+# when its bytes change, so make's timestamps are a content cache: a second
+# `make images` downloads nothing and rebuilds nothing.
+#
+#   images/out/vmlinuz      Debian's bzImage (or KERNEL=path), booted at every level
+#   images/out/vmlinux      its uncompressed ELF, for the PVH boot path
+#   images/out/g2.cpio.gz   G2: gonest-init as /init, nothing else
+#   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests, G2's kernel+initrd
+#   images/out/h.cpio.gz    H:  same as G1, with G1's kernel+initrd as the next level
+#   images/out/disk.ext4    ext4 image of images/disk/ for virtio-blk scenarios
+
+IMG_OUT   := images/out
+IMG_BUILD := $(IMG_OUT)/build
+IMG_TOOLS := $(IMG_OUT)/tools
+MKIMAGE   := $(IMG_TOOLS)/mkimage
+BUILD_SH  := images/build.sh
+
+# Pinned tool versions (from the Go module proxy).
+UROOT_VERSION ?= v0.16.0
+
+# KERNEL=path uses your bzImage instead of Debian's; KERNEL_MODULES=dir
+# (a lib/modules/<release> tree with uncompressed .ko files) its modules.
+KERNEL ?=
+KERNEL_MODULES ?=
+export KERNEL KERNEL_MODULES
+
+# Modules packed into H and G1; their dependencies are resolved from the
+# modules' own .modinfo, not listed here. gonest-init loads kvm_amd or
+# kvm_intel (by CPU), virtio and ext4.
+GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4
+
+# Packages whose tests run inside the lab (scenario kvmtests), as
+# `go test -c` binaries. Packages without tests yet are skipped.
+LAB_TEST_PKGS ?= ./kvm ./vcpu
+
+# gonest goes into H and G1 once cmd/gonest exists.
+GONEST_PKG := $(if $(wildcard cmd/gonest/*.go),./cmd/gonest)
+GONEST_BIN := $(if $(GONEST_PKG),$(IMG_BUILD)/gonest)
+
+.PHONY: images host-tools images-clean FORCE
+FORCE:
+
+images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz
+
+host-tools:
+	@$(BUILD_SH) host-tools
+
+$(MKIMAGE): FORCE
+	@$(BUILD_SH) gobin $@ ./images/cmd/mkimage
+
+$(IMG_BUILD)/gonest-init: FORCE
+	@$(BUILD_SH) gobin $@ ./cmd/gonest-init
+
+$(IMG_BUILD)/gonest: FORCE
+	@$(BUILD_SH) gobin $@ $(GONEST_PKG)
+
+# One stamp for the directory of test binaries, rewritten only when the
+# set of binaries or one of them changed.
+$(IMG_BUILD)/tests.stamp: FORCE
+	@$(BUILD_SH) gotests $(IMG_BUILD)/tests $@ $(LAB_TEST_PKGS)
+
+$(IMG_OUT)/kernel.stamp: $(MKIMAGE) FORCE | host-tools
+	@$(BUILD_SH) kernel $(IMG_OUT) $(MKIMAGE) $(GUEST_MODULES)
+
+$(IMG_OUT)/vmlinuz: $(IMG_OUT)/kernel.stamp
+	@test -f $@
+
+$(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio:
+	@$(BUILD_SH) uroot $@ $(IMG_TOOLS) $(UROOT_VERSION)
+
+# Common contents of H and G1: u-root's tools, our init, modules, gonest
+# and the test binaries.
+LEVEL_DEPS = $(MKIMAGE) $(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio $(IMG_BUILD)/gonest-init \
+	$(IMG_OUT)/kernel.stamp $(IMG_BUILD)/tests.stamp $(GONEST_BIN)
+LEVEL_ARGS = -base $(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio \
+	-file $(IMG_BUILD)/gonest-init:/init \
+	-symlink /bin/sh:/bbin/gosh \
+	-tree $(IMG_OUT)/modules:/lib/modules \
+	-tree $(IMG_BUILD)/tests:/lab/tests \
+	$(if $(GONEST_BIN),-file $(GONEST_BIN):/bin/gonest) \
+	-file $(IMG_OUT)/vmlinuz:/images/next/vmlinuz
+
+# mkimage rewrites an initramfs only when its bytes change; the touch
+# records that it is up to date with its newer inputs anyway.
+$(IMG_OUT)/g2.cpio.gz: $(MKIMAGE) $(IMG_BUILD)/gonest-init
+	@$(MKIMAGE) initramfs -o $@ -file $(IMG_BUILD)/gonest-init:/init
+	@touch $@
+
+$(IMG_OUT)/g1.cpio.gz: $(LEVEL_DEPS) $(IMG_OUT)/g2.cpio.gz
+	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS) -file $(IMG_OUT)/g2.cpio.gz:/images/next/initrd
+	@touch $@
+
+$(IMG_OUT)/h.cpio.gz: $(LEVEL_DEPS) $(IMG_OUT)/g1.cpio.gz
+	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS) -file $(IMG_OUT)/g1.cpio.gz:/images/next/initrd
+	@touch $@
+
+$(IMG_OUT)/disk.ext4: $(wildcard images/disk/*) | host-tools
+	@rm -f $@.new
+	@mke2fs -q -t ext4 -L gonest -E root_owner=0:0 -d images/disk $@.new 16M
+	@mv -f $@.new $@
+	@echo "images: disk $@ from images/disk/"
+
+images-clean:
+	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/kernel.stamp

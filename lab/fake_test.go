@@ -1,0 +1,165 @@
+package lab_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/lab"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeEnv makes the test binary act as QEMU (see fakeQEMU).
+const fakeEnv = "GONEST_LAB_FAKE_QEMU"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(fakeEnv); mode != "" {
+		os.Exit(fakeQEMU(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeQEMU plays a lab run: it sends markers to the isa-debugcon socket,
+// prints a console and exits the way QEMU would.
+func fakeQEMU(mode string, args []string) int {
+	var sock net.Conn
+	for i, a := range args {
+		if a == "-chardev" && i+1 < len(args) {
+			_, path, _ := strings.Cut(args[i+1], "path=")
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "qemu-system-x86_64: -chardev: cannot connect:", err)
+				return 1
+			}
+			sock = c
+		}
+	}
+	mark := func(m guestabi.Marker) { _, _ = sock.Write([]byte{byte(m)}) }
+	boot := func() {
+		fmt.Println("init: gonest-init started level=H")
+		mark(guestabi.MarkerInitStarted)
+		mark(guestabi.MarkerModulesLoaded)
+		mark(guestabi.MarkerScenarioStart)
+		fmt.Print("[G1] init: gonest-init started level=G1\r\n")
+		fmt.Println("[G1] [G2] hello from G2")
+	}
+	switch mode {
+	case "pass", "fail":
+		boot()
+		mark(guestabi.MarkerScenarioEnd)
+		time.Sleep(50 * time.Millisecond) // let the lab read the socket before EOF
+		if mode == "fail" {
+			return int(guestabi.Fail)<<1 | 1
+		}
+		return int(guestabi.Pass)<<1 | 1
+	case "qemu-error":
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: -device bogus: 'bogus' is not a valid device model name")
+		return 1
+	case "panic":
+		boot()
+		fmt.Println("[G1] Kernel panic - not syncing: Attempted to kill init!")
+		return 0
+	case "hang":
+		boot()
+		time.Sleep(time.Minute)
+		return 0
+	}
+	return 99
+}
+
+func fakeConfig(t *testing.T, mode string, log *bytes.Buffer) lab.Config {
+	t.Helper()
+	t.Setenv(fakeEnv, mode)
+	dir := t.TempDir()
+	for _, f := range []string{"vmlinuz", "h.cpio.gz"} {
+		require.NoError(t, os.WriteFile(dir+"/"+f, []byte("x"), 0o644))
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	return lab.Config{QEMU: exe, Kernel: dir + "/vmlinuz", Initrd: dir + "/h.cpio.gz", Scenario: "kvmtests",
+		Timeout: 20 * time.Second, Log: log, TailLines: 5}
+}
+
+func TestRunWithFakeQEMU(t *testing.T) {
+	tests := []struct {
+		mode    string
+		verdict guestabi.Verdict
+		err     []string // substrings of the error; none means success
+	}{
+		{"pass", guestabi.Pass, nil},
+		{"fail", guestabi.Fail, nil},
+		{"qemu-error", 0, []string{"status 1 but the guest never reached", "not a valid device model"}},
+		{"panic", 0, []string{"status 0 and no verdict", `last marker "scenario start"`,
+			"--- last 2 lines of H/G1 ---\n  | init: gonest-init started level=G1\n  | Kernel panic"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			var log bytes.Buffer
+			res, err := lab.Run(context.Background(), fakeConfig(t, tt.mode, &log))
+			if len(tt.err) > 0 {
+				require.Error(t, err)
+				for _, s := range tt.err {
+					assert.Contains(t, err.Error(), s)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.verdict, res.Verdict)
+			assert.Contains(t, log.String(), "[H] [G1] [G2] hello from G2\n")
+			assert.Contains(t, log.String(), "[H] [G1] init: gonest-init started level=G1\n", "carriage returns dropped")
+			var got []guestabi.Marker
+			for _, m := range res.Marks {
+				got = append(got, m.Marker)
+			}
+			assert.Equal(t, []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerModulesLoaded,
+				guestabi.MarkerScenarioStart, guestabi.MarkerScenarioEnd}, got)
+			_, ok := res.Mark(guestabi.MarkerScenarioEnd)
+			assert.True(t, ok)
+			assert.Equal(t, []string{"hello from G2"}, res.Tails["H/G1/G2"])
+		})
+	}
+}
+
+func TestRunTimeoutKillsQEMUAndShowsTails(t *testing.T) {
+	var log bytes.Buffer
+	cfg := fakeConfig(t, "hang", &log)
+	cfg.Timeout = 2 * time.Second
+	start := time.Now()
+	_, err := lab.Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 15*time.Second, "QEMU was killed at the timeout")
+	for _, s := range []string{"timeout: no verdict within 2s", `last marker "scenario start"`,
+		"--- last 1 lines of H ---\n  | init: gonest-init started level=H",
+		"--- last 1 lines of H/G1/G2 ---\n  | hello from G2"} {
+		assert.Contains(t, err.Error(), s)
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	var log bytes.Buffer
+	tests := []struct {
+		name   string
+		mutate func(*lab.Config)
+		want   string
+	}{
+		{"no scenario", func(c *lab.Config) { c.Scenario = "" }, "name one scenario"},
+		{"missing kernel", func(c *lab.Config) { c.Kernel = "/nonexistent/vmlinuz" }, "make images"},
+		{"missing qemu", func(c *lab.Config) { c.QEMU = "/nonexistent/qemu" }, "apt-get install -y qemu-system-x86"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fakeConfig(t, "pass", &log)
+			tt.mutate(&cfg)
+			_, err := lab.Run(context.Background(), cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

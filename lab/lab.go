@@ -1,0 +1,196 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+// Level is the name of the level QEMU runs, the prefix of its console lines.
+const Level = "H"
+
+// DefaultTimeout bounds a run whose Config.Timeout is zero.
+const DefaultTimeout = 10 * time.Minute
+
+// DefaultTailLines is how many lines per level an error message repeats.
+const DefaultTailLines = 30
+
+// Config describes one lab run.
+type Config struct {
+	QEMU     string        // QEMU binary; DefaultQEMU if empty
+	Kernel   string        // bzImage for H
+	Initrd   string        // H's initramfs
+	Scenario string        // gonest.scenario for H's init
+	Append   string        // more kernel parameters, after the scenario
+	Timeout  time.Duration // the whole run, boot included; DefaultTimeout if zero
+	Memory   string        // QEMU -m; DefaultMemory if empty
+	CPUs     int           // QEMU -smp; DefaultCPUs if zero (TCG uses a host core per vCPU)
+	Disks    []string      // images attached as virtio-blk-pci disks, vda first
+	Log      io.Writer     // H's console, each line prefixed "[H] "; nil discards it
+	// Interactive gives QEMU this process's stdin and stdout (for the shell
+	// scenario): no prefixes, no tails, Log unused.
+	Interactive bool
+	TailLines   int // lines per level kept for errors; DefaultTailLines if zero
+}
+
+// Result is what a finished run reports.
+type Result struct {
+	Verdict  guestabi.Verdict    // the innermost verdict, passed up by each level
+	Status   int                 // QEMU's exit status
+	Duration time.Duration       // wall time of the run
+	Marks    []Mark              // boot markers, in arrival order
+	Tails    map[string][]string // last lines per level: "H", "H/G1", ...
+}
+
+// Mark returns when marker m first arrived, and whether it did.
+func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) {
+	for _, mk := range r.Marks {
+		if mk.Marker == m {
+			return mk.At, true
+		}
+	}
+	return 0, false
+}
+
+func (cfg *Config) defaults() error {
+	if cfg.QEMU == "" {
+		cfg.QEMU = DefaultQEMU
+	}
+	if cfg.Memory == "" {
+		cfg.Memory = DefaultMemory
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = DefaultCPUs
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.TailLines == 0 {
+		cfg.TailLines = DefaultTailLines
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
+		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
+	}
+	for _, f := range append([]string{cfg.Kernel, cfg.Initrd}, cfg.Disks...) {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("lab image: %w; build the images with `make images`", err)
+		}
+	}
+	if _, err := exec.LookPath(cfg.QEMU); err != nil {
+		return fmt.Errorf("%w; install QEMU with `apt-get install -y qemu-system-x86`", err)
+	}
+	return nil
+}
+
+// Run boots H under QEMU with cfg and waits for its verdict. The error is
+// nil exactly when a verdict was decoded; Result.Verdict then says whether
+// the scenario passed. Cancelling ctx kills QEMU.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return Result{}, err
+	}
+	dir, err := os.MkdirTemp("", "gonest-lab-")
+	if err != nil {
+		return Result{}, fmt.Errorf("lab temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	start := time.Now()
+	cons := newConsole(cfg.Log, Level, cfg.TailLines)
+	markerLog := func(m Mark) {
+		if !cfg.Interactive { // the terminal is QEMU's, in raw mode
+			_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %q at %.1fs\n", m.Marker, m.At.Seconds())
+		}
+	}
+	ml, err := listenMarkers(filepath.Join(dir, "markers.sock"), start, markerLog)
+	if err != nil {
+		return Result{}, fmt.Errorf("marker socket: %w", err)
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, cfg.QEMU, qemuArgs(cfg, ml.ln.Addr().String())...)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	qemuErr := newConsole(cfg.Log, "qemu", cfg.TailLines)
+	qemuErr.hide = tcgWarning
+	if cfg.Interactive {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	} else {
+		cmd.Stdout = cons
+		cmd.Stderr = io.MultiWriter(qemuErr, &stderr)
+	}
+	_, _ = fmt.Fprintf(cfg.Log, "[lab] %s %s\n", cfg.QEMU, strings.Join(quoteArgs(cmd.Args[1:]), " "))
+	runErr := cmd.Run()
+	cons.Flush()
+	qemuErr.Flush()
+
+	res := Result{Duration: time.Since(start), Marks: ml.Close(), Tails: cons.Tails()}
+	res.Status = cmd.ProcessState.ExitCode()
+	if q := qemuErr.Tails()["qemu"]; len(q) > 0 {
+		res.Tails["qemu"] = q
+	}
+	if qemuErr.hidden > 0 {
+		_, _ = fmt.Fprintf(cfg.Log, "[lab] (%d QEMU warnings about EPYC features TCG lacks not shown)\n", qemuErr.hidden)
+	}
+	_, _ = fmt.Fprintf(cfg.Log, "[lab] QEMU exited with status %d after %.1fs\n", res.Status, res.Duration.Seconds())
+
+	switch {
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return res, fmt.Errorf("lab %s: timeout: no verdict within %v (%s); QEMU killed%s",
+			cfg.Scenario, cfg.Timeout, progress(res.Marks), formatTails(res.Tails))
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &exitErr) {
+		return res, fmt.Errorf("lab %s: start %s: %w", cfg.Scenario, cfg.QEMU, runErr)
+	}
+	v, ok := decodeStatus(res.Status)
+	if !ok {
+		return res, fmt.Errorf("lab %s: QEMU exited with status %d and no verdict: the guest powered off, rebooted or panicked (%s)%s",
+			cfg.Scenario, res.Status, progress(res.Marks), formatTails(res.Tails))
+	}
+	// QEMU's own errors also exit 1, which reads as verdict Pass; a real
+	// pass always comes after the scenario-end marker.
+	if v == guestabi.Pass && !sawMarker(res.Marks, guestabi.MarkerScenarioEnd) && !cfg.Interactive {
+		return res, fmt.Errorf("lab %s: QEMU exited with status 1 but the guest never reached %q: QEMU itself failed?%s",
+			cfg.Scenario, guestabi.MarkerScenarioEnd, formatTails(res.Tails))
+	}
+	res.Verdict = v
+	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(v), v)
+	return res, nil
+}
+
+// progress says how far the boot got, from the markers.
+func progress(marks []Mark) string {
+	m, ok := lastMark(marks)
+	if !ok {
+		return "no boot marker arrived: the kernel never reached gonest-init"
+	}
+	return fmt.Sprintf("last marker %q at %.1fs", m.Marker, m.At.Seconds())
+}
+
+// quoteArgs quotes arguments with spaces, for a copy-pasteable log line.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \"'") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}

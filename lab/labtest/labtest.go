@@ -1,0 +1,88 @@
+// Package labtest is the one way a test finds the lab's built images.
+//
+// Images reads GONEST_IMAGES (the images/out directory `make images`
+// fills). When it is unset, or the images or QEMU are missing, the test is
+// skipped with the reason; with GONEST_REQUIRE_LAB=1, which `make test` and
+// `make lab-test` set after building the images, it fails instead, so a CI
+// run cannot pass by skipping its lab tests.
+package labtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/gonest/gonest/lab"
+)
+
+// Environment variables read by Images.
+const (
+	ImagesEnv  = "GONEST_IMAGES"      // directory holding the built images
+	RequireEnv = "GONEST_REQUIRE_LAB" // "1": missing images fail the test
+)
+
+// File names inside the images directory, as images/images.mk writes them.
+const (
+	KernelFile = "vmlinuz"    // the Debian bzImage every level boots
+	HInitrd    = "h.cpio.gz"  // lab host H: modules, gonest, tests, G1's images
+	G1Initrd   = "g1.cpio.gz" // G1: modules, gonest, tests, G2's images
+	G2Initrd   = "g2.cpio.gz" // G2: gonest-init alone
+	DiskFile   = "disk.ext4"  // ext4 image for virtio-blk scenarios
+	VMLinux    = "vmlinux"    // uncompressed ELF kernel (PVH entry)
+)
+
+// Set is the absolute paths of the built lab images.
+type Set struct {
+	Dir, Kernel, H, G1, G2, Disk, VMLinux string
+}
+
+// Find returns the images in dir, or an error naming what is missing.
+func Find(dir string) (Set, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Set{}, err
+	}
+	img := Set{
+		Dir:     abs,
+		Kernel:  filepath.Join(abs, KernelFile),
+		H:       filepath.Join(abs, HInitrd),
+		G1:      filepath.Join(abs, G1Initrd),
+		G2:      filepath.Join(abs, G2Initrd),
+		Disk:    filepath.Join(abs, DiskFile),
+		VMLinux: filepath.Join(abs, VMLinux),
+	}
+	for _, f := range []string{img.Kernel, img.H, img.G1, img.G2, img.Disk} {
+		if _, err := os.Stat(f); err != nil {
+			return Set{}, fmt.Errorf("lab image missing: %w", err)
+		}
+	}
+	if _, err := exec.LookPath(lab.DefaultQEMU); err != nil {
+		return Set{}, fmt.Errorf("QEMU missing: %w", err)
+	}
+	return img, nil
+}
+
+// Images returns the built images, or ends the test: a skip with the
+// reason, or a failure under GONEST_REQUIRE_LAB=1.
+func Images(t testing.TB) Set {
+	t.Helper()
+	dir := os.Getenv(ImagesEnv)
+	if dir == "" {
+		unavailable(t, ImagesEnv+" is not set")
+	}
+	img, err := Find(dir)
+	if err != nil {
+		unavailable(t, err.Error())
+	}
+	return img
+}
+
+func unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("lab required (%s=1) but unavailable: %s", RequireEnv, reason)
+	}
+	t.Skipf("skipping lab test: %s; `make lab-test` builds the images, installs QEMU and runs the lab tests", reason)
+}

@@ -1,0 +1,83 @@
+package lab
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultQEMU   = "qemu-system-x86_64"
+	DefaultMemory = "2G"
+	DefaultCPUs   = 1
+)
+
+// baseCmdline is what every lab kernel gets before the scenario: the
+// console on the first serial port, reboot (which -no-reboot turns into an
+// exit) on panic, and a quiet boot.
+const baseCmdline = "console=ttyS0 panic=-1 quiet"
+
+// cmdline is the kernel command line for cfg.
+func cmdline(cfg Config) string {
+	parts := []string{baseCmdline,
+		guestabi.ParamScenario + "=" + cfg.Scenario,
+		guestabi.ParamLevel + "=" + Level}
+	if cfg.Append != "" {
+		parts = append(parts, cfg.Append)
+	}
+	return strings.Join(parts, " ")
+}
+
+// qemuArgs builds QEMU's arguments for cfg. markerSock is the Unix socket
+// the marker port's bytes go to, or "" for none.
+func qemuArgs(cfg Config, markerSock string) []string {
+	args := []string{
+		"-accel", "tcg",
+		"-cpu", "EPYC,+svm", // TCG emulates AMD SVM, not Intel VMX
+		"-smp", strconv.Itoa(cfg.CPUs),
+		"-m", cfg.Memory,
+		"-nographic",   // serial console on stdio
+		"-no-reboot",   // a guest reboot or panic ends QEMU (status 0: no verdict)
+		"-nic", "none", // no network card, so no iPXE option ROM at boot
+		"-kernel", cfg.Kernel,
+		"-initrd", cfg.Initrd,
+		"-append", cmdline(cfg),
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort),
+	}
+	if markerSock != "" {
+		args = append(args,
+			"-chardev", "socket,id=markers,path="+markerSock,
+			"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=markers", guestabi.MarkerPort))
+	}
+	for i, d := range cfg.Disks {
+		id := fmt.Sprintf("disk%d", i)
+		// snapshot=on: writes go to a temporary overlay, so the built image
+		// stays the cached, pristine input of the next run.
+		args = append(args,
+			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw,snapshot=on", escapeOpt(d), id),
+			"-device", "virtio-blk-pci,drive="+id)
+	}
+	return args
+}
+
+// tcgWarning matches QEMU's start-up warnings about EPYC features TCG
+// lacks; they are expected, so the log shows only their count.
+func tcgWarning(line string) bool {
+	return strings.Contains(line, "TCG doesn't support requested feature")
+}
+
+// escapeOpt doubles commas, QEMU's escape inside an option value.
+func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// decodeStatus turns QEMU's exit status into the guest's verdict.
+// isa-debug-exit exits with (v<<1)|1, so only odd statuses carry one; 0 is
+// a guest that powered off, rebooted or panicked without writing a verdict.
+func decodeStatus(status int) (guestabi.Verdict, bool) {
+	if status <= 0 || status > 0xff || status&1 == 0 {
+		return 0, false
+	}
+	return guestabi.Verdict((status - 1) / 2), true
+}
