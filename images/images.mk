@@ -98,7 +98,7 @@ $(IMG_OUT)/h.cpio.gz: $(LEVEL_DEPS) $(IMG_OUT)/g1.cpio.gz
 
 $(IMG_OUT)/disk.ext4: $(wildcard images/disk/*) | host-tools
 	@rm -f $@.new
-	@mke2fs -q -t ext4 -L gonest -E root_owner=0:0 -d images/disk $@.new 16M
+	@mke2fs -q -t ext4 -L gonest -E root_owner=0:0 -d images/disk $@.new 16M >/dev/null
 	@mv -f $@.new $@
 	@echo "images: disk $@ from images/disk/"
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
@@ -35,7 +36,7 @@ type Config struct {
 	Memory   string        // QEMU -m; DefaultMemory if empty
 	CPUs     int           // QEMU -smp; DefaultCPUs if zero (TCG uses a host core per vCPU)
 	Disks    []string      // images attached as virtio-blk-pci disks, vda first
-	Log      io.Writer     // H's console, each line prefixed "[H] "; nil discards it
+	Log      io.Writer     // H's console, each line prefixed "[H] "; nil discards it. Run serializes its writes.
 	// Interactive gives QEMU this process's stdin and stdout (for the shell
 	// scenario): no prefixes, no tails, Log unused.
 	Interactive bool
@@ -80,6 +81,7 @@ func (cfg *Config) defaults() error {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	cfg.Log = &lockedWriter{w: cfg.Log}
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
 	}
@@ -172,6 +174,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Verdict = v
 	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(v), v)
 	return res, nil
+}
+
+// lockedWriter serializes writes: QEMU's stdout and stderr and the marker
+// socket are copied by different goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // progress says how far the boot got, from the markers.

@@ -51,7 +51,8 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 // vcpu test binaries run inside H with GONEST_REQUIRE_KVM=1.
 func TestLabKVMTests(t *testing.T) {
 	res, log := runLab(t, lab.Config{Scenario: "kvmtests"})
-	assert.Equal(t, guestabi.Pass, res.Verdict, "a test binary failed inside H; its output is in the log above")
+	assert.Equal(t, guestabi.Pass, res.Verdict, "a test binary failed inside H (output above):\n%s",
+		strings.Join(regexp.MustCompile(`(?m)^\[H\] init: ERROR failed test .*$`).FindAllString(log, -1), "\n"))
 	assert.True(t, regexp.MustCompile(`(?m)^\[H\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),
 		"H must log that kvm_amd loaded with nested=1 and /dev/kvm exists (line \"init: kvm status ...\")")
 	for _, m := range []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerModulesLoaded,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,8 +148,27 @@ func TestVerdictForExit(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer for several writers: RunChild copies a
+// child's stdout and stderr from two goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
-	var console bytes.Buffer
+	var console syncBuffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
 	err := env.RunChild(context.Background(), "sh", "-c", "echo booting; echo vmm-warning >&2; echo panic; exit 1")
 	require.Error(t, err)
@@ -163,7 +183,7 @@ func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
 }
 
 func TestRunChildSuccessPrintsNoTail(t *testing.T) {
-	var console bytes.Buffer
+	var console syncBuffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "G1"}
 	require.NoError(t, env.RunChild(context.Background(), "sh", "-c", "echo hi"))
 	assert.Contains(t, console.String(), "[G2] hi\n")
@@ -181,6 +201,38 @@ func TestWaitForFile(t *testing.T) {
 		_ = os.WriteFile(dir+"/later", nil, 0o644)
 	}()
 	assert.NoError(t, waitForFile(context.Background(), dir+"/later", 5*time.Second))
+}
+
+func TestFailedTest(t *testing.T) {
+	tests := []struct {
+		line string
+		want string
+		ok   bool
+	}{
+		{"--- FAIL: TestTripleFault (0.09s)", "TestTripleFault", true},
+		{"    --- FAIL: TestTinyGuests/real_mode (0.15s)", "TestTinyGuests/real_mode", true},
+		{"--- PASS: TestX (0.00s)", "", false},
+		{"FAIL", "", false},
+		{"--- FAIL: ", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := failedTest(tt.line)
+		assert.Equal(t, tt.ok, ok, tt.line)
+		assert.Equal(t, tt.want, got, tt.line)
+	}
+}
+
+func TestLineWriterOnLine(t *testing.T) {
+	var out bytes.Buffer
+	var seen []string
+	w := newLineWriter(&out, "", 0)
+	w.onLine = func(s string) { seen = append(seen, s) }
+	_, err := w.Write([]byte("a\nb\nc"))
+	require.NoError(t, err)
+	require.NoError(t, w.Flush())
+	assert.Equal(t, []string{"a", "b", "c"}, seen)
+	assert.Equal(t, "a\nb\nc\n", out.String())
+	assert.Empty(t, w.Tail(), "keep 0 keeps no tail")
 }
 
 func TestEnvParam(t *testing.T) {

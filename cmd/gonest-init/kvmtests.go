@@ -38,15 +38,26 @@ func runKVMTests(ctx context.Context, env *Env) guestabi.Verdict {
 		args = append(args, "-test.run="+run)
 	}
 	verdict := guestabi.Pass
-	var failed []string
+	var failed, failedTests []string
 	for _, bin := range bins {
 		name := filepath.Base(bin)
 		start := time.Now()
 		cmd := env.Command(ctx, bin, args...)
+		// Copy the output to the console unchanged, noting "--- FAIL: TestX" lines.
+		out := newLineWriter(env.Console, "", 0)
+		out.onLine = func(line string) {
+			if test, ok := failedTest(line); ok {
+				failedTests = append(failedTests, name+":"+test)
+			}
+		}
+		cmd.Stdout, cmd.Stderr = out, out
 		cmd.Dir = os.TempDir()
 		cmd.Env = append(cmd.Env, "GONEST_REQUIRE_KVM=1")
 		env.Log.Info("test binary starting", "name", name, "args", strings.Join(args, " "))
 		err := cmd.Run()
+		if ferr := out.Flush(); ferr != nil {
+			env.Log.Warn("console write", "err", ferr)
+		}
 		took := time.Since(start).Round(time.Millisecond)
 		if err != nil {
 			env.Log.Error("test binary failed", "name", name, "err", err, "took", took)
@@ -57,5 +68,19 @@ func runKVMTests(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Info("test binary passed", "name", name, "took", took)
 	}
 	env.Log.Info("kvmtests done", "binaries", len(bins), "failed", strings.Join(failed, ","), "verdict", verdict)
+	for _, t := range failedTests {
+		env.Log.Error("failed test", "test", t)
+	}
 	return verdict
+}
+
+// failedTest recognizes go test's "--- FAIL: TestX (0.01s)" line, subtests
+// (indented) included, and returns the test name.
+func failedTest(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(line, " \t"), "--- FAIL: ")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, " ")
+	return name, name != ""
 }

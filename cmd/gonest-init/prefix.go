@@ -21,6 +21,7 @@ type lineWriter struct {
 	keep    int
 	next    int
 	full    bool
+	onLine  func(string) // optional, called with each complete line
 }
 
 func newLineWriter(out io.Writer, prefix string, keep int) *lineWriter {
@@ -56,6 +57,9 @@ func (w *lineWriter) emit(line []byte) error {
 	line = bytes.TrimRight(line, "\r")
 	s := string(line)
 	w.partial = w.partial[:0]
+	if w.onLine != nil {
+		w.onLine(s)
+	}
 	if w.keep > 0 {
 		w.tail[w.next] = s
 		w.next = (w.next + 1) % w.keep
