@@ -73,7 +73,7 @@ const (
 	cntBMRLD      = 1 << 1  // BM_RLD
 	cntGBLRLS     = 1 << 2  // GBL_RLS: OS releases the global lock (write-only)
 	cntSLPTYPShft = 10      // SLP_TYP, bits 10-12: the sleep state to enter
-	cntSLPTYPMask = 7 << 10 //
+	cntSLPTYPMask = 7 << 10 // SLP_TYP field mask
 	cntSLPEN      = 1 << 13 // SLP_EN: enter the SLP_TYP state (write-only)
 	cntStored     = cntBMRLD | cntSLPTYPMask
 )

@@ -214,8 +214,11 @@ func (s *Serial) transmit(v byte) {
 		s.thrIntr = true
 		return
 	}
+	// The line is left alone while the byte is in flight: the write
+	// completes before the guest's OUT does, so THRE is pending again by
+	// the time the guest could look, and a burst of writes from an
+	// interrupt handler costs no extra KVM_IRQ_LINE calls.
 	s.txBusy = true
-	s.updateIRQ()
 	s.mu.Unlock()
 	_, err := s.out.Write([]byte{v})
 	s.mu.Lock()

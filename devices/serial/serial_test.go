@@ -207,6 +207,9 @@ func TestInterruptLine(t *testing.T) {
 		{"IIR read lowers, THR write raises again", []step{
 			w(regMCR, mcrOUT2), w(regIER, ierTHRE), r(regIIR, iirTHRE), w(regTHR, 'x'),
 		}, []bool{true, false, true}},
+		{"a burst of THR writes keeps the line up without toggling", []step{
+			w(regMCR, mcrOUT2), w(regIER, ierTHRE), w(regTHR, 'a'), w(regTHR, 'b'), w(regTHR, 'c'),
+		}, []bool{true}},
 		{"received data raises until drained", []step{
 			w(regMCR, mcrOUT2), w(regIER, ierRDA), enq("a", 1), r(regRBR, 'a'),
 		}, []bool{true, false}},
