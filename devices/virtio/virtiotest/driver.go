@@ -1,7 +1,3 @@
-// Package virtiotest plays the guest side of a split virtqueue for tests:
-// it lays out the rings in fake guest memory (guestmem.FromBytes), writes
-// descriptor chains the way a driver would (or the way a hostile one
-// would), publishes them and reads back the used ring.
 package virtiotest
 
 import (
