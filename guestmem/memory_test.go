@@ -252,3 +252,20 @@ func TestFromBytesPanicsOnlyOnEmpty(t *testing.T) {
 	assert.Panics(t, func() { FromBytes(0, nil) })
 	assert.NotPanics(t, func() { FromBytes(0, []byte{0}) })
 }
+
+func TestResident(t *testing.T) {
+	m, err := Map(Range{GPA: 0, Size: 64 << 20})
+	require.NoError(t, err)
+	defer m.Close()
+	before, err := m.Resident()
+	require.NoError(t, err)
+	b, err := m.Slice(0, 8<<20)
+	require.NoError(t, err)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	after, err := m.Resident()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, after-before, uint64(8<<20), "touched 8 MiB")
+	assert.LessOrEqual(t, after, uint64(64<<20))
+}

@@ -46,3 +46,23 @@ func Map(ranges ...Range) (*Memory, error) {
 	m.unmap = unmapAll
 	return m, nil
 }
+
+// Resident returns how many bytes of guest RAM are resident in host memory
+// (mincore(2) on every region): the part of the process's RSS that is the
+// guest's rather than the VMM's.
+func (m *Memory) Resident() (uint64, error) {
+	page := uint64(unix.Getpagesize())
+	var total uint64
+	for _, r := range m.regions {
+		vec := make([]byte, (uint64(len(r.Data))+page-1)/page)
+		if err := mincore(r.Data, vec); err != nil {
+			return 0, fmt.Errorf("mincore guest memory at %#x: %w", r.GPA, err)
+		}
+		for _, v := range vec {
+			if v&1 != 0 {
+				total += page
+			}
+		}
+	}
+	return total, nil
+}
