@@ -12,8 +12,9 @@ type bitName struct {
 }
 
 // names returns the names of the set bits of v listed in table, in table order.
+// The result is never nil, so JSON shows [] rather than null.
 func names(v uint64, table []bitName) []string {
-	var out []string
+	out := []string{}
 	for _, b := range table {
 		if v&(1<<b.bit) != 0 {
 			out = append(out, b.name)
@@ -51,9 +52,46 @@ var svmFeaturesEDX = []bitName{
 	{29, "BusLockThreshold"}, // bus lock threshold
 }
 
+// CPUID Fn8000_000A fields.
+const (
+	svmEAXRevisionMask = 0xff   // EAX[7:0]: SVM revision
+	svmEDXNPT          = 1 << 0 // EDX[0]: nested paging
+	svmEDXNRIPS        = 1 << 3 // EDX[3]: next RIP saved on #VMEXIT
+)
+
 // DecodeSVM describes CPUID Fn8000_000A: revision, ASIDs and named features.
 func DecodeSVM(eax, ebx, edx uint32) (rev uint32, asids uint32, features []string) {
-	return eax & 0xff, ebx, names(uint64(edx), svmFeaturesEDX)
+	return eax & svmEAXRevisionMask, ebx, names(uint64(edx), svmFeaturesEDX)
+}
+
+// SVMCaps is the decoded view of CPUID Fn8000_000A as KVM offers it to
+// guests: what a nested hypervisor running in the guest can use.
+type SVMCaps struct {
+	Revision uint32   `json:"revision"`
+	ASIDs    uint32   `json:"asids"`
+	Features []string `json:"features"`
+	NPT      bool     `json:"npt"`
+	NRIPS    bool     `json:"nrips"`
+}
+
+// DecodeSVMCaps decodes CPUID Fn8000_000A into SVMCaps.
+func DecodeSVMCaps(eax, ebx, edx uint32) SVMCaps {
+	rev, asids, features := DecodeSVM(eax, ebx, edx)
+	return SVMCaps{
+		Revision: rev,
+		ASIDs:    asids,
+		Features: features,
+		NPT:      edx&svmEDXNPT != 0,
+		NRIPS:    edx&svmEDXNRIPS != 0,
+	}
+}
+
+// Summary is a one-line rendering of the SVM features, for the verdict.
+func (c SVMCaps) Summary() string {
+	if len(c.Features) == 0 {
+		return "no SVM features"
+	}
+	return strings.Join(c.Features, ", ")
 }
 
 // VMX capability MSRs (Intel SDM vol. 3, appendix A).
@@ -76,6 +114,27 @@ const (
 	MSRVMXTrueExit       = 0x48f // IA32_VMX_TRUE_EXIT_CTLS
 	MSRVMXTrueEntry      = 0x490 // IA32_VMX_TRUE_ENTRY_CTLS
 	MSRVMXVMFunc         = 0x491 // IA32_VMX_VMFUNC
+)
+
+// IsVMXMSR reports whether idx is one of the VMX capability MSRs
+// (IA32_VMX_BASIC through IA32_VMX_VMFUNC).
+func IsVMXMSR(idx uint32) bool { return idx >= MSRVMXBasic && idx <= MSRVMXVMFunc }
+
+// IA32_VMX_BASIC fields.
+const (
+	vmxBasicRevisionMask = 0x7fffffff // bits 30:0: VMCS revision identifier
+	vmxBasicSizeShift    = 32         // bits 44:32: VMCS region size in bytes
+	vmxBasicSizeMask     = 0x1fff     //
+	vmxBasicTrueCtls     = 1 << 55    // bit 55: the IA32_VMX_TRUE_*_CTLS MSRs exist
+)
+
+// Allowed-1 bits (63:32) of the control MSRs that DecodeVMX tests by name.
+const (
+	vmxProcSecondary   = 1 << (32 + 31) // primary procbased: activate secondary controls
+	vmxProc2EPT        = 1 << (32 + 1)  // secondary: enable EPT
+	vmxProc2VPID       = 1 << (32 + 5)  // secondary: enable VPID
+	vmxProc2Unrestrict = 1 << (32 + 7)  // secondary: unrestricted guest
+	vmxProc2ShadowVMCS = 1 << (32 + 14) // secondary: VMCS shadowing
 )
 
 // Allowed-1 settings of the control MSRs live in bits 63:32.
@@ -182,9 +241,9 @@ func DecodeVMX(msrs map[uint32]uint64) (c VMXCaps, ok bool) {
 	if !ok {
 		return c, false
 	}
-	c.Revision = uint32(basic & 0x7fffffff)
-	c.VMCSSize = uint32(basic>>32) & 0x1fff
-	c.TrueCtls = basic&(1<<55) != 0
+	c.Revision = uint32(basic & vmxBasicRevisionMask)
+	c.VMCSSize = uint32(basic>>vmxBasicSizeShift) & vmxBasicSizeMask
+	c.TrueCtls = basic&vmxBasicTrueCtls != 0
 	get := func(idx uint32) uint64 {
 		v, ok := msrs[idx]
 		if !ok {
@@ -196,16 +255,17 @@ func DecodeVMX(msrs map[uint32]uint64) (c VMXCaps, ok bool) {
 	if c.TrueCtls {
 		pin, proc, exit, entry = MSRVMXTruePinbased, MSRVMXTrueProcbased, MSRVMXTrueExit, MSRVMXTrueEntry
 	}
+	c.Procbased2, c.EPTVPID = []string{}, []string{}
 	c.Pinbased = names(get(pin), vmxPinbased)
 	procv := get(proc)
 	c.Procbased = names(procv, vmxProcbased)
-	if procv&(1<<(32+31)) != 0 {
+	if procv&vmxProcSecondary != 0 {
 		p2 := get(MSRVMXProcbasedCtls2)
 		c.Procbased2 = names(p2, vmxProcbased2)
-		c.EPT = p2&(1<<(32+1)) != 0
-		c.VPID = p2&(1<<(32+5)) != 0
-		c.Unrestrict = p2&(1<<(32+7)) != 0
-		c.ShadowVMCS = p2&(1<<(32+14)) != 0
+		c.EPT = p2&vmxProc2EPT != 0
+		c.VPID = p2&vmxProc2VPID != 0
+		c.Unrestrict = p2&vmxProc2Unrestrict != 0
+		c.ShadowVMCS = p2&vmxProc2ShadowVMCS != 0
 		if c.EPT || c.VPID {
 			c.EPTVPID = names(get(MSRVMXEPTVPIDCap), vmxEPTVPID)
 		}

@@ -1,0 +1,95 @@
+package doctor
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/hostinfo"
+	"github.com/gonest/gonest/kvm/kvmtest"
+	"github.com/gonest/gonest/vcpu"
+)
+
+// TestExamineRealKVM runs the doctor on this machine's /dev/kvm. It does
+// not assume a backend (CI, this project's kvm_pvm hosts and the lab
+// differ); it checks that the report agrees with itself and with what KVM
+// says directly.
+func TestExamineRealKVM(t *testing.T) {
+	sys := kvmtest.Open(t)
+	supported, err := sys.GetSupportedCPUID()
+	require.NoError(t, err)
+	root := hostinfo.Root()
+
+	start := time.Now()
+	r := Examine(Host{FS: root, OpenKVM: func() (KVM, error) { return WrapSystem(sys), nil }})
+	elapsed := time.Since(start)
+
+	var text bytes.Buffer
+	require.NoError(t, r.WriteText(&text))
+	t.Logf("gonest doctor here (%v):\n%s", elapsed, text.String())
+
+	lines := strings.Split(strings.TrimSuffix(text.String(), "\n"), "\n")
+	require.Len(t, lines, 1+len(allChecks))
+	assert.True(t, strings.HasPrefix(lines[0], "verdict: nested virtualization "), lines[0])
+
+	assert.Equal(t, hostinfo.DetectBackend(root), r.Backend)
+	st := statuses(r)
+	assert.Equal(t, StatusOK, st[CheckDevice])
+	assert.Equal(t, StatusOK, st[CheckAPIVersion])
+
+	// The verdict follows KVM_GET_SUPPORTED_CPUID.
+	virt := vcpu.HasSVM(supported) || vcpu.HasVMX(supported)
+	if !virt {
+		assert.False(t, r.CanNest, "no SVM or VMX in the supported CPUID")
+		assert.Equal(t, 1, r.ExitCode())
+		assert.Equal(t, StatusFail, st[CheckSupportedCPUID])
+		assert.Contains(t, r.Verdict, "NOT possible")
+	} else {
+		assert.Equal(t, StatusOK, st[CheckSupportedCPUID])
+	}
+	if r.Backend == hostinfo.BackendPVM {
+		assert.False(t, r.CanNest, "kvm_pvm never nests")
+	}
+	if r.CanNest {
+		assert.True(t, virt)
+		assert.Equal(t, 0, r.ExitCode())
+		assert.True(t, r.SVM != nil || r.VMX != nil, "a host that nests shows what it offers")
+	}
+
+	// The timing probe ran, briefly, and gave positive figures.
+	require.NotNil(t, r.Timing, "timing: %v", r.Checks)
+	require.NotNil(t, r.Timing.CPL0)
+	assert.Positive(t, r.Timing.CPL0.NsPerIter)
+	if assert.NotNil(t, r.Timing.CPL3, r.Timing.CPL3Error) {
+		assert.Positive(t, r.Timing.CPL3.NsPerIter)
+	}
+	guest := time.Duration(r.Timing.CPL0.ElapsedNs)
+	if r.Timing.CPL3 != nil {
+		guest += time.Duration(r.Timing.CPL3.ElapsedNs)
+	}
+	assert.Less(t, guest, DefaultProbeBudget, "the measured runs fit the budget")
+	assert.Less(t, elapsed, 2*time.Second, "the whole examination is quick")
+}
+
+func TestLoopVMRejectsBadRuns(t *testing.T) {
+	sys := kvmtest.Open(t)
+	l, err := newLoopVM(sys)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, l.close()) }()
+
+	_, err = l.run(0, 0)
+	assert.EqualError(t, err, "timing guest: zero iterations")
+	_, err = l.run(1, 10)
+	assert.EqualError(t, err, "timing guest: CPL 1: want 0 or 3")
+
+	// Both levels run repeatedly on the same VM.
+	for _, cpl := range []int{0, 3, 0} {
+		d, err := l.run(cpl, 10)
+		require.NoError(t, err, "CPL %d", cpl)
+		assert.Positive(t, d, "CPL %d", cpl)
+	}
+}

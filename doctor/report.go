@@ -1,0 +1,108 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/gonest/gonest/hostinfo"
+)
+
+// Status is a check's outcome.
+type Status string
+
+// Statuses.
+const (
+	StatusOK          Status = "ok"          // the check passed
+	StatusWarn        Status = "warn"        // nesting can work, but worse than it could
+	StatusFail        Status = "fail"        // this rules nesting out (or is broken)
+	StatusUnavailable Status = "unavailable" // the host lacks the interface, or it does not apply
+)
+
+// Check names, stable for tools reading -json, in report order.
+const (
+	CheckDevice         = "device"          // /dev/kvm exists and opens read-write
+	CheckAPIVersion     = "api_version"     // KVM_GET_API_VERSION is 12
+	CheckBackend        = "backend"         // the vendor module behind /dev/kvm
+	CheckNestedParam    = "nested_param"    // /sys/module/kvm_{amd,intel}/parameters/nested
+	CheckSupportedCPUID = "supported_cpuid" // SVM or VMX in KVM_GET_SUPPORTED_CPUID
+	CheckTDP            = "ept_npt"         // two-dimensional paging for the guest's guests
+	CheckNestedState    = "nested_state"    // KVM_CAP_NESTED_STATE
+	CheckVMXMSRs        = "vmx_msrs"        // the VMX capability MSRs KVM offers
+	CheckSVMFeatures    = "svm_features"    // CPUID Fn8000_000A as KVM offers it
+	CheckTiming         = "timing"          // ns per loop iteration at CPL 0 and CPL 3
+	CheckHostIsGuest    = "host_is_guest"   // whether this host is itself a VM
+)
+
+// Check is one line of evidence.
+type Check struct {
+	Name     string `json:"name"`
+	Status   Status `json:"status"`
+	Evidence string `json:"evidence"`
+}
+
+// Report is the doctor's answer. Its JSON form is stable: fields are only
+// ever added.
+type Report struct {
+	// Verdict is one line: whether nested virtualization is possible here,
+	// why, and what to do.
+	Verdict string `json:"verdict"`
+	// CanNest is true when a gonest guest here can run its own KVM guests.
+	CanNest bool `json:"can_nest"`
+	// Backend is the KVM module behind /dev/kvm.
+	Backend hostinfo.Backend `json:"backend"`
+	// Checks are the evidence, in a fixed order.
+	Checks []Check `json:"checks"`
+	// NestedStateSize is KVM_CHECK_EXTENSION(KVM_CAP_NESTED_STATE): the
+	// largest nested state, 0 without nesting or when unknown.
+	NestedStateSize int `json:"nested_state_size"`
+	// VMX is the decoded VMX capability MSRs; nil where KVM offers none.
+	VMX *VMXCaps `json:"vmx"`
+	// SVM is the decoded CPUID Fn8000_000A; nil where KVM offers no SVM.
+	SVM *SVMCaps `json:"svm"`
+	// Timing is the timing probe's result; nil when it could not run.
+	Timing *Timing `json:"timing"`
+}
+
+// ExitCode is gonest doctor's exit status: 0 when nesting is available,
+// 1 when it is not.
+func (r *Report) ExitCode() int {
+	if r.CanNest {
+		return 0
+	}
+	return 1
+}
+
+// Check returns the check called name, or false.
+func (r *Report) Check(name string) (Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Check{}, false
+}
+
+func (r *Report) add(name string, s Status, format string, args ...any) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: s, Evidence: fmt.Sprintf(format, args...)})
+}
+
+// WriteText prints the verdict line, then one aligned line per check.
+func (r *Report) WriteText(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "verdict: %s\n", r.Verdict); err != nil {
+		return err
+	}
+	for _, c := range r.Checks {
+		if _, err := fmt.Fprintf(w, "  %-11s  %-15s  %s\n", c.Status, c.Name, c.Evidence); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteJSON prints the report as one indented JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
