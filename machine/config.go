@@ -1,0 +1,94 @@
+package machine
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/vcpu"
+)
+
+// Defaults of gonest run.
+const (
+	DefaultMemSize = 512 << 20
+	DefaultCPUs    = 1
+	// MinMemSize is the least memory gonest accepts before looking at the
+	// kernel; Load then checks that kernel and initrd really fit.
+	MinMemSize = 16 << 20
+	// MaxCPUs is the most vCPUs gonest wires (APIC IDs and MADT entries
+	// are one byte).
+	MaxCPUs = 254
+)
+
+// Config describes the machine to build.
+type Config struct {
+	Kernel string // path to a bzImage or an ELF vmlinux
+	Initrd string // path to an initramfs, or ""
+	Append string // added after the default kernel command line
+
+	MemSize uint64 // bytes of guest RAM
+	CPUs    int    // vCPUs
+	Nested  vcpu.Nested
+
+	Disks []DiskSpec
+
+	// Timeout ends the run with ExitTimeout after this long (0: never).
+	Timeout time.Duration
+
+	// Console is the guest's serial console. Out receives what the guest
+	// prints; In, if not nil, is fed to the guest.
+	ConsoleIn  io.Reader
+	ConsoleOut io.Writer
+
+	// KVMPath is the KVM device, /dev/kvm when empty.
+	KVMPath string
+
+	// Logger receives the VMM's own messages; nil discards them.
+	Logger *slog.Logger
+
+	// OnMarker, if set, is called for each timing marker the guest writes.
+	OnMarker func(Marker)
+}
+
+// DiskSpec is one -disk.
+type DiskSpec struct {
+	Path     string
+	ReadOnly bool
+}
+
+// Cmdline is the kernel command line the guest gets.
+func (c *Config) Cmdline() string { return boot.Cmdline(c.Append) }
+
+// validate checks what can be checked without opening anything.
+func (c *Config) validate() error {
+	if c.Kernel == "" {
+		return inputErrorf("no kernel: give -kernel PATH (a bzImage or vmlinux)")
+	}
+	if c.CPUs < 1 || c.CPUs > MaxCPUs {
+		return inputErrorf("-smp %d: want 1 to %d vCPUs", c.CPUs, MaxCPUs)
+	}
+	if c.MemSize < MinMemSize {
+		return inputErrorf("-m %s: too little memory, gonest needs at least %dM", sizeString(c.MemSize), MinMemSize>>20)
+	}
+	if c.MemSize%boot.PageSize != 0 {
+		return inputErrorf("-m %s: memory must be a multiple of 4K", sizeString(c.MemSize))
+	}
+	if c.MemSize > boot.MaxMemSize {
+		return inputErrorf("-m %s: at most %s", sizeString(c.MemSize), sizeString(boot.MaxMemSize))
+	}
+	return nil
+}
+
+func sizeString(n uint64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dG", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dM", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dK", n>>10)
+	}
+	return fmt.Sprintf("%d", n)
+}

@@ -1,0 +1,152 @@
+package machine
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/internal/tinyelf"
+	"github.com/gonest/gonest/kvm/kvmtest"
+	"github.com/gonest/gonest/vcpu"
+)
+
+// syncBuffer is a bytes.Buffer safe for the vCPU thread and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runTiny boots code as a tiny ELF kernel on real KVM and returns the
+// outcome and the console output.
+func runTiny(t *testing.T, code []byte, mutate func(*Config)) (Outcome, string, *Machine) {
+	t.Helper()
+	kvmtest.Open(t).Close()
+	path, err := tinyelf.Write(t.TempDir(), "tiny.elf", code)
+	require.NoError(t, err)
+	out := new(syncBuffer)
+	cfg := Config{Kernel: path, MemSize: 64 << 20, CPUs: 1, ConsoleOut: out, Timeout: time.Minute}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	m, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	o := m.Run(context.Background())
+	return o, out.String(), m
+}
+
+func TestTinyGuestExitCodeAndConsole(t *testing.T) {
+	var a tinyelf.Asm
+	a.Print(boot.COM1Port, "hello from G1\n").Exit(boot.ExitPort, 42).Hlt()
+	o, console, m := runTiny(t, a.Bytes(), nil)
+	assert.Equal(t, ReasonExitPort, o.Reason)
+	assert.Equal(t, 42, o.Code)
+	assert.Equal(t, "hello from G1\n", console)
+	var events []Event
+	for _, p := range m.Timeline().Points() {
+		events = append(events, p.Event)
+	}
+	assert.Contains(t, events, EventFirstRun)
+	assert.Contains(t, events, EventFirstSerial)
+}
+
+func TestTinyGuestPoweroffAndReset(t *testing.T) {
+	tests := []struct {
+		name   string
+		port   uint16
+		val    byte
+		reason Reason
+	}{
+		{"acpi poweroff", boot.ACPISleepControlPort, 0x34, ReasonPoweroff},
+		{"acpi reset", boot.ACPIResetPort, boot.ACPIResetValue, ReasonReset},
+		{"i8042 reset", boot.I8042CommandPort, 0xfe, ReasonReset},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var a tinyelf.Asm
+			a.MovDX(tc.port).MovAL(tc.val).OutB().Exit(boot.ExitPort, 9).Hlt()
+			o, _, _ := runTiny(t, a.Bytes(), nil)
+			assert.Equal(t, tc.reason, o.Reason)
+			assert.Equal(t, ExitOK, o.Code)
+		})
+	}
+}
+
+func TestTinyGuestTimeout(t *testing.T) {
+	var a tinyelf.Asm
+	a.Spin()
+	start := time.Now()
+	o, _, _ := runTiny(t, a.Bytes(), func(c *Config) { c.Timeout = 300 * time.Millisecond })
+	assert.Equal(t, ReasonTimeout, o.Reason)
+	assert.Equal(t, ExitTimeout, o.Code)
+	assert.ErrorContains(t, o.Err, "-timeout 300ms")
+	assert.Less(t, time.Since(start), 20*time.Second, "a spinning guest is stopped promptly")
+}
+
+func TestTinyGuestTripleFault(t *testing.T) {
+	var a tinyelf.Asm
+	a.Ud2()
+	o, _, _ := runTiny(t, a.Bytes(), nil)
+	assert.Equal(t, ReasonFatal, o.Reason)
+	assert.Equal(t, ExitFailure, o.Code)
+	var fe *vcpu.FatalError
+	require.ErrorAs(t, o.Err, &fe)
+	assert.Contains(t, o.Err.Error(), "SHUTDOWN")
+	assert.Contains(t, o.Err.Error(), "rip=")
+	assert.Contains(t, fe.Dump(), "rip=0000000000100000", "register dump shows where it died")
+}
+
+func TestTinyGuestMarkers(t *testing.T) {
+	var a tinyelf.Asm
+	a.MovDX(boot.MarkerPort).MovAL(1).OutB().MovAL(2).OutB().Exit(boot.ExitPort, 0).Hlt()
+	var got []uint32
+	var mu sync.Mutex
+	o, _, m := runTiny(t, a.Bytes(), func(c *Config) {
+		c.OnMarker = func(mk Marker) { mu.Lock(); got = append(got, mk.Value); mu.Unlock() }
+	})
+	assert.Equal(t, 0, o.Code)
+	mu.Lock()
+	assert.Equal(t, []uint32{1, 2}, got)
+	mu.Unlock()
+	var events []Event
+	for _, p := range m.Timeline().Points() {
+		events = append(events, p.Event)
+	}
+	assert.Contains(t, events, Event("guest marker 1"))
+	assert.Contains(t, events, Event("guest marker 2"))
+}
+
+func TestStopFromOutside(t *testing.T) {
+	var a tinyelf.Asm
+	a.Spin()
+	kvmtest.Open(t).Close()
+	path, err := tinyelf.Write(t.TempDir(), "spin.elf", a.Bytes())
+	require.NoError(t, err)
+	m, err := New(Config{Kernel: path, MemSize: 64 << 20, CPUs: 2})
+	require.NoError(t, err)
+	defer m.Close()
+	time.AfterFunc(200*time.Millisecond, func() {
+		m.Stop(Outcome{Reason: ReasonSignal, Code: ExitTerm})
+	})
+	o := m.Run(context.Background())
+	assert.Equal(t, ReasonSignal, o.Reason)
+	assert.Equal(t, ExitTerm, o.Code)
+}

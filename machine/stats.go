@@ -1,0 +1,173 @@
+package machine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gonest/gonest/kvm"
+	"github.com/gonest/gonest/vcpu"
+)
+
+// Stats is what gonest run -stats reports: the exits that reached
+// userspace, the devices they went to, KVM's own counters, the boot
+// timeline and the VMM's memory overhead.
+type Stats struct {
+	Outcome string `json:"outcome"`
+	// Exits counts userspace exits by reason, plus accesses to unmapped
+	// ports and addresses.
+	Exits vcpu.StatsSnapshot `json:"exits"`
+	// Devices lists every device with the accesses it served.
+	Devices []DeviceStats `json:"devices"`
+	// KVM holds the in-kernel counters (KVM_GET_STATS_FD).
+	KVM KVMStats `json:"kvm"`
+	// Timeline is the boot timeline.
+	Timeline []TimelinePoint `json:"timeline"`
+	// Memory is the VMM's overhead: RSS minus resident guest RAM.
+	Memory MemoryStats `json:"memory"`
+}
+
+// DeviceStats is one device on a bus.
+type DeviceStats struct {
+	Bus      string `json:"bus"`
+	Name     string `json:"name"`
+	Base     uint64 `json:"base"`
+	Size     uint64 `json:"size"`
+	Accesses uint64 `json:"accesses"`
+}
+
+// KVMStats are KVM's binary statistics for the VM and each vCPU.
+type KVMStats struct {
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why not, when unavailable
+	// VM and VCPUs map a statistic's name to its value (the sum of the
+	// buckets, for histograms).
+	VM    map[string]uint64   `json:"vm,omitempty"`
+	VCPUs []map[string]uint64 `json:"vcpus,omitempty"`
+}
+
+// TimelinePoint is one boot milestone, in milliseconds since VMM start.
+type TimelinePoint struct {
+	Event string  `json:"event"`
+	Ms    float64 `json:"ms"`
+}
+
+// MemoryStats splits the process's resident memory into guest and VMM.
+type MemoryStats struct {
+	RSS           uint64 `json:"rss_bytes"`
+	GuestResident uint64 `json:"guest_resident_bytes"`
+	Overhead      uint64 `json:"vmm_overhead_bytes"`
+	Error         string `json:"error,omitempty"`
+}
+
+// Stats collects the statistics. Call it after Run and before Close.
+func (m *Machine) Stats(out Outcome) Stats {
+	s := Stats{Outcome: out.String(), Exits: m.stats.Snapshot()}
+	for _, mp := range m.pio.Mappings() {
+		s.Devices = append(s.Devices, DeviceStats{Bus: "pio", Name: mp.Name, Base: mp.Base, Size: mp.Size, Accesses: mp.Accesses})
+	}
+	for _, mp := range m.mmio.Mappings() {
+		s.Devices = append(s.Devices, DeviceStats{Bus: "mmio", Name: mp.Name, Base: mp.Base, Size: mp.Size, Accesses: mp.Accesses})
+	}
+	s.KVM = m.kvmStats()
+	for _, p := range m.timeline.Points() {
+		s.Timeline = append(s.Timeline, TimelinePoint{Event: string(p.Event), Ms: float64(p.At.Microseconds()) / 1000})
+	}
+	s.Memory = m.memoryStats()
+	return s
+}
+
+// kvmStats reads KVM_GET_STATS_FD for the VM and every vCPU.
+func (m *Machine) kvmStats() KVMStats {
+	if n, err := m.vm.CheckExtension(kvm.CapBinaryStatsFD); err != nil || n <= 0 {
+		return KVMStats{Reason: "unavailable: host KVM has no KVM_CAP_BINARY_STATS_FD (Linux 5.14+)"}
+	}
+	st := KVMStats{Available: true}
+	var err error
+	if st.VM, err = readStats(m.vm.StatsFD); err != nil {
+		return KVMStats{Reason: "unavailable: " + err.Error()}
+	}
+	for _, v := range m.vcpus {
+		vs, err := readStats(v.KVM().StatsFD)
+		if err != nil {
+			return KVMStats{Reason: "unavailable: " + err.Error()}
+		}
+		st.VCPUs = append(st.VCPUs, vs)
+	}
+	return st
+}
+
+func readStats(open func() (*kvm.Stats, error)) (map[string]uint64, error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	vals, err := f.Read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]uint64, len(vals))
+	for name, v := range vals {
+		var sum uint64
+		for _, x := range v {
+			sum += x
+		}
+		out[name] = sum
+	}
+	return out, nil
+}
+
+// memoryStats measures RSS (from /proc/self/status) and resident guest RAM
+// (mincore), whose difference is what gonest itself costs.
+func (m *Machine) memoryStats() MemoryStats {
+	var ms MemoryStats
+	rss, err := selfRSS()
+	if err != nil {
+		ms.Error = err.Error()
+		return ms
+	}
+	guest, err := m.mem.Resident()
+	if err != nil {
+		ms.Error = err.Error()
+		return ms
+	}
+	ms.RSS, ms.GuestResident = rss, guest
+	if rss > guest {
+		ms.Overhead = rss - guest
+	}
+	return ms
+}
+
+func selfRSS() (uint64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/self/status: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/self/status: bad VmRSS %q", f[1])
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/self/status has no VmRSS")
+}
+
+// SortedKeys returns a map's keys in order, for stable output.
+func SortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
