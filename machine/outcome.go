@@ -21,13 +21,13 @@ type Reason int
 
 // Reasons.
 const (
-	ReasonPoweroff  Reason = iota + 1 // ACPI S5 or KVM_SYSTEM_EVENT_SHUTDOWN
-	ReasonReset                       // i8042 reset, ACPI reset register, KVM_SYSTEM_EVENT_RESET
-	ReasonExitPort                    // the guest wrote the exit device
-	ReasonFatal                       // a vCPU hit a fatal exit or an ioctl failed
-	ReasonTimeout                     // -timeout expired
-	ReasonSignal                      // SIGINT or SIGTERM
-	ReasonQuit                        // Ctrl-A X on the console
+	ReasonPoweroff Reason = iota + 1 // ACPI S5 or KVM_SYSTEM_EVENT_SHUTDOWN
+	ReasonReset                      // i8042 reset, ACPI reset register, KVM_SYSTEM_EVENT_RESET
+	ReasonExitPort                   // the guest wrote the exit device
+	ReasonFatal                      // a vCPU hit a fatal exit or an ioctl failed
+	ReasonTimeout                    // -timeout expired
+	ReasonSignal                     // SIGINT or SIGTERM
+	ReasonQuit                       // Ctrl-A X on the console
 )
 
 var reasonNames = map[Reason]string{
