@@ -46,12 +46,13 @@
 //     DecodeSVMCaps: NPT, NRIPS (the next RIP on #VMEXIT, which spares G1
 //     decoding instructions), VMCB clean bits, AVIC and the rest.
 //   - timing: a probe guest counts a register down with "dec rcx; jnz" at
-//     CPL 0, then at CPL 3, growing the count until a run lasts about 10
-//     ms, within DefaultProbeBudget in all. Hardware runs both at about 1
-//     ns an iteration, the lab (KVM inside QEMU) at about 2 ns; kvm_pvm
-//     takes about 1000 ns at CPL 0 but well under 1 ns at CPL 3, which is
-//     how a host that emulates ring 0 shows itself: a Linux kernel crawls
-//     there even without nesting.
+//     CPL 0, then at CPL 3. The doctor stops it after a fixed window (half
+//     of DefaultProbeBudget each) and reads the register back to learn how
+//     many rounds it did, so even a busy or very slow host is done on time.
+//     Hardware runs a round in about 1 ns at both levels, the lab (KVM
+//     inside QEMU) in about 2 ns; kvm_pvm takes about 1000 ns at CPL 0 but
+//     well under 1 ns at CPL 3. That gap is how a host that emulates ring 0
+//     shows itself: a Linux kernel crawls there even without nesting.
 //   - host_is_guest: the CPUID hypervisor bit, /sys/hypervisor and the DMI
 //     vendor. A host that is itself a VM can nest only if its own
 //     hypervisor passes SVM/VMX through, and G2 becomes a third level.
@@ -73,7 +74,7 @@
 //
 // Examine works on a Host: an fs.FS for /sys, /proc, /dev and /etc, and an
 // OpenKVM function returning the small KVM interface (the few ioctls the
-// checks need plus LoopTime, the timing guest). Unit tests describe whole
+// checks need plus LoopFor, the timing guest). Unit tests describe whole
 // hosts with fstest.MapFS and a fake KVM; one integration test runs the
 // real doctor on /dev/kvm through kvmtest.
 //

@@ -27,15 +27,15 @@ type fakeKVM struct {
 	loopErr     error
 	closeErr    error
 
-	loopOverhead time.Duration // added to every LoopTime
-	loopCalls    []loopCall
-	closed       bool
+	loopWait  time.Duration // added to every LoopFor's wall time
+	noCPUTime bool          // LoopFor reports no CPU time
+	loopCalls []loopCall
+	closed    bool
 }
 
 type loopCall struct {
-	cpl int
-	n   uint64
-	d   time.Duration
+	cpl    int
+	window time.Duration
 }
 
 var errFakeNoLoop = errors.New("fake: no timing for this CPL")
@@ -68,17 +68,22 @@ func (f *fakeKVM) GetMSRs(entries []kvm.MSREntry) (int, error) {
 	return len(entries), nil
 }
 
-func (f *fakeKVM) LoopTime(cpl int, n uint64) (time.Duration, error) {
+// LoopFor pretends the guest ran for window (CPU time) plus loopWait
+// (waiting for a CPU, wall time only) at the CPL's speed.
+func (f *fakeKVM) LoopFor(cpl int, window time.Duration) (LoopRun, error) {
 	if f.loopErr != nil {
-		return 0, f.loopErr
+		return LoopRun{}, f.loopErr
 	}
 	ns, ok := f.nsPerIter[cpl]
 	if !ok {
-		return 0, errFakeNoLoop
+		return LoopRun{}, errFakeNoLoop
 	}
-	d := time.Duration(ns*float64(n)) + f.loopOverhead
-	f.loopCalls = append(f.loopCalls, loopCall{cpl, n, d})
-	return d, nil
+	f.loopCalls = append(f.loopCalls, loopCall{cpl, window})
+	cpu := window
+	if f.noCPUTime {
+		cpu = 0
+	}
+	return LoopRun{Iterations: uint64(float64(window.Nanoseconds()) / ns), CPU: cpu, Wall: window + f.loopWait}, nil
 }
 
 func (f *fakeKVM) Close() error {

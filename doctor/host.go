@@ -10,7 +10,7 @@ import (
 )
 
 // KVM is the part of /dev/kvm the doctor asks questions of. *kvm.System
-// provides all but LoopTime; tests provide fakes that describe a host.
+// provides all but LoopFor; tests provide fakes that describe a host.
 type KVM interface {
 	// GetAPIVersion is KVM_GET_API_VERSION.
 	GetAPIVersion() (int, error)
@@ -22,11 +22,23 @@ type KVM interface {
 	GetMSRFeatureIndexList() ([]uint32, error)
 	// GetMSRs is KVM_GET_MSRS on /dev/kvm (feature MSRs).
 	GetMSRs(entries []kvm.MSREntry) (int, error)
-	// LoopTime runs the timing guest: n iterations of "dec rcx; jnz" at
-	// privilege level cpl (0 or 3), and returns how long they took.
-	LoopTime(cpl int, n uint64) (time.Duration, error)
+	// LoopFor runs the timing guest's "dec rcx; jnz" loop at privilege
+	// level cpl (0 or 3) for about window, and says how far it got.
+	LoopFor(cpl int, window time.Duration) (LoopRun, error)
 	// Close releases /dev/kvm and the timing guest.
 	Close() error
+}
+
+// LoopRun is one run of the timing guest.
+type LoopRun struct {
+	// Iterations is how many rounds of the loop the guest did.
+	Iterations uint64
+	// CPU is the vCPU thread's CPU time over the run: the guest's time,
+	// without the time the thread waited for a CPU on a busy host. Zero
+	// when unknown.
+	CPU time.Duration
+	// Wall is the run's wall-clock time.
+	Wall time.Duration
 }
 
 // Host is what the doctor examines: the host's files and its KVM.
@@ -38,14 +50,14 @@ type Host struct {
 	// OpenKVM opens /dev/kvm. Its error should be a *kvm.OpenError, whose
 	// message says what to do.
 	OpenKVM func() (KVM, error)
-	// ProbeBudget bounds the timing probe's guest time; 0 means
-	// DefaultProbeBudget.
+	// ProbeBudget is how long the timing probe runs its guest, both
+	// privilege levels together; 0 means DefaultProbeBudget.
 	ProbeBudget time.Duration
 }
 
-// DefaultProbeBudget is how much time the timing probe may spend running
-// its loops, both privilege levels together.
-const DefaultProbeBudget = 150 * time.Millisecond
+// DefaultProbeBudget is how long the timing probe runs its guest: half at
+// CPL 0, half at CPL 3, each after a short warm-up.
+const DefaultProbeBudget = 50 * time.Millisecond
 
 // ThisHost is the machine the doctor runs on: its root file system and its
 // real /dev/kvm.
@@ -75,15 +87,15 @@ type systemKVM struct {
 	loop *loopVM
 }
 
-func (s *systemKVM) LoopTime(cpl int, n uint64) (time.Duration, error) {
+func (s *systemKVM) LoopFor(cpl int, window time.Duration) (LoopRun, error) {
 	if s.loop == nil {
 		l, err := newLoopVM(s.System)
 		if err != nil {
-			return 0, err
+			return LoopRun{}, err
 		}
 		s.loop = l
 	}
-	return s.loop.run(cpl, n)
+	return s.loop.run(cpl, window)
 }
 
 func (s *systemKVM) Close() error {

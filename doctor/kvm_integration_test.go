@@ -60,18 +60,23 @@ func TestExamineRealKVM(t *testing.T) {
 		assert.True(t, r.SVM != nil || r.VMX != nil, "a host that nests shows what it offers")
 	}
 
-	// The timing probe ran, briefly, and gave positive figures.
+	// The timing probe ran and gave positive figures.
 	require.NotNil(t, r.Timing, "timing: %v", r.Checks)
 	require.NotNil(t, r.Timing.CPL0)
 	assert.Positive(t, r.Timing.CPL0.NsPerIter)
 	if assert.NotNil(t, r.Timing.CPL3, r.Timing.CPL3Error) {
 		assert.Positive(t, r.Timing.CPL3.NsPerIter)
 	}
-	guest := time.Duration(r.Timing.CPL0.ElapsedNs)
-	if r.Timing.CPL3 != nil {
-		guest += time.Duration(r.Timing.CPL3.ElapsedNs)
+	// The guest ran for its window: the vCPU thread's CPU time cannot
+	// exceed the run's wall time.
+	for _, lt := range []*LoopTiming{r.Timing.CPL0, r.Timing.CPL3} {
+		if lt != nil {
+			assert.Positive(t, lt.CPUNs)
+			assert.LessOrEqual(t, lt.CPUNs, lt.WallNs)
+			assert.GreaterOrEqual(t, time.Duration(lt.WallNs), DefaultProbeBudget/2)
+		}
 	}
-	assert.Less(t, guest, DefaultProbeBudget, "the measured runs fit the budget")
+	assert.Equal(t, r.Timing.Ring0Emulated, statuses(r)[CheckTiming] == StatusWarn && strings.Contains(mustCheck(t, r, CheckTiming).Evidence, "emulated"))
 	assert.Less(t, elapsed, 2*time.Second, "the whole examination is quick")
 }
 
@@ -82,14 +87,24 @@ func TestLoopVMRejectsBadRuns(t *testing.T) {
 	defer func() { assert.NoError(t, l.close()) }()
 
 	_, err = l.run(0, 0)
-	assert.EqualError(t, err, "timing guest: zero iterations")
-	_, err = l.run(1, 10)
+	assert.EqualError(t, err, "timing guest: window 0s is not positive")
+	_, err = l.run(1, time.Millisecond)
 	assert.EqualError(t, err, "timing guest: CPL 1: want 0 or 3")
 
-	// Both levels run repeatedly on the same VM.
+	// Both levels run repeatedly on the same VM, for their window.
 	for _, cpl := range []int{0, 3, 0} {
-		d, err := l.run(cpl, 10)
+		r, err := l.run(cpl, 5*time.Millisecond)
 		require.NoError(t, err, "CPL %d", cpl)
-		assert.Positive(t, d, "CPL %d", cpl)
+		assert.Positive(t, r.Iterations, "CPL %d", cpl)
+		assert.GreaterOrEqual(t, r.Wall, 5*time.Millisecond, "CPL %d", cpl)
+		assert.Positive(t, r.CPU, "CPL %d", cpl)
+		assert.LessOrEqual(t, r.CPU, r.Wall, "CPL %d", cpl)
 	}
+}
+
+func mustCheck(t *testing.T, r *Report, name string) Check {
+	t.Helper()
+	c, ok := r.Check(name)
+	require.True(t, ok, name)
+	return c
 }

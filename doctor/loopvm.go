@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
-	"github.com/gonest/gonest/devices"
+	"golang.org/x/sys/unix"
+
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/vcpu"
@@ -14,13 +16,12 @@ import (
 
 // Guest physical layout of the timing guest.
 const (
-	loopGDT      = 0x0500  // vcpu.FlatGDT
-	loopCode     = 0x1000  // loopGuest, entered here
-	loopPML4     = 0x2000  // identity page tables: PML4, PDPT, PD with one 2 MiB user page
-	loopPDPT     = 0x3000  //
-	loopPD       = 0x4000  //
-	loopRAM      = 0x10000 // 64 KiB of RAM at 0
-	loopDonePort = 0x80    // the guest writes here when its loop is done
+	loopGDT  = 0x0500  // vcpu.FlatGDT
+	loopCode = 0x1000  // loopGuest, entered here
+	loopPML4 = 0x2000  // identity page tables: PML4, PDPT, PD with one 2 MiB user page
+	loopPDPT = 0x3000  //
+	loopPD   = 0x4000  //
+	loopRAM  = 0x10000 // 64 KiB of RAM at 0
 )
 
 // Page table entry bits of the timing guest's identity map.
@@ -31,34 +32,32 @@ const (
 	ptePageSize = 1 << 7 // PS: in a page directory entry, maps a 2 MiB page
 )
 
-// loopGuest counts RCX down to zero, tells the VMM it is done with an OUT
-// to port DX (loopDonePort), then spins until the VMM stops it. The same
-// bytes run at CPL 0 and CPL 3 (with IOPL 3, so OUT is allowed there).
+// loopGuest counts RCX down to zero, then spins. The VMM starts it with
+// RCX = loopStartRCX, which it cannot count down in any probe window, stops
+// it after a fixed time and reads RCX back: the iterations done are
+// loopStartRCX - RCX. The same bytes run at CPL 0 and CPL 3.
 var loopGuest = []byte{
 	0x48, 0xff, 0xc9, // 0x0000 1: dec %rcx
 	0x75, 0xfb, // 0x0003 jnz 1b
-	0xee,       // 0x0005 out %al,(%dx)
-	0xeb, 0xfe, // 0x0006 2: jmp 2b
+	0xeb, 0xfe, // 0x0005 2: jmp 2b
 }
 
-// loopTimeout is the most one timed run may take before the doctor gives
-// up on it. The adaptive probe asks for runs of a few milliseconds, so
-// only a host far slower than any known one reaches it.
-const loopTimeout = time.Second
+// loopStartRCX is the timing guest's initial count: at 0.1 ns an iteration
+// it would take decades.
+const loopStartRCX = 1 << 62
 
-// loopVM is the timing guest: a VM with one vCPU, 64 KiB of RAM in long
-// mode, and a port device that notes when the loop is done.
+// loopVM is the timing guest: a VM with one vCPU and 64 KiB of RAM, in
+// long mode with a flat GDT and one identity-mapped 2 MiB user page.
 type loopVM struct {
 	vm    *kvm.VM
 	kv    *kvm.VCPU
 	mem   *guestmem.Memory
 	v     *vcpu.VCPU
-	done  *doneDevice
 	sregs kvm.Sregs // long mode, CPL 0
 }
 
 func newLoopVM(sys *kvm.System) (l *loopVM, err error) {
-	l = &loopVM{done: &doneDevice{}}
+	l = &loopVM{}
 	defer func() {
 		if err != nil {
 			_ = l.close()
@@ -92,11 +91,7 @@ func newLoopVM(sys *kvm.System) (l *loopVM, err error) {
 		return nil, err
 	}
 	vcpu.SetLongMode(&l.sregs, loopGDT, loopPML4)
-	pio := devices.NewBus("pio")
-	if err = pio.Insert(l.done, loopDonePort, 1); err != nil {
-		return nil, err
-	}
-	l.v = vcpu.New(l.kv, vcpu.Config{PIO: pio})
+	l.v = vcpu.New(l.kv, vcpu.Config{})
 	return l, nil
 }
 
@@ -121,42 +116,70 @@ func writeLoopImage(mem *guestmem.Memory) error {
 	return nil
 }
 
-// run times n iterations of the loop at privilege level cpl (0 or 3).
-func (l *loopVM) run(cpl int, n uint64) (time.Duration, error) {
-	if n == 0 {
-		return 0, fmt.Errorf("timing guest: zero iterations")
+// run lets the loop run at privilege level cpl (0 or 3) for about window,
+// stops it, and returns how many iterations it did, with the vCPU thread's
+// CPU time and the wall time of the run.
+func (l *loopVM) run(cpl int, window time.Duration) (LoopRun, error) {
+	if window <= 0 {
+		return LoopRun{}, fmt.Errorf("timing guest: window %v is not positive", window)
 	}
 	sregs := l.sregs
-	regs := kvm.Regs{RIP: loopCode, RCX: n, RDX: loopDonePort, RFLAGS: vcpu.RFLAGSFixed}
+	regs := kvm.Regs{RIP: loopCode, RCX: loopStartRCX, RFLAGS: vcpu.RFLAGSFixed}
 	switch cpl {
 	case 0:
 	case 3:
 		vcpu.SetUserMode(&sregs)
-		regs.RFLAGS |= vcpu.RFLAGSIOPLMask // IOPL 3: OUT allowed at CPL 3
 	default:
-		return 0, fmt.Errorf("timing guest: CPL %d: want 0 or 3", cpl)
+		return LoopRun{}, fmt.Errorf("timing guest: CPL %d: want 0 or 3", cpl)
 	}
 	if err := l.kv.SetSregs(sregs); err != nil {
-		return 0, fmt.Errorf("timing guest: %w", err)
+		return LoopRun{}, fmt.Errorf("timing guest: %w", err)
 	}
 	if err := l.kv.SetRegs(regs); err != nil {
-		return 0, fmt.Errorf("timing guest: %w", err)
+		return LoopRun{}, fmt.Errorf("timing guest: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), loopTimeout)
+
+	// vcpu.Run keeps to this OS thread, so the thread's CPU clock measures
+	// the guest's run and not the time the thread waited for a CPU on a
+	// busy host.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, err := threadCPUTime()
+	if err != nil {
+		return LoopRun{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()
-	l.done.arm(cancel)
 	start := time.Now()
 	action, err := l.v.Run(ctx)
+	wall := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("timing guest at CPL %d: %w", cpl, err)
+		return LoopRun{}, fmt.Errorf("timing guest at CPL %d: %w", cpl, err)
 	}
-	if l.done.at.IsZero() {
-		if action == vcpu.ActionInterrupted {
-			return 0, fmt.Errorf("timing guest at CPL %d: %d iterations did not finish within %s", cpl, n, loopTimeout)
-		}
-		return 0, fmt.Errorf("timing guest at CPL %d: stopped with %v before finishing", cpl, action)
+	cpu1, err := threadCPUTime()
+	if err != nil {
+		return LoopRun{}, err
 	}
-	return l.done.at.Sub(start), nil
+	if action != vcpu.ActionInterrupted {
+		return LoopRun{}, fmt.Errorf("timing guest at CPL %d: stopped by itself (%v)", cpl, action)
+	}
+	got, err := l.kv.GetRegs()
+	if err != nil {
+		return LoopRun{}, fmt.Errorf("timing guest: %w", err)
+	}
+	if got.RCX > loopStartRCX {
+		return LoopRun{}, fmt.Errorf("timing guest at CPL %d: RCX %#x is above its start %#x", cpl, got.RCX, uint64(loopStartRCX))
+	}
+	return LoopRun{Iterations: loopStartRCX - got.RCX, CPU: cpu1 - cpu0, Wall: wall}, nil
+}
+
+// threadCPUTime is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+func threadCPUTime() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 func (l *loopVM) close() error {
@@ -171,33 +194,4 @@ func (l *loopVM) close() error {
 		errs = append(errs, l.mem.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// doneDevice is the timing guest's "done" port. A write notes the time and
-// stops the run (the guest spins after it). It is called on the vCPU's
-// goroutine, inside vcpu.Run, so it needs no lock.
-type doneDevice struct {
-	at   time.Time
-	stop context.CancelFunc
-}
-
-func (d *doneDevice) Name() string { return "doctor-done" }
-
-func (d *doneDevice) arm(stop context.CancelFunc) {
-	d.at, d.stop = time.Time{}, stop
-}
-
-func (d *doneDevice) Read(offset uint64, data []byte) {
-	for i := range data {
-		data[i] = 0xff
-	}
-}
-
-func (d *doneDevice) Write(offset uint64, data []byte) {
-	if d.at.IsZero() {
-		d.at = time.Now()
-	}
-	if d.stop != nil {
-		d.stop()
-	}
 }

@@ -65,7 +65,7 @@ func TestJSONShape(t *testing.T) {
 			assert.Equal(t, []string{"cpl0", "cpl3", "ring0_emulated"}, keys(timing))
 			cpl0, ok := timing["cpl0"].(map[string]any)
 			require.True(t, ok)
-			assert.Equal(t, []string{"elapsed_ns", "iterations", "ns_per_iter"}, keys(cpl0))
+			assert.Equal(t, []string{"cpu_ns", "iterations", "ns_per_iter", "wall_ns"}, keys(cpl0))
 
 			if tt.wantVMX {
 				vmx, ok := doc["vmx"].(map[string]any)

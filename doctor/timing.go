@@ -7,11 +7,15 @@ import (
 
 // LoopTiming is the timing probe's result at one privilege level.
 type LoopTiming struct {
-	// Iterations is the loop count of the run the figure comes from.
+	// Iterations is how many rounds of the loop the guest did.
 	Iterations uint64 `json:"iterations"`
-	// ElapsedNs is how long that run took, in nanoseconds.
-	ElapsedNs int64 `json:"elapsed_ns"`
-	// NsPerIter is ElapsedNs / Iterations: one "dec rcx; jnz" round.
+	// CPUNs is the vCPU thread's CPU time over the run, in nanoseconds.
+	CPUNs int64 `json:"cpu_ns"`
+	// WallNs is the run's wall-clock time, in nanoseconds. On a busy host
+	// it exceeds CPUNs by the time the vCPU waited for a CPU.
+	WallNs int64 `json:"wall_ns"`
+	// NsPerIter is CPUNs (WallNs where the CPU time is unknown) divided by
+	// Iterations: the time of one "dec rcx; jnz" round.
 	NsPerIter float64 `json:"ns_per_iter"`
 }
 
@@ -37,51 +41,39 @@ const (
 	emulatedRatio = 20
 )
 
-// Probe tuning: each figure comes from a run of at least probeTarget, grown
-// from probeFirstN iterations, after one warm-up iteration that pays for
-// first-touch page faults.
-const (
-	probeTarget = 10 * time.Millisecond
-	probeFirstN = 100
-	probeMaxN   = 1 << 40
-	probeRuns   = 8 // timed runs per privilege level, at most
-	probeGrowth = 1000
-)
+// probeWarmUp is the first, uncounted run at each privilege level: it pays
+// for first-touch page faults and the host's shadow page tables.
+const probeWarmUp = time.Millisecond
 
-// measure times the loop at cpl, growing the iteration count until one run
-// lasts probeTarget, spending at most budget of guest time (the sum of the
-// runs' durations, so fakes make it deterministic).
-func measure(k KVM, cpl int, budget time.Duration) (LoopTiming, error) {
-	spent, err := k.LoopTime(cpl, 1)
+// measure runs the loop at cpl for window and works out the time per
+// iteration. The window, not an iteration count, bounds the run, so a host
+// that is slow or busy still finishes the probe on time: the guest's own
+// counter says how far it got, and the vCPU thread's CPU time how long it
+// really ran.
+func measure(k KVM, cpl int, window time.Duration) (LoopTiming, error) {
+	if _, err := k.LoopFor(cpl, probeWarmUp); err != nil {
+		return LoopTiming{}, err
+	}
+	r, err := k.LoopFor(cpl, window)
 	if err != nil {
 		return LoopTiming{}, err
 	}
-	n := uint64(probeFirstN)
-	for run := 1; ; run++ {
-		d, err := k.LoopTime(cpl, n)
-		if err != nil {
-			return LoopTiming{}, err
-		}
-		spent += d
-		res := LoopTiming{Iterations: n, ElapsedNs: d.Nanoseconds(), NsPerIter: float64(d.Nanoseconds()) / float64(n)}
-		if d >= probeTarget || run == probeRuns || n >= probeMaxN {
-			return res, nil
-		}
-		// Aim the next run at the target, scaled from this one.
-		per := float64(max(d, time.Microsecond)) / float64(n)
-		next := float64(probeTarget) * 1.2 / per
-		next = min(max(next, 2*float64(n)), probeGrowth*float64(n), probeMaxN)
-		if left := budget - spent; time.Duration(next*per) > left {
-			next = float64(left) / per
-		}
-		if next <= float64(n) {
-			return res, nil // the budget is spent
-		}
-		n = uint64(next)
+	d := r.CPU
+	if d <= 0 {
+		d = r.Wall
 	}
+	if r.Iterations == 0 || d <= 0 {
+		return LoopTiming{}, fmt.Errorf("timing guest at CPL %d: %d iterations in %v", cpl, r.Iterations, d)
+	}
+	return LoopTiming{
+		Iterations: r.Iterations,
+		CPUNs:      r.CPU.Nanoseconds(),
+		WallNs:     r.Wall.Nanoseconds(),
+		NsPerIter:  float64(d.Nanoseconds()) / float64(r.Iterations),
+	}, nil
 }
 
-// probe runs the timing probe at CPL 0, then CPL 3, each with half the
+// probe runs the timing probe at CPL 0, then CPL 3, each for half the
 // budget. An error at CPL 0 is returned; one at CPL 3 is kept in CPL3Error.
 func probe(k KVM, budget time.Duration) (*Timing, error) {
 	if budget <= 0 {

@@ -94,6 +94,6 @@ func TestDoctorJSONWithoutKVM(t *testing.T) {
 
 func TestDoctorIsWired(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	assert.Equal(t, 2, run([]string{"doctor", "-bogus"}, strings.NewReader(""), &stdout, &stderr))
+	assert.Equal(t, 2, run([]string{"doctor", "-bogus"}, nil, &stdout, &stderr))
 	assert.Equal(t, "gonest doctor: flag provided but not defined: -bogus (see gonest doctor -h)\n", stderr.String())
 }
