@@ -3,6 +3,7 @@ package doctor
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -58,6 +59,9 @@ func (e *examination) nestedDisabled() bool {
 // "unavailable" check. It opens /dev/kvm once and closes it before
 // returning.
 func Examine(h Host) *Report {
+	if h.FS == nil {
+		h.FS = emptyFS{}
+	}
 	e := &examination{h: h, r: &Report{}}
 	e.backend = hostinfo.DetectBackend(h.FS)
 	e.r.Backend = e.backend
@@ -389,6 +393,10 @@ func (e *examination) checkTiming() {
 
 func (e *examination) checkHostIsGuest() {
 	guest, ev := hostinfo.Guest(e.h.FS)
+	if !guest && strings.HasPrefix(ev, "unavailable") {
+		e.r.add(CheckHostIsGuest, StatusUnavailable, "cannot tell: no /proc/cpuinfo, /sys/hypervisor/type or DMI vendor")
+		return
+	}
 	if guest {
 		e.r.add(CheckHostIsGuest, StatusWarn, "yes (%s): gonest's guest is a third level here, and nesting needs the outer hypervisor to pass %s through", ev, e.virtName())
 		return
@@ -402,4 +410,11 @@ func hexList(v []uint32) string {
 		s[i] = fmt.Sprintf("%#x", x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// emptyFS is a host with no files, for a Host without FS.
+type emptyFS struct{}
+
+func (emptyFS) Open(name string) (fs.File, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }

@@ -289,10 +289,16 @@ func TestExamineClosesKVM(t *testing.T) {
 		Evidence: "/dev/kvm crw-rw---- root:kvm, opened read-write; closing it: close /dev/kvm: bad file descriptor"}, c)
 }
 
-func TestExamineNoOpener(t *testing.T) {
-	r := Examine(Host{FS: fstest.MapFS{}})
+func TestExamineEmptyHost(t *testing.T) {
+	// Neither files nor a way to open /dev/kvm: still a full report.
+	r := Examine(Host{})
 	assert.False(t, r.CanNest)
 	assert.Equal(t, "nested virtualization is NOT possible here: no way to open /dev/kvm was given", r.Verdict)
+	assert.Equal(t, hostinfo.BackendNone, r.Backend)
+	assert.Len(t, r.Checks, len(allChecks))
+	c, _ := r.Check(CheckHostIsGuest)
+	assert.Equal(t, Check{Name: CheckHostIsGuest, Status: StatusUnavailable,
+		Evidence: "cannot tell: no /proc/cpuinfo, /sys/hypervisor/type or DMI vendor"}, c)
 }
 
 func TestExamineOtherBackend(t *testing.T) {
