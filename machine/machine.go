@@ -47,7 +47,7 @@ type Machine struct {
 
 // New builds the machine described by cfg. Errors caused by the user's
 // input (missing or bad files, sizes) are *InputError.
-func New(cfg Config) (m *Machine, err error) {
+func New(cfg Config) (_ *Machine, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m = &Machine{
+	m := &Machine{
 		cfg:      cfg,
 		log:      log,
 		pio:      devices.NewBus("pio"),

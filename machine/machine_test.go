@@ -3,6 +3,7 @@ package machine
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +150,49 @@ func TestStopFromOutside(t *testing.T) {
 	o := m.Run(context.Background())
 	assert.Equal(t, ReasonSignal, o.Reason)
 	assert.Equal(t, ExitTerm, o.Code)
+}
+
+func TestNewRejectsBadInputWithoutKVM(t *testing.T) {
+	dir := t.TempDir()
+	empty := dir + "/empty"
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	garbage := dir + "/garbage"
+	require.NoError(t, os.WriteFile(garbage, bytes.Repeat([]byte("not a kernel "), 100), 0o644))
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no kernel", Config{MemSize: 64 << 20, CPUs: 1}, "no kernel"},
+		{"missing kernel", Config{Kernel: dir + "/nope", MemSize: 64 << 20, CPUs: 1}, "no such file"},
+		{"empty kernel", Config{Kernel: empty, MemSize: 64 << 20, CPUs: 1}, "file is empty"},
+		{"directory kernel", Config{Kernel: dir, MemSize: 64 << 20, CPUs: 1}, "not a regular file"},
+		{"missing initrd", Config{Kernel: garbage, Initrd: dir + "/nope", MemSize: 64 << 20, CPUs: 1}, "initrd"},
+		{"zero cpus", Config{Kernel: garbage, MemSize: 64 << 20, CPUs: 0}, "-smp 0"},
+		{"too many cpus", Config{Kernel: garbage, MemSize: 64 << 20, CPUs: 999}, "-smp 999"},
+		{"tiny memory", Config{Kernel: garbage, MemSize: 1 << 20, CPUs: 1}, "too little memory"},
+		{"odd memory", Config{Kernel: garbage, MemSize: 64<<20 + 1, CPUs: 1}, "multiple of 4K"},
+		{"huge memory", Config{Kernel: garbage, MemSize: 1 << 50, CPUs: 1}, "-m"},
+		{"more than the host", Config{Kernel: garbage, MemSize: 1 << 39, CPUs: 1}, "more than this host's"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := New(tc.cfg)
+			require.Error(t, err)
+			assert.Nil(t, m)
+			assert.True(t, IsInputError(err), "%v is an input error", err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+func TestGarbageKernelIsInputError(t *testing.T) {
+	kvmtest.Open(t).Close()
+	garbage := t.TempDir() + "/garbage"
+	require.NoError(t, os.WriteFile(garbage, bytes.Repeat([]byte("not a kernel "), 100), 0o644))
+	_, err := New(Config{Kernel: garbage, MemSize: 64 << 20, CPUs: 1})
+	require.Error(t, err)
+	assert.True(t, IsInputError(err))
+	assert.Contains(t, err.Error(), "kernel "+garbage+":")
 }

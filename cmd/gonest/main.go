@@ -1,0 +1,62 @@
+// Command gonest is a small KVM hypervisor for learning and testing nested
+// virtualization.
+//
+//	gonest run -kernel bzImage -initrd initramfs.cpio   boot a Linux guest
+//	gonest doctor                                       can this host nest?
+//	gonest version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// usageError is a bad invocation: gonest prints it on one line and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+const topUsage = `gonest: a small KVM hypervisor for nested virtualization
+
+Usage:
+  gonest run -kernel PATH [-initrd PATH] [flags]   boot a Linux guest (gonest run -h)
+  gonest doctor [-json]                            say whether this host can run nested guests
+  gonest version                                   print the version
+
+Exit codes: 0 guest powered off, N guest wrote N to the exit port (0xf4),
+1 guest crashed or VMM error, 2 bad input, 124 -timeout, 130/143 SIGINT/SIGTERM.
+`
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "gonest %s\n", version)
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gonest: unknown command %q (want run, doctor or version; see gonest -h)\n", args[0])
+	return 2
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gonest/gonest/console"
+	"github.com/gonest/gonest/doctor"
+	"github.com/gonest/gonest/hostinfo"
+	"github.com/gonest/gonest/machine"
+	"github.com/gonest/gonest/vcpu"
+)
+
+const runUsage = `Usage: gonest run -kernel PATH [-initrd PATH] [flags]
+
+Boot a Linux guest. Its serial console (ttyS0) is this terminal: Ctrl-A X
+quits, Ctrl-A Ctrl-A sends Ctrl-A. With stdin not a terminal, input and
+output are plain streams, so a CI pipe works.
+
+Flags:
+%s
+Exit codes: 0 poweroff or reboot; N the guest wrote N to the exit port
+(I/O port 0xf4); 1 guest crash (a register dump follows) or VMM error;
+2 bad flags or input; 124 -timeout; 130 SIGINT; 143 SIGTERM.
+
+Examples:
+  gonest run -kernel images/out/vmlinuz -initrd images/out/g1.cpio
+  gonest run -kernel vmlinuz -initrd g1.cpio -m 1G -smp 2 -append "quiet"
+  gonest run -kernel vmlinuz -initrd ci.cpio -timeout 5m -disk data.ext4 -disk base.img,ro
+  gonest run -kernel vmlinuz -initrd g1.cpio -nested off    # hide SVM/VMX from the guest
+`
+
+// diskFlags collects repeated -disk values.
+type diskFlags []machine.DiskSpec
+
+func (d *diskFlags) String() string { return "" }
+
+func (d *diskFlags) Set(s string) error {
+	spec, err := machine.ParseDiskSpec(s)
+	if err != nil {
+		return err
+	}
+	*d = append(*d, spec)
+	return nil
+}
+
+// sizeFlag is -m.
+type sizeFlag uint64
+
+func (s *sizeFlag) String() string { return formatSize(uint64(*s)) }
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+// runOptions are gonest run's parsed flags.
+type runOptions struct {
+	cfg         machine.Config
+	stats       bool
+	statsJSON   string
+	nestedState bool
+	verbose     bool
+}
+
+// parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
+func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
+	o := &runOptions{cfg: machine.Config{MemSize: machine.DefaultMemSize, CPUs: machine.DefaultCPUs}}
+	fs := flag.NewFlagSet("gonest run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	mem := sizeFlag(o.cfg.MemSize)
+	var disks diskFlags
+	nested := "auto"
+	fs.StringVar(&o.cfg.Kernel, "kernel", "", "kernel `PATH`: a bzImage or an uncompressed ELF vmlinux (required)")
+	fs.StringVar(&o.cfg.Initrd, "initrd", "", "initramfs `PATH` (cpio, optionally compressed)")
+	fs.StringVar(&o.cfg.Append, "append", "", "extra kernel command line, added after gonest's console defaults")
+	fs.Var(&mem, "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
+	fs.IntVar(&o.cfg.CPUs, "smp", machine.DefaultCPUs, "number of vCPUs")
+	fs.DurationVar(&o.cfg.Timeout, "timeout", 0, "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
+	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
+	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro]`; repeat for more disks")
+	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
+	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
+	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
+	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr")
+	// Usage is printed only for -h; a parse error is one line.
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			var b strings.Builder
+			fs.SetOutput(&b)
+			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
+			fmt.Fprintf(stdout, runUsage, b.String())
+			return nil, err
+		}
+		return nil, usagef("gonest run: %v (see gonest run -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("gonest run: unexpected argument %q (flags start with -; see gonest run -h)", fs.Arg(0))
+	}
+	if o.cfg.Kernel == "" {
+		return nil, usagef("gonest run: -kernel is required (see gonest run -h)")
+	}
+	n, err := vcpu.ParseNested(nested)
+	if err != nil {
+		return nil, usagef("gonest run: %v", err)
+	}
+	o.cfg.Nested = n
+	o.cfg.MemSize = uint64(mem)
+	o.cfg.Disks = disks
+	if o.cfg.Timeout < 0 {
+		return nil, usagef("gonest run: -timeout %s is negative", o.cfg.Timeout)
+	}
+	return o, nil
+}
+
+func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	o, err := parseRunFlags(args, stdout)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, err)
+		return machine.ExitUsage
+	}
+	level := slog.LevelWarn
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	if w := doctor.StartupWarning(hostinfo.Root()); w != "" {
+		fmt.Fprintln(stderr, "gonest: warning: "+w)
+	}
+
+	con, err := console.Open(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "gonest: console: %v\n", err)
+		return machine.ExitFailure
+	}
+	defer con.Restore()
+	// On a raw terminal "\n" no longer returns the carriage; the console's
+	// writers add it, for the guest's output and for gonest's own messages.
+	stderr = con.HostWriter(stderr)
+	o.cfg.ConsoleOut = con.HostWriter(stdout)
+	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	m, err := machine.New(o.cfg)
+	if err != nil {
+		con.Restore()
+		fmt.Fprintf(stderr, "gonest: %v\n", oneLine(err))
+		if machine.IsInputError(err) {
+			return machine.ExitUsage
+		}
+		return machine.ExitFailure
+	}
+	defer m.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		quit := func() { m.Stop(machine.Outcome{Reason: machine.ReasonQuit, Code: machine.ExitOK}) }
+		if err := con.Run(ctx, m.Console(), quit, stderr); err != nil && ctx.Err() == nil {
+			o.cfg.Logger.Warn("console input stopped", "err", err)
+		}
+	}()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		count := 0
+		for s := range sigs {
+			count++
+			code := machine.ExitInterrupt
+			if s == syscall.SIGTERM {
+				code = machine.ExitTerm
+			}
+			if count > 1 && s == syscall.SIGINT {
+				// A second Ctrl-C: the user means it.
+				con.Restore()
+				fmt.Fprintln(stderr, "gonest: second SIGINT, exiting now")
+				os.Exit(machine.ExitInterrupt)
+			}
+			m.Stop(machine.Outcome{Reason: machine.ReasonSignal, Code: code, Err: fmt.Errorf("received %s", s)})
+		}
+	}()
+
+	out := m.Run(ctx)
+	cancel()
+	con.Restore()
+	if o.stats || o.statsJSON != "" || o.nestedState {
+		if err := report(m, o, out, stderr); err != nil {
+			fmt.Fprintf(stderr, "gonest: stats: %v\n", err)
+		}
+	}
+	if err := m.Close(); err != nil && out.Code == machine.ExitOK {
+		fmt.Fprintf(stderr, "gonest: %v\n", err)
+		return machine.ExitFailure
+	}
+	describeOutcome(stderr, out)
+	return out.Code
+}
+
+// describeOutcome tells the user why the run ended, when it is not obvious.
+func describeOutcome(w io.Writer, out machine.Outcome) {
+	switch out.Reason {
+	case machine.ReasonFatal:
+		fmt.Fprintf(w, "gonest: %v\n", out.Err)
+		var fe *vcpu.FatalError
+		if errors.As(out.Err, &fe) {
+			fmt.Fprint(w, fe.Dump())
+		}
+	case machine.ReasonTimeout, machine.ReasonSignal:
+		fmt.Fprintf(w, "gonest: %v\n", out.Err)
+	}
+}
+
+// oneLine keeps the first line of an error message.
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
