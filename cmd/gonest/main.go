@@ -42,7 +42,8 @@ func main() {
 // run is main without os.Exit, for tests.
 func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, topUsage)
+		// A bad invocation gets one line; gonest -h prints the usage.
+		fmt.Fprintln(stderr, "gonest: no command given (want run, doctor or version; see gonest -h)")
 		return 2
 	}
 	switch args[0] {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -123,6 +124,13 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	if o.cfg.Timeout < 0 {
 		return nil, usagef("gonest run: -timeout %s is negative", o.cfg.Timeout)
 	}
+	if o.statsJSON != "" && o.statsJSON != "-" {
+		// Checked now, not after a run that may have taken an hour.
+		dir := filepath.Dir(o.statsJSON)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, usagef("gonest run: -stats-json %s: directory %s does not exist", o.statsJSON, dir)
+		}
+	}
 	return o, nil
 }
 
@@ -139,9 +147,11 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	if w := doctor.StartupWarning(hostinfo.Root()); w != "" {
-		fmt.Fprintln(stderr, "gonest: warning: "+w)
-	}
+	// Catch SIGINT/SIGTERM before the terminal goes raw: one that arrives
+	// while the machine is being built waits here and stops the run at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 
 	con, err := console.Open(stdin)
 	if err != nil {
@@ -165,6 +175,11 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return machine.ExitFailure
 	}
 	defer m.Close()
+	// The host warning comes once the machine is built, so that bad input
+	// gets exactly one line.
+	if w := doctor.StartupWarning(hostinfo.Root()); w != "" {
+		fmt.Fprintln(stderr, "gonest: warning: "+w)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -174,9 +189,6 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
 		count := 0
 		for s := range sigs {
