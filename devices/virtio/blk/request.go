@@ -24,7 +24,7 @@ type requestCtx struct {
 	features uint64
 	iov      [][]byte
 	hdr      [headerSize]byte
-	segs     [maxDiscardSeg * segmentSize]byte
+	segs     [max(maxDiscardSeg, maxWriteZeroesSeg) * segmentSize]byte
 }
 
 // handle is the virtio.Handler: it writes the status byte (the last
