@@ -62,6 +62,17 @@ func TestLabKVMTests(t *testing.T) {
 	}
 }
 
+// TestLabNestedKVMTests boots G1 with gonest inside H and runs the same
+// test binaries in G1, against G1's nested KVM: gonest's exit status
+// carries G1's verdict up to H, and H's to QEMU.
+func TestLabNestedKVMTests(t *testing.T) {
+	res, log := runLab(t, lab.Config{Scenario: "nested", Append: "gonest.next=kvmtests"})
+	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 or its tests failed (G1's tail is at the end of the log):\n%s",
+		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
+	assert.True(t, regexp.MustCompile(`(?m)^\[H\] \[G1\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),
+		"G1 must load kvm_amd with nested=1 and get /dev/kvm")
+}
+
 // TestLabDisk reads the ext4 test disk through QEMU's virtio-blk-pci and
 // Debian's virtio_blk, proving the disk image and the module set.
 func TestLabDisk(t *testing.T) {

@@ -114,9 +114,9 @@ func TestScenarioTable(t *testing.T) {
 
 func TestNextCmdline(t *testing.T) {
 	tests := []struct{ level, next, want string }{
-		{"H", "", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=G1"},
-		{"H", "nested,kvmtests", "console=ttyS0 panic=-1 quiet gonest.scenario=nested gonest.level=G1 gonest.next=kvmtests"},
-		{"G1", "kvmtests", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=G2"},
+		{"H", "", "quiet gonest.scenario=kvmtests gonest.level=G1"},
+		{"H", "nested,kvmtests", "quiet gonest.scenario=nested gonest.level=G1 gonest.next=kvmtests"},
+		{"G1", "kvmtests", "quiet gonest.scenario=kvmtests gonest.level=G2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.level+"/"+tt.next, func(t *testing.T) {

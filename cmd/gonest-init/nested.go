@@ -13,13 +13,16 @@ import (
 // "kvmtests" in G2. Empty means the next level runs kvmtests.
 const ParamNext = "gonest.next"
 
-// nextCmdline is the kernel command line for the next level.
+// nextCmdline is what this level adds to the next level's kernel command
+// line; gonest puts its own defaults (console=ttyS0 panic=-1 ...) first.
+// quiet matters: each console byte of a nested guest costs exits at
+// every level.
 func nextCmdline(level, next string) string {
 	scenario, rest, _ := strings.Cut(next, ",")
 	if scenario == "" {
 		scenario = "kvmtests"
 	}
-	parts := []string{"console=ttyS0", "panic=-1", "quiet",
+	parts := []string{"quiet",
 		guestabi.ParamScenario + "=" + scenario, guestabi.ParamLevel + "=" + guestabi.NextLevel(level)}
 	if rest != "" {
 		parts = append(parts, ParamNext+"="+rest)
