@@ -52,11 +52,6 @@ type Config struct {
 	OnMarker func(Marker)
 }
 
-// DiskSpec is one -disk.
-type DiskSpec struct {
-	Path     string
-	ReadOnly bool
-}
 
 // Cmdline is the kernel command line the guest gets.
 func (c *Config) Cmdline() string { return boot.Cmdline(c.Append) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/devices"
+	"github.com/gonest/gonest/devices/pci"
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/kvm"
@@ -38,6 +39,9 @@ type Machine struct {
 	start    time.Time
 	timeline *Timeline
 	legacy   legacyDevices
+	pci      *pci.Bus
+	routes   *gsiRoutes
+	intx     *sharedLines
 	disks    []*disk
 
 	stopOnce sync.Once
@@ -104,6 +108,9 @@ func New(cfg Config) (_ *Machine, err error) {
 		return nil, err
 	}
 	if err := m.setupDevices(); err != nil {
+		return nil, err
+	}
+	if err := m.setupPCI(); err != nil {
 		return nil, err
 	}
 	if err := m.setupDisks(); err != nil {

@@ -196,3 +196,23 @@ func TestGarbageKernelIsInputError(t *testing.T) {
 	assert.True(t, IsInputError(err))
 	assert.Contains(t, err.Error(), "kernel "+garbage+":")
 }
+
+// TestTinyGuestSeesVirtioBlkOnPCI reads PCI config space of slot 1 through
+// ports 0xcf8/0xcfc and prints the vendor and device ID on the console.
+func TestTinyGuestSeesVirtioBlkOnPCI(t *testing.T) {
+	img := t.TempDir() + "/disk.img"
+	require.NoError(t, os.WriteFile(img, make([]byte, 1<<20), 0o644))
+	var a tinyelf.Asm
+	a.MovDX(boot.PCIConfigPort).MovEAX(0x8000_0800).OutL() // bus 0, device 1, function 0, register 0
+	a.MovDX(boot.PCIConfigPort + 4).InL()
+	a.MovDX(boot.COM1Port)
+	for i := 0; i < 4; i++ {
+		a.OutB().ShrEAX8()
+	}
+	a.Exit(boot.ExitPort, 0).Hlt()
+	o, console, _ := runTiny(t, a.Bytes(), func(c *Config) {
+		c.Disks = []DiskSpec{{Path: img}}
+	})
+	assert.Equal(t, 0, o.Code, "%v", o)
+	assert.Equal(t, "\xf4\x1a\x42\x10", console, "virtio (1af4) block (1042) in slot 1")
+}

@@ -98,6 +98,12 @@ func (a *Asm) OutW() *Asm { return a.Raw(0x66, 0xef) }
 // OutL is out dx, eax.
 func (a *Asm) OutL() *Asm { return a.Raw(0xef) }
 
+// InL is in eax, dx.
+func (a *Asm) InL() *Asm { return a.Raw(0xed) }
+
+// ShrEAX8 is shr eax, 8.
+func (a *Asm) ShrEAX8() *Asm { return a.Raw(0xc1, 0xe8, 0x08) }
+
 // InB is in al, dx.
 func (a *Asm) InB() *Asm { return a.Raw(0xec) }
 
