@@ -52,7 +52,6 @@ type Config struct {
 	OnMarker func(Marker)
 }
 
-
 // Cmdline is the kernel command line the guest gets.
 func (c *Config) Cmdline() string { return boot.Cmdline(c.Append) }
 
