@@ -90,7 +90,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.IntVar(&o.cfg.CPUs, "smp", machine.DefaultCPUs, "number of vCPUs")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 0, "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
-	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro]`; repeat for more disks")
+	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
