@@ -30,7 +30,7 @@ replace_if_changed() {
 # when the package lists do not know linux-image-amd64 yet (a clean CI
 # machine), or when APT_UPDATE=1 asks for fresh lists.
 apt_update_once() {
-	if [[ ${APT_UPDATE:-0} != 1 ]] && apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+	if [[ ${APT_UPDATE:-0} != 1 ]] && apt-cache show "${KERNEL_META:-linux-image-amd64}" >/dev/null 2>&1; then
 		return 0
 	fi
 	if [[ $(id -u) != 0 ]]; then
@@ -107,8 +107,8 @@ kernel() {
 		key="user $(sha256sum <"$KERNEL") ${KERNEL_MODULES:-}"
 	else
 		apt_update_once
-		local meta=linux-image-amd64
-		pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
+		local meta=${KERNEL_META:-linux-image-amd64}
+		pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1 || true)
 		[[ -n $pkg ]] || die "cannot resolve $meta to a kernel package; run: apt-get update, then: apt-cache depends $meta"
 		pkg+=-unsigned
 		deb=$(cd "$out/cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1 || true)

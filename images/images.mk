@@ -22,9 +22,11 @@ UROOT_VERSION ?= v0.16.0
 
 # KERNEL=path uses your bzImage instead of Debian's; KERNEL_MODULES=dir
 # (a lib/modules/<release> tree with uncompressed .ko files) its modules.
+# KERNEL_META names the Debian package that depends on the current kernel.
 KERNEL ?=
 KERNEL_MODULES ?=
-export KERNEL KERNEL_MODULES
+KERNEL_META ?= linux-image-amd64
+export KERNEL KERNEL_MODULES KERNEL_META
 
 # Modules packed into H and G1; their dependencies are resolved from the
 # modules' own .modinfo, not listed here. gonest-init loads kvm_amd or

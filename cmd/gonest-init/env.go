@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/gonest/gonest/guestabi"
@@ -45,33 +46,90 @@ func (e *Env) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	return cmd
 }
 
-// RunChild runs a VMM command (typically gonest booting the next level) and
-// streams its output to the console with the next level's prefix, so the
-// log reads "[G1] ...". The VMM's own diagnostics on stderr belong to this
-// level and pass through unprefixed. If the command fails, the child's last
-// lines are printed again so the failing level's tail ends the log.
-func (e *Env) RunChild(ctx context.Context, name string, args ...string) error {
+// RunChild runs a VMM command (typically gonest booting the next level),
+// streams its output to the console with the next level's prefix so the
+// log reads "[G1] ...", and returns the next level's verdict. The VMM's own
+// diagnostics on stderr belong to this level and pass through unprefixed.
+//
+// The verdict is the VMM's exit status (gonest exits with its guest's
+// verdict), cross-checked against the "init: verdict code=N" line the
+// child's init printed: a VMM that fails before its guest reports (bad
+// flags, too little memory) gives SetupError, and a status that disagrees
+// with the child's own report (a VMM crash after the guest finished) gives
+// Fail. If the result is not Pass, the child's last lines are printed again
+// so the failing level's tail ends the log.
+func (e *Env) RunChild(ctx context.Context, name string, args ...string) guestabi.Verdict {
 	child := guestabi.NextLevel(e.Level)
 	out := newLineWriter(e.Console, "["+child+"] ", tailLines)
+	reported, sawReport := guestabi.Verdict(0), false
+	out.onLine = func(line string) {
+		if v, ok := parseVerdictLine(line); ok {
+			reported, sawReport = v, true
+		}
+	}
 	errOut := newLineWriter(e.Console, "", tailLines)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout = out
 	cmd.Stderr = errOut
 	e.Log.Info("starting next level", "level", child, "cmd", strings.Join(cmd.Args, " "))
 	err := cmd.Run()
-	out.Flush()
-	errOut.Flush()
-	if err == nil {
-		e.Log.Info("next level finished", "level", child)
-		return nil
+	for _, w := range []*lineWriter{out, errOut} {
+		if ferr := w.Flush(); ferr != nil {
+			e.Log.Warn("console write", "err", ferr)
+		}
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (scenario timeout)", err)
 	}
-	e.Log.Error("next level failed", "level", child, "err", err)
+	v, why := childVerdict(err, reported, sawReport)
+	if v == guestabi.Pass {
+		e.Log.Info("next level passed", "level", child)
+		return v
+	}
+	e.Log.Error("next level did not pass", "level", child, "verdict", v, "why", why)
 	e.printTail(child+" console", out.Tail())
 	e.printTail(name+" stderr", errOut.Tail())
-	return fmt.Errorf("%s: %w", child, err)
+	return v
+}
+
+// verdictPrefix starts the line end() logs: "init: verdict code=N ...".
+const verdictPrefix = "init: verdict code="
+
+// parseVerdictLine reads the verdict from an "init: verdict code=N" line.
+func parseVerdictLine(line string) (guestabi.Verdict, bool) {
+	rest, ok := strings.CutPrefix(line, verdictPrefix)
+	if !ok {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, " ")
+	n, err := strconv.ParseUint(num, 10, 7)
+	if err != nil {
+		return 0, false
+	}
+	return guestabi.Verdict(n), true
+}
+
+// childVerdict combines a VMM's exit (err from exec) with the verdict its
+// guest printed, and says why when they do not make a clean result.
+func childVerdict(err error, reported guestabi.Verdict, sawReport bool) (guestabi.Verdict, string) {
+	status := 0
+	if err != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() < 0 {
+			return guestabi.Fail, fmt.Sprintf("the VMM did not exit normally: %v", err)
+		}
+		status = exitErr.ExitCode()
+	}
+	switch {
+	case !sawReport && status == 0:
+		return guestabi.Fail, "the VMM exited 0 but the guest never reported a verdict"
+	case !sawReport:
+		return guestabi.SetupError, fmt.Sprintf("the VMM exited with status %d before the guest reported a verdict", status)
+	case status >= 0x80 || guestabi.Verdict(status) != reported:
+		return guestabi.Fail, fmt.Sprintf("the VMM exited with status %d but the guest reported verdict %d (%s): did the VMM crash?",
+			status, uint8(reported), reported)
+	}
+	return reported, fmt.Sprintf("the guest reported verdict %d (%s)", uint8(reported), reported)
 }
 
 func (e *Env) printTail(what string, lines []string) {
@@ -83,17 +141,4 @@ func (e *Env) printTail(what string, lines []string) {
 		fmt.Fprintf(e.Console, "  | %s\n", l)
 	}
 	fmt.Fprintf(e.Console, "----- end of %s -----\n", what)
-}
-
-// verdictForExit maps a finished child (gonest running the next level) to
-// a verdict: gonest's exit status is the next level's verdict.
-func verdictForExit(err error) guestabi.Verdict {
-	if err == nil {
-		return guestabi.Pass
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) && exitErr.ExitCode() > 0 && exitErr.ExitCode() < 0x80 {
-		return guestabi.Verdict(exitErr.ExitCode())
-	}
-	return guestabi.Fail
 }

@@ -104,12 +104,18 @@ func TestScenarioTable(t *testing.T) {
 		assert.False(t, seen[s.Name], "duplicate scenario %s", s.Name)
 		seen[s.Name] = true
 	}
-	for _, name := range []string{"kvmtests", "shell", "disk", "nested"} {
+	for _, name := range []string{"boot", "kvmtests", "shell", "disk", "nested"} {
 		_, ok := lookupScenario(name)
 		assert.True(t, ok, name)
 	}
 	_, ok := lookupScenario("nosuch")
 	assert.False(t, ok)
+}
+
+func TestNextMemory(t *testing.T) {
+	assert.Equal(t, "1G", nextMemory("nested,boot"), "a level that boots another needs room for it")
+	assert.Equal(t, "384M", nextMemory("kvmtests"))
+	assert.Equal(t, "384M", nextMemory(""))
 }
 
 func TestNextCmdline(t *testing.T) {
@@ -125,26 +131,52 @@ func TestNextCmdline(t *testing.T) {
 	}
 }
 
-func TestVerdictForExit(t *testing.T) {
+func TestChildVerdict(t *testing.T) {
 	exitWith := func(code int) error {
 		return exec.Command("sh", "-c", fmt.Sprintf("exit %d", code)).Run()
 	}
 	tests := []struct {
-		name string
-		err  error
-		want guestabi.Verdict
+		name      string
+		err       error
+		reported  guestabi.Verdict
+		sawReport bool
+		want      guestabi.Verdict
+		why       string
 	}{
-		{"success", nil, guestabi.Pass},
-		{"verdict fail", exitWith(1), guestabi.Fail},
-		{"verdict setup error", exitWith(2), guestabi.SetupError},
-		{"nothing to run", exitWith(4), guestabi.NothingToRun},
-		{"out of range", exitWith(200), guestabi.Fail},
-		{"not started", errors.New("exec: not found"), guestabi.Fail},
+		{"pass", nil, guestabi.Pass, true, guestabi.Pass, "reported verdict 0"},
+		{"fail passed up", exitWith(1), guestabi.Fail, true, guestabi.Fail, "reported verdict 1"},
+		{"nothing to run passed up", exitWith(4), guestabi.NothingToRun, true, guestabi.NothingToRun, "reported verdict 4"},
+		{"VMM refused to start", exitWith(2), 0, false, guestabi.SetupError, "before the guest reported"},
+		{"guest silent, VMM happy", nil, 0, false, guestabi.Fail, "never reported"},
+		{"VMM crashed after a pass", exitWith(2), guestabi.Pass, true, guestabi.Fail, "did the VMM crash?"},
+		{"status 0 but guest failed", nil, guestabi.Fail, true, guestabi.Fail, "status 0 but the guest reported verdict 1"},
+		{"not started", errors.New("exec: not found"), 0, false, guestabi.Fail, "did not exit normally"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, verdictForExit(tt.err))
+			got, why := childVerdict(tt.err, tt.reported, tt.sawReport)
+			assert.Equal(t, tt.want, got)
+			assert.Contains(t, why, tt.why)
 		})
+	}
+}
+
+func TestParseVerdictLine(t *testing.T) {
+	tests := []struct {
+		line string
+		want guestabi.Verdict
+		ok   bool
+	}{
+		{"init: verdict code=0 verdict=pass", guestabi.Pass, true},
+		{`init: verdict code=3 verdict="unknown scenario"`, guestabi.UnknownScenario, true},
+		{"init: verdict code=300 verdict=x", 0, false},
+		{"init: verdict code=x", 0, false},
+		{"[G2] init: verdict code=0 verdict=pass", 0, false}, // a grandchild's line is not the child's
+	}
+	for _, tt := range tests {
+		got, ok := parseVerdictLine(tt.line)
+		assert.Equal(t, tt.ok, ok, tt.line)
+		assert.Equal(t, tt.want, got, tt.line)
 	}
 }
 
@@ -170,22 +202,20 @@ func (s *syncBuffer) String() string {
 func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
 	var console syncBuffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
-	err := env.RunChild(context.Background(), "sh", "-c", "echo booting; echo vmm-warning >&2; echo panic; exit 1")
-	require.Error(t, err)
-	var exitErr *exec.ExitError
-	require.True(t, errors.As(err, &exitErr), "the exit status survives wrapping: %v", err)
-	assert.Equal(t, 1, exitErr.ExitCode())
+	v := env.RunChild(context.Background(), "sh", "-c", "echo booting; echo vmm-warning >&2; echo panic; exit 1")
+	assert.Equal(t, guestabi.SetupError, v, "no verdict line from the child")
 	out := console.String()
 	assert.Contains(t, out, "[G1] booting\n")
 	assert.Contains(t, out, "\nvmm-warning\n", "stderr passes through without the child prefix")
 	assert.Contains(t, out, "----- last 2 lines of G1 console -----\n  | booting\n  | panic\n----- end of G1 console -----\n")
-	assert.Equal(t, guestabi.Fail, verdictForExit(err))
+	assert.Contains(t, out, "init: ERROR next level did not pass level=G1 verdict=\"setup error\"")
 }
 
 func TestRunChildSuccessPrintsNoTail(t *testing.T) {
 	var console syncBuffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "G1"}
-	require.NoError(t, env.RunChild(context.Background(), "sh", "-c", "echo hi"))
+	v := env.RunChild(context.Background(), "sh", "-c", "echo hi; echo 'init: verdict code=0 verdict=pass'")
+	assert.Equal(t, guestabi.Pass, v)
 	assert.Contains(t, console.String(), "[G2] hi\n")
 	assert.NotContains(t, console.String(), "last")
 }

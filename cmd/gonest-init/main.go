@@ -92,6 +92,7 @@ func marker(log *slog.Logger, pw *portWriter, m guestabi.Marker) {
 
 // end reports the verdict and stops the machine.
 func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1 bool) {
+	// The parent level's RunChild parses this line (verdictPrefix).
 	log.Info("verdict", "code", uint8(v), "verdict", v)
 	unix.Sync()
 	if err := pw.Exit(v); err != nil {

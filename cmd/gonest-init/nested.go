@@ -31,8 +31,8 @@ func nextCmdline(level, next string) string {
 }
 
 // runNested boots the next level with gonest from the images packed at
-// guestabi.NextKernel and NextInitrd, and passes its verdict up: gonest's
-// exit status is the next level's verdict.
+// guestabi.NextKernel and NextInitrd, and passes its verdict up (see
+// Env.RunChild).
 func runNested(ctx context.Context, env *Env) guestabi.Verdict {
 	for _, p := range []string{guestabi.GonestBinary, guestabi.NextKernel, guestabi.NextInitrd} {
 		if _, err := os.Stat(p); err != nil {
@@ -44,9 +44,19 @@ func runNested(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("no /dev/kvm at this level, cannot start the next one", "err", err)
 		return guestabi.SetupError
 	}
-	err := env.RunChild(ctx, guestabi.GonestBinary, "run",
+	next := env.Param(ParamNext, "")
+	return env.RunChild(ctx, guestabi.GonestBinary, "run",
+		"-m", nextMemory(next),
 		"-kernel", guestabi.NextKernel,
 		"-initrd", guestabi.NextInitrd,
-		"-append", nextCmdline(env.Level, env.Param(ParamNext, "")))
-	return verdictForExit(err)
+		"-append", nextCmdline(env.Level, next))
+}
+
+// nextMemory sizes the next level: one that boots another level itself
+// needs room for it; a leaf needs its kernel, initramfs and test binaries.
+func nextMemory(next string) string {
+	if strings.HasPrefix(next, "nested") {
+		return "1G"
+	}
+	return "384M"
 }

@@ -16,10 +16,18 @@ type Scenario struct {
 // scenarios is the table gonest.scenario=NAME picks from. Add a line here
 // (and usually a lab test in package lab) for each new scenario.
 var scenarios = []Scenario{
+	{"boot", "pass as soon as init runs: proves this level boots (G2's usual scenario)", runBoot},
 	{"kvmtests", "run the KVM integration test binaries in " + guestabi.TestsDir + " against this level's /dev/kvm", runKVMTests},
 	{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
 	{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 	{"nested", "boot the next level with gonest (" + guestabi.NextKernel + ") and report its verdict", runNested},
+}
+
+// runBoot passes: reaching a scenario at all means the kernel booted,
+// unpacked the initramfs and ran gonest-init.
+func runBoot(_ context.Context, env *Env) guestabi.Verdict {
+	env.Log.Info("level booted", "level", env.Level)
+	return guestabi.Pass
 }
 
 // lookupScenario finds a scenario by name.
