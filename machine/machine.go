@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gonest/gonest/boot"
@@ -303,7 +304,9 @@ type inputFile struct {
 // openInput opens a user-supplied file, turning every problem into a
 // one-line *InputError that names it.
 func openInput(what, path string) (*inputFile, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; the check
+	// below then rejects it. It changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		switch {
 		case errors.Is(err, os.ErrNotExist):
