@@ -8,10 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/gonest/gonest/console"
 	"github.com/gonest/gonest/doctor"
@@ -147,11 +145,9 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	// Catch SIGINT/SIGTERM before the terminal goes raw: one that arrives
-	// while the machine is being built waits here and stops the run at once.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	// Catch SIGINT/SIGTERM before the terminal goes raw.
+	sigs := catchSignals(stderr)
+	defer sigs.stop()
 
 	con, err := console.Open(stdin)
 	if err != nil {
@@ -164,6 +160,7 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	stderr = con.HostWriter(stderr)
 	o.cfg.ConsoleOut = con.HostWriter(stdout)
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	sigs.setConsole(con, stderr)
 
 	m, err := machine.New(o.cfg)
 	if err != nil {
@@ -189,23 +186,7 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	go func() {
-		count := 0
-		for s := range sigs {
-			count++
-			code := machine.ExitInterrupt
-			if s == syscall.SIGTERM {
-				code = machine.ExitTerm
-			}
-			if count > 1 && s == syscall.SIGINT {
-				// A second Ctrl-C: the user means it.
-				con.Restore()
-				fmt.Fprintln(stderr, "gonest: second SIGINT, exiting now")
-				os.Exit(machine.ExitInterrupt)
-			}
-			m.Stop(machine.Outcome{Reason: machine.ReasonSignal, Code: code, Err: fmt.Errorf("received %s", s)})
-		}
-	}()
+	sigs.setMachine(m)
 
 	out := m.Run(ctx)
 	cancel()

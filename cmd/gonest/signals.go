@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/gonest/gonest/console"
+	"github.com/gonest/gonest/machine"
+)
+
+// signalStop turns SIGINT and SIGTERM into exit codes 130 and 143.
+//
+// While the guest runs, a signal stops the machine: the vCPUs leave
+// KVM_RUN, disks are flushed, the terminal is restored, and gonest exits
+// through the normal path. Before the machine exists (opening the kernel,
+// mapping memory) there is nothing to stop, so gonest exits at once; and a
+// second SIGINT exits at once too, in case the first stop is stuck.
+type signalStop struct {
+	sigs chan os.Signal
+
+	mu     sync.Mutex
+	m      *machine.Machine
+	con    *console.Console
+	stderr io.Writer
+	count  int
+}
+
+// catchSignals starts catching SIGINT and SIGTERM. Call stop when done.
+func catchSignals(stderr io.Writer) *signalStop {
+	s := &signalStop{sigs: make(chan os.Signal, 2), stderr: stderr}
+	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM)
+	go s.loop()
+	return s
+}
+
+// setConsole records the console to restore, and the writer for messages
+// once the terminal is raw.
+func (s *signalStop) setConsole(con *console.Console, stderr io.Writer) {
+	s.mu.Lock()
+	s.con, s.stderr = con, stderr
+	s.mu.Unlock()
+}
+
+// setMachine records the machine a signal stops from now on.
+func (s *signalStop) setMachine(m *machine.Machine) {
+	s.mu.Lock()
+	s.m = m
+	s.mu.Unlock()
+}
+
+// stop stops catching signals.
+func (s *signalStop) stop() { signal.Stop(s.sigs) }
+
+func (s *signalStop) loop() {
+	for sig := range s.sigs {
+		code := machine.ExitInterrupt
+		if sig == syscall.SIGTERM {
+			code = machine.ExitTerm
+		}
+		s.mu.Lock()
+		s.count++
+		m, con, stderr, count := s.m, s.con, s.stderr, s.count
+		s.mu.Unlock()
+		switch {
+		case m == nil:
+			s.exit(con, stderr, code, fmt.Sprintf("received %s before the guest started; exiting", sig))
+		case count > 1 && sig == syscall.SIGINT:
+			// A second Ctrl-C: the user means it.
+			s.exit(con, stderr, code, "second SIGINT, exiting now")
+		default:
+			m.Stop(machine.Outcome{Reason: machine.ReasonSignal, Code: code, Err: fmt.Errorf("received %s", sig)})
+		}
+	}
+}
+
+// exit restores the terminal, says why and exits with code.
+func (s *signalStop) exit(con *console.Console, stderr io.Writer, code int, msg string) {
+	if con != nil {
+		con.Restore()
+	}
+	fmt.Fprintln(stderr, "gonest: "+msg)
+	os.Exit(code)
+}
