@@ -92,6 +92,10 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := checkHostMemory(cfg.MemSize); err != nil {
 		return nil, err
 	}
+	// The header alone tells a bad kernel file; no need for /dev/kvm to say so.
+	if _, err := boot.ParseKernel(kernel, kernel.size); err != nil {
+		return nil, classifyLoadError(cfg, err)
+	}
 
 	path := cfg.KVMPath
 	if path == "" {
