@@ -129,6 +129,9 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 			return nil, usagef("gonest run: -stats-json %s: directory %s does not exist", o.statsJSON, dir)
 		}
 	}
+	if err := checkConflicts(o); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
