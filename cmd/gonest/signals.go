@@ -21,20 +21,31 @@ import (
 // second SIGINT exits at once too, in case the first stop is stuck.
 type signalStop struct {
 	sigs chan os.Signal
+	exit func(code int) // os.Exit; tests replace it
 
 	mu     sync.Mutex
-	m      *machine.Machine
+	m      stopper
 	con    *console.Console
 	stderr io.Writer
 	count  int
 }
 
+// stopper is what a signal stops: a *machine.Machine.
+type stopper interface {
+	Stop(machine.Outcome)
+}
+
 // catchSignals starts catching SIGINT and SIGTERM. Call stop when done.
 func catchSignals(stderr io.Writer) *signalStop {
-	s := &signalStop{sigs: make(chan os.Signal, 2), stderr: stderr}
+	s := newSignalStop(stderr, os.Exit)
 	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM)
 	go s.loop()
 	return s
+}
+
+// newSignalStop returns a signalStop that is not yet catching anything.
+func newSignalStop(stderr io.Writer, exit func(int)) *signalStop {
+	return &signalStop{sigs: make(chan os.Signal, 2), exit: exit, stderr: stderr}
 }
 
 // setConsole records the console to restore, and the writer for messages
@@ -46,7 +57,7 @@ func (s *signalStop) setConsole(con *console.Console, stderr io.Writer) {
 }
 
 // setMachine records the machine a signal stops from now on.
-func (s *signalStop) setMachine(m *machine.Machine) {
+func (s *signalStop) setMachine(m stopper) {
 	s.mu.Lock()
 	s.m = m
 	s.mu.Unlock()
@@ -67,21 +78,23 @@ func (s *signalStop) loop() {
 		s.mu.Unlock()
 		switch {
 		case m == nil:
-			s.exit(con, stderr, code, fmt.Sprintf("received %s before the guest started; exiting", sig))
+			s.exitNow(con, stderr, code, fmt.Sprintf("received %s before the guest started; exiting", sig))
+			return
 		case count > 1 && sig == syscall.SIGINT:
 			// A second Ctrl-C: the user means it.
-			s.exit(con, stderr, code, "second SIGINT, exiting now")
+			s.exitNow(con, stderr, code, "second SIGINT, exiting now")
+			return
 		default:
 			m.Stop(machine.Outcome{Reason: machine.ReasonSignal, Code: code, Err: fmt.Errorf("received %s", sig)})
 		}
 	}
 }
 
-// exit restores the terminal, says why and exits with code.
-func (s *signalStop) exit(con *console.Console, stderr io.Writer, code int, msg string) {
+// exitNow restores the terminal, says why and exits with code.
+func (s *signalStop) exitNow(con *console.Console, stderr io.Writer, code int, msg string) {
 	if con != nil {
 		con.Restore()
 	}
 	fmt.Fprintln(stderr, "gonest: "+msg)
-	os.Exit(code)
+	s.exit(code)
 }
