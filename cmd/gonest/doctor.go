@@ -55,7 +55,7 @@ func doctorMain(args []string, stdout, stderr io.Writer, host doctor.Host) int {
 			fmt.Fprintf(stdout, doctorUsage, b.String())
 			return 0
 		}
-		fmt.Fprintf(stderr, "gonest doctor: %v (see gonest doctor -h)\n", err)
+		fmt.Fprintf(stderr, "gonest doctor: %s (see gonest doctor -h)\n", singleLine(err.Error()))
 		return doctorExitUsage
 	}
 	if fs.NArg() > 0 {

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // usageError is a bad invocation: gonest prints it on one line and exits 2.
@@ -18,7 +21,25 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
+	return &usageError{msg: singleLine(fmt.Sprintf(format, args...))}
+}
+
+// singleLine escapes control characters (a newline in an argument, say),
+// so that a message about a bad invocation stays one line.
+func singleLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 const topUsage = `gonest: a small KVM hypervisor for nested virtualization

@@ -221,11 +221,6 @@ func describeOutcome(w io.Writer, out machine.Outcome) {
 	}
 }
 
-// oneLine keeps the first line of an error message.
-func oneLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
+// oneLine renders an error on one line, escaping newlines and other
+// control characters (from a file name, say).
+func oneLine(err error) string { return singleLine(err.Error()) }
