@@ -101,6 +101,8 @@ func TestBadInvocations(t *testing.T) {
 		{name: "directory as kernel", args: []string{"run", "-kernel", "adir"}, want: "kernel adir: not a regular file"},
 		{name: "FIFO as kernel", args: []string{"run", "-kernel", "fifo"}, want: "kernel fifo: not a regular file"},
 		{name: "device as kernel", args: []string{"run", "-kernel", "/dev/zero"}, want: "not a regular file"},
+		{name: "kernel name with a newline", args: []string{"run", "-kernel", "no\nsuch"}, want: `kernel no\nsuch: no such file`},
+		{name: "flag name with a newline", args: []string{"run", "-kernel", "tiny.elf", "-bo\ngus"}, want: `-bo\ngus`},
 		{name: "symlink loop as kernel", args: []string{"run", "-kernel", "loop"}, want: "kernel loop: "},
 		// Initrd files and sizes.
 		{name: "missing initrd", args: []string{"run", "-kernel", "tiny.elf", "-initrd", "nope.cpio"}, want: "initrd nope.cpio: no such file"},
@@ -205,4 +207,22 @@ func TestBadInvocations(t *testing.T) {
 		})
 	}
 	t.Logf("%d bad invocations", len(tests))
+}
+
+// TestAppendWithNUL: a NUL byte cannot travel in argv, so this bad -append
+// is tried in-process, through the same run function main calls.
+func TestAppendWithNUL(t *testing.T) {
+	needKVM(t)
+	dir := t.TempDir()
+	var a tinyelf.Asm
+	a.Exit(boot.ExitPort, 0).Hlt()
+	k := tinyKernel(t, dir, "k.elf", a.Bytes())
+	stdin, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer stdin.Close()
+	var stdout, stderr strings.Builder
+	code := run([]string{"run", "-kernel", k, "-append", "quiet\x00init=/bin/sh"}, stdin, &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "gonest: -append: bad kernel command line: it holds a NUL byte\n", stderr.String())
+	assert.Empty(t, stdout.String())
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+// FuzzParseSize feeds arbitrary -m values to parseSize: it must never
+// panic, an error is one line, and an accepted size is positive, fits in 63
+// bits and survives formatSize and parseSize again.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"512M", "2G", "1536m", "1024", "64k", "1T", "0", "-5", "12Q", "", " 8G ", "4Gi",
+		"18446744073709551615", "9223372036854775807K", "8388608T", "1\n2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("parseSize(%q): error %q is not one line", s, err)
+			}
+			return
+		}
+		if n == 0 || n > 1<<63 {
+			t.Fatalf("parseSize(%q) = %d: want 1..2^63", s, n)
+		}
+		again, err := parseSize(formatSize(n))
+		if err != nil || again != n {
+			t.Fatalf("parseSize(%q) = %d, formatSize = %q, parsed again = %d, %v", s, n, formatSize(n), again, err)
+		}
+	})
+}
+
+// FuzzParseRunFlags feeds arbitrary command lines (arguments separated by
+// NUL bytes) to gonest run's flag parser: it must never panic, an error is
+// one line, and accepted options satisfy what the rest of gonest assumes.
+func FuzzParseRunFlags(f *testing.F) {
+	for _, args := range [][]string{
+		{"-kernel", "vmlinuz"},
+		{"-kernel", "vmlinuz", "-initrd", "g1.cpio", "-m", "1G", "-smp", "2", "-append", "quiet"},
+		{"-kernel=k", "-timeout", "5m", "-disk", "data.img", "-disk", "base.img,ro,serial=base"},
+		{"-kernel", "k", "-nested", "off", "-stats", "-stats-json", "-", "-nested-state", "-v"},
+		{"-kernel", "k", "-m", "12Q"},
+		{"-kernel", "k", "-smp", "-1", "-timeout", "-5s"},
+		{"-kernel", "k", "-disk", "x,rw=5"},
+		{"-kernel", "k", "stray"},
+		{"--kernel", "k", "-h"},
+		{"-kernel", "k", "-bogus\nsecond line"},
+		{"-kernel", "k", "-stats-json", "k"},
+		{"-kernel", "k", "-disk", "d", "-disk", "d,ro"},
+	} {
+		f.Add(strings.Join(args, "\x00"))
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var args []string
+		if line != "" {
+			args = strings.Split(line, "\x00")
+		}
+		o, err := parseRunFlags(args, io.Discard)
+		if err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return
+			}
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parseRunFlags(%q): error %v is %T, not a usage error (exit 2)", args, err, err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Fatalf("parseRunFlags(%q): error %q is not one line", args, err)
+			}
+			return
+		}
+		switch {
+		case o.cfg.Kernel == "":
+			t.Fatalf("parseRunFlags(%q): accepted without -kernel", args)
+		case o.cfg.Timeout < 0:
+			t.Fatalf("parseRunFlags(%q): negative timeout %v", args, o.cfg.Timeout)
+		case o.cfg.MemSize == 0:
+			t.Fatalf("parseRunFlags(%q): zero memory", args)
+		}
+		for _, d := range o.cfg.Disks {
+			if d.Path == "" {
+				t.Fatalf("parseRunFlags(%q): disk with an empty path", args)
+			}
+		}
+	})
+}
