@@ -59,12 +59,13 @@ const (
 )
 
 // Register C: interrupt flags, cleared by reading. With no periodic, alarm
-// or update interrupts implemented it always reads 0.
+// or update interrupts implemented it always reads 0; the bits are named
+// for the reader.
 const (
-	cIRQF = 1 << 7 // an enabled interrupt flag is set
-	cPF   = 1 << 6 // periodic interrupt flag
-	cAF   = 1 << 5 // alarm flag
-	cUF   = 1 << 4 // update-ended flag
+	cIRQF = 1 << 7 //lint:ignore U1000 IRQF: an enabled interrupt flag is set (never here)
+	cPF   = 1 << 6 //lint:ignore U1000 PF: periodic interrupt flag (never here)
+	cAF   = 1 << 5 //lint:ignore U1000 AF: alarm flag (never here)
+	cUF   = 1 << 4 //lint:ignore U1000 UF: update-ended flag (never here)
 )
 
 // Register D: power.
