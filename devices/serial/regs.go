@@ -91,8 +91,8 @@ const (
 	lsrTHRE    = 1 << 5 // transmitter holding register (or TX FIFO) empty
 	lsrTEMT    = 1 << 6 // transmitter empty: THR and shift register both empty
 	lsrFIFOErr = 1 << 7 // an error byte is in the receive FIFO; never produced here
-	// lsrErrors raise a receiver line status interrupt.
-	lsrErrors = lsrOE | lsrPE | lsrFE | lsrBI
+	// Of the errors that raise a receiver line status interrupt (OE, PE,
+	// FE, BI) only overrun happens here; serial.go tracks it as overrun.
 )
 
 // MSR: modem status register. The low nibble records changes since the
@@ -106,8 +106,8 @@ const (
 	msrDSR  = 1 << 5 // data set ready
 	msrRI   = 1 << 6 // ring indicator
 	msrDCD  = 1 << 7 // data carrier detect
-	// msrDeltas are the change bits, cleared by reading MSR.
-	msrDeltas = msrDCTS | msrDDSR | msrTERI | msrDDCD
+	// The change bits (DCTS, DDSR, TERI, DDCD) are cleared by reading MSR;
+	// serial.go keeps them in deltas.
 	// hostLines is what the host side presents outside loopback: a
 	// connected peer that is ready to talk and never rings.
 	hostLines = msrDCD | msrDSR | msrCTS
