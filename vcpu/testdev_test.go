@@ -53,14 +53,3 @@ func (r *recorder) log() []access {
 	defer r.mu.Unlock()
 	return append([]access(nil), r.accesses...)
 }
-
-// writes returns the bytes written at offset, concatenated in order.
-func (r *recorder) writes(offset uint64) []byte {
-	var out []byte
-	for _, a := range r.log() {
-		if a.Write && a.Offset == offset {
-			out = append(out, a.Data...)
-		}
-	}
-	return out
-}
