@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 // gonestBinary builds cmd/gonest once per test process (CGO_ENABLED=0, as
-// released) and returns its path.
+// released, or with -race under go test -race) and returns its path.
 func gonestBinary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -53,6 +53,10 @@ func gonestBinary(t *testing.T) string {
 		binPath = filepath.Join(binDir, "gonest")
 		cmd := exec.Command("go", "build", "-o", binPath, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if raceEnabled {
+			cmd = exec.Command("go", "build", "-race", "-o", binPath, ".")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -96,7 +100,7 @@ func runBinary(t *testing.T, dir string, limit time.Duration, args ...string) re
 // assertNoCrash checks that output holds no Go panic or stack trace.
 func assertNoCrash(t *testing.T, out string) {
 	t.Helper()
-	for _, s := range []string{"panic", "goroutine ", "runtime.", ".go:"} {
+	for _, s := range []string{"panic", "goroutine ", "runtime.", ".go:", "DATA RACE"} {
 		assert.NotContains(t, out, s, "gonest printed a crash or stack trace")
 	}
 }
