@@ -23,7 +23,7 @@ type console struct {
 	partial []byte
 	tails   map[string][]string
 	lines   int
-	hide    func(string) bool // lines kept in the tails but not logged
+	hide    func(string) bool // lines neither logged nor kept, only counted
 	hidden  int
 }
 
@@ -64,11 +64,11 @@ func (c *console) line(b []byte) {
 	c.partial = c.partial[:0]
 	c.lines++
 	if c.hide != nil && c.hide(s) {
-		c.hidden++
-	} else {
-		// A log write error must not stop the run; the tails still work.
-		_, _ = fmt.Fprintf(c.log, "[%s] %s\n", c.level, s)
+		c.hidden++ // neither logged nor kept: expected noise
+		return
 	}
+	// A log write error must not stop the run; the tails still work.
+	_, _ = fmt.Fprintf(c.log, "[%s] %s\n", c.level, s)
 	chain, text := splitLevels(s)
 	key := strings.Join(append([]string{c.level}, chain...), "/")
 	t := append(c.tails[key], text)

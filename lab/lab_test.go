@@ -31,7 +31,7 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 	img := labtest.Images(t)
 	cfg.Kernel, cfg.Initrd = img.Kernel, img.H
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Minute
+		cfg.Timeout = 2 * time.Minute // H boots in 10 to 30 s here
 	}
 	var log bytes.Buffer
 	cfg.Log = &log
@@ -50,7 +50,9 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 // TestLabKVMTests proves gonest's KVM layer on real SVM KVM: the kvm and
 // vcpu test binaries run inside H with GONEST_REQUIRE_KVM=1.
 func TestLabKVMTests(t *testing.T) {
-	res, log := runLab(t, lab.Config{Scenario: "kvmtests"})
+	// gonest.timeout makes a hanging test end with go test's goroutine dump
+	// and a verdict, before the lab's own timeout kills QEMU.
+	res, log := runLab(t, lab.Config{Scenario: "kvmtests", Timeout: 4 * time.Minute, Append: "gonest.timeout=3m"})
 	assert.Equal(t, guestabi.Pass, res.Verdict, "a test binary failed inside H (output above):\n%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] init: ERROR failed test .*$`).FindAllString(log, -1), "\n"))
 	assert.True(t, regexp.MustCompile(`(?m)^\[H\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),
@@ -66,7 +68,9 @@ func TestLabKVMTests(t *testing.T) {
 // test binaries in G1, against G1's nested KVM: gonest's exit status
 // carries G1's verdict up to H, and H's to QEMU.
 func TestLabNestedKVMTests(t *testing.T) {
-	res, log := runLab(t, lab.Config{Scenario: "nested", Append: "gonest.next=kvmtests"})
+	// About 90 s when it passes. H gives G1 80% of its gonest.timeout.
+	res, log := runLab(t, lab.Config{Scenario: "nested", Timeout: 6 * time.Minute,
+		Append: "gonest.next=kvmtests gonest.timeout=5m"})
 	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 or its tests failed (G1's tail is at the end of the log):\n%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
 	assert.True(t, regexp.MustCompile(`(?m)^\[H\] \[G1\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),

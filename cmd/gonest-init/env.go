@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gonest/gonest/guestabi"
 )
@@ -35,6 +36,20 @@ func (e *Env) Param(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// Budget returns part of the time left before ctx's deadline (frac of
+// it, whole seconds, at least one), or def when ctx has none. A scenario
+// hands such a budget to what it starts (a test binary's -test.timeout,
+// the next level's gonest.timeout), so the inner level times out first and
+// reports, rather than being killed from outside without a word.
+func (e *Env) Budget(ctx context.Context, frac float64, def time.Duration) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return def
+	}
+	d := time.Duration(float64(time.Until(deadline)) * frac).Truncate(time.Second)
+	return max(d, time.Second)
 }
 
 // Command prepares a command whose output goes to this level's console.

@@ -119,16 +119,32 @@ func TestNextMemory(t *testing.T) {
 }
 
 func TestNextCmdline(t *testing.T) {
-	tests := []struct{ level, next, want string }{
-		{"H", "", "quiet gonest.scenario=kvmtests gonest.level=G1"},
-		{"H", "nested,kvmtests", "quiet gonest.scenario=nested gonest.level=G1 gonest.next=kvmtests"},
-		{"G1", "kvmtests", "quiet gonest.scenario=kvmtests gonest.level=G2"},
+	tests := []struct {
+		level, next string
+		timeout     time.Duration
+		want        string
+	}{
+		{"H", "", 0, "quiet gonest.scenario=kvmtests gonest.level=G1"},
+		{"H", "nested,kvmtests", 0, "quiet gonest.scenario=nested gonest.level=G1 gonest.next=kvmtests"},
+		{"G1", "kvmtests", 150 * time.Second, "quiet gonest.scenario=kvmtests gonest.level=G2 gonest.timeout=2m30s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.level+"/"+tt.next, func(t *testing.T) {
-			assert.Equal(t, tt.want, nextCmdline(tt.level, tt.next))
+			assert.Equal(t, tt.want, nextCmdline(tt.level, tt.next, tt.timeout))
 		})
 	}
+}
+
+func TestBudget(t *testing.T) {
+	env := &Env{}
+	assert.Equal(t, 7*time.Minute, env.Budget(context.Background(), 0.5, 7*time.Minute), "no deadline: the default")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	got := env.Budget(ctx, 0.8, 0)
+	assert.True(t, got >= 79*time.Second && got <= 80*time.Second, "80%% of 100s, got %v", got)
+	past, cancel2 := context.WithTimeout(context.Background(), 0)
+	defer cancel2()
+	assert.Equal(t, time.Second, env.Budget(past, 0.8, 0), "never below one second")
 }
 
 func TestChildVerdict(t *testing.T) {

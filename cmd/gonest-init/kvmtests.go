@@ -11,8 +11,8 @@ import (
 	"github.com/gonest/gonest/guestabi"
 )
 
-// testTimeout bounds one test binary unless gonest.timeout says otherwise;
-// `go test` would print every goroutine when it fires.
+// testTimeout bounds one test binary when the scenario has no deadline
+// (gonest.timeout); `go test` prints every goroutine when it fires.
 const testTimeout = 10 * time.Minute
 
 // runKVMTests runs every `go test -c` binary in guestabi.TestsDir with
@@ -33,7 +33,9 @@ func runKVMTests(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("no /dev/kvm at this level; the CPU needs svm or vmx and the image needs the kvm modules", "err", err)
 		return guestabi.SetupError
 	}
-	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + env.Param(guestabi.ParamTimeout, testTimeout.String())}
+	// Each binary gets most of what is left of the scenario's time, so a
+	// hanging test ends with go test's goroutine dump and a verdict.
+	args := []string{"-test.v", "-test.count=1", "-test.timeout=" + env.Budget(ctx, 0.9, testTimeout).String()}
 	if run := env.Param(guestabi.ParamTestRun, ""); run != "" {
 		args = append(args, "-test.run="+run)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gonest/gonest/guestabi"
 )
@@ -16,8 +17,8 @@ const ParamNext = "gonest.next"
 // nextCmdline is what this level adds to the next level's kernel command
 // line; gonest puts its own defaults (console=ttyS0 panic=-1 ...) first.
 // quiet matters: each console byte of a nested guest costs exits at
-// every level.
-func nextCmdline(level, next string) string {
+// every level. A non-zero timeout becomes the next level's gonest.timeout.
+func nextCmdline(level, next string, timeout time.Duration) string {
 	scenario, rest, _ := strings.Cut(next, ",")
 	if scenario == "" {
 		scenario = "kvmtests"
@@ -26,6 +27,9 @@ func nextCmdline(level, next string) string {
 		guestabi.ParamScenario + "=" + scenario, guestabi.ParamLevel + "=" + guestabi.NextLevel(level)}
 	if rest != "" {
 		parts = append(parts, ParamNext+"="+rest)
+	}
+	if timeout > 0 {
+		parts = append(parts, guestabi.ParamTimeout+"="+timeout.String())
 	}
 	return strings.Join(parts, " ")
 }
@@ -45,11 +49,13 @@ func runNested(ctx context.Context, env *Env) guestabi.Verdict {
 		return guestabi.SetupError
 	}
 	next := env.Param(ParamNext, "")
+	// The next level gets 80% of the time left here, so it reports its own
+	// timeout before this level kills gonest.
 	return env.RunChild(ctx, guestabi.GonestBinary, "run",
 		"-m", nextMemory(next),
 		"-kernel", guestabi.NextKernel,
 		"-initrd", guestabi.NextInitrd,
-		"-append", nextCmdline(env.Level, next))
+		"-append", nextCmdline(env.Level, next, env.Budget(ctx, 0.8, 0)))
 }
 
 // nextMemory sizes the next level: one that boots another level itself
