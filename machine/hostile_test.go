@@ -1,7 +1,9 @@
 package machine
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -377,5 +379,79 @@ func TestBadKernelNeedsNoKVM(t *testing.T) {
 			assert.True(t, errors.Is(err, tc.sentinel), "%v wraps %v", err, tc.sentinel)
 			assert.Contains(t, err.Error(), "kernel "+tc.kernel+": ")
 		})
+	}
+}
+
+// pciStorm writes value to every configuration dword of every function on
+// PCI bus 0 through CONFIG_ADDRESS/CONFIG_DATA (0xCF8/0xCFC).
+func pciStorm(a *tinyelf.Asm, value uint32) {
+	le := func(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+	a.Raw(append([]byte{0xbb}, le(0x8000_0000)...)...) // mov ebx, enable bit | bus 0 dev 0 fn 0 reg 0
+	a.Raw(0x89, 0xd8)                                  // L: mov eax, ebx
+	a.MovDX(boot.PCIConfigPort).OutL()                 // CONFIG_ADDRESS
+	a.MovEAX(value)                                    //
+	a.MovDX(boot.PCIConfigPort + 4).OutL()             // CONFIG_DATA
+	a.Raw(0x83, 0xc3, 0x04)                            // add ebx, 4
+	a.Raw(append([]byte{0x81, 0xfb}, le(0x8001_0000)...)...)
+	a.Raw(0x72, 0xe4) // jb L (28 bytes back)
+}
+
+// pciWrite writes value to configuration register reg of bus 0, slot dev.
+func pciWrite(a *tinyelf.Asm, dev int, reg uint8, value uint32) {
+	a.MovEAX(0x8000_0000 | uint32(dev)<<11 | uint32(reg)).MovDX(boot.PCIConfigPort).OutL()
+	a.MovEAX(value).MovDX(boot.PCIConfigPort + 4).OutL()
+}
+
+// TestHostilePCIConfigStorm: a guest writes all-ones, then zeros, to every
+// configuration register of every slot, then places both disks' 64-bit
+// BAR0 at the same address with decoding on, then over its own RAM, then
+// writes a third storm. The VMM keeps running, never decodes a BAR outside
+// the PCI window, and the disks are untouched.
+func TestHostilePCIConfigStorm(t *testing.T) {
+	dir := t.TempDir()
+	img := make([]byte, 1<<20)
+	copy(img, "hostile PCI test disk")
+	var disks []DiskSpec
+	for _, name := range []string{"a.img", "b.img"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, img, 0o644))
+		disks = append(disks, DiskSpec{Path: p})
+	}
+	const (
+		regCommand = 0x04
+		regBAR0    = 0x10
+		regBAR1    = 0x14
+		memMaster  = 0x6 // COMMAND: memory space, bus master
+	)
+	var a tinyelf.Asm
+	pciStorm(&a, 0xffff_ffff)
+	pciStorm(&a, 0)
+	for _, base := range []uint32{boot.PCIMMIO32Start, tinyelf.LoadAddr} {
+		for dev := firstDiskSlot; dev < firstDiskSlot+len(disks); dev++ {
+			pciWrite(&a, dev, regBAR0, base)
+			pciWrite(&a, dev, regBAR1, 0)
+			pciWrite(&a, dev, regCommand, memMaster)
+		}
+	}
+	pciStorm(&a, 0x5a5a_5a5a)
+	a.Exit(boot.ExitPort, 42).Hlt()
+	log := new(syncBuffer)
+	o, _, m := runTiny(t, a.Bytes(), func(c *Config) {
+		c.Disks = disks
+		c.Logger = slog.New(slog.NewTextHandler(log, nil))
+	})
+	require.Equal(t, ReasonExitPort, o.Reason, "outcome %v", o)
+	assert.Equal(t, 42, o.Code)
+	assert.Contains(t, log.String(), "pci bar left unmapped", "the storm made the disks' BARs collide")
+	assert.NotContains(t, log.String(), "level=ERROR")
+	for _, mp := range m.mmio.Mappings() {
+		inside := mp.Base >= boot.PCIMMIO32Start && mp.Base+mp.Size <= boot.PCIMMIO32Start+boot.PCIMMIO32Size
+		assert.True(t, inside, "%s decoded at %#x+%#x, outside the PCI window", mp.Name, mp.Base, mp.Size)
+	}
+	require.NoError(t, m.Close())
+	for _, d := range disks {
+		got, err := os.ReadFile(d.Path)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(img, got), "%s unchanged", d.Path)
 	}
 }
