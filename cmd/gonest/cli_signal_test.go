@@ -137,6 +137,7 @@ func TestSignals(t *testing.T) {
 		{"SIGTERM", []syscall.Signal{syscall.SIGTERM}, 143, "gonest: received terminated\n"},
 		{"SIGINT", []syscall.Signal{syscall.SIGINT}, 130, "gonest: received interrupt\n"},
 		{"SIGINT twice", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 130, "gonest: "},
+		{"SIGHUP", []syscall.Signal{syscall.SIGHUP}, 129, "gonest: received hangup\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +170,37 @@ func TestSignalWithDisk(t *testing.T) {
 	got, err := os.ReadFile(dir + "/disk.img")
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(disk, got), "disk unchanged")
+}
+
+// TestStdoutClosed: `gonest run | head` on a terminal. When the reader of
+// stdout goes away, gonest stops the guest, restores the terminal and
+// exits 141, instead of dying of SIGPIPE with the terminal raw.
+func TestStdoutClosed(t *testing.T) {
+	needKVM(t)
+	dir := t.TempDir()
+	var a tinyelf.Asm
+	a.MovDX(boot.COM1Port).MovAL('x').OutB().Raw(0xeb, 0xfb) // print x forever (jmp to the mov al)
+	k := tinyKernel(t, dir, "chatty.elf", a.Bytes())
+	master, slave := openPTY(t)
+	go io.Copy(io.Discard, master)
+	before := termios(t, slave)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	p := &proc{cmd: exec.Command(gonestBinary(t), "run", "-kernel", k), stderr: new(syncBuffer), done: make(chan struct{})}
+	p.cmd.Dir, p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = dir, slave, w, p.stderr
+	require.NoError(t, p.cmd.Start())
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	require.NoError(t, w.Close())
+	buf := make([]byte, 10)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "xxxxxxxxxx", string(buf))
+	require.NoError(t, r.Close()) // like head -c 10
+	assert.Equal(t, exitPipe, p.wait(t, 20*time.Second), "stderr: %s", p.stderr)
+	assert.Contains(t, p.stderr.String(), "gonest: received broken pipe")
+	assertNoCrash(t, p.stderr.String())
+	assert.Equal(t, before, termios(t, slave), "terminal settings restored")
 }
 
 // openPTY returns a pseudo-terminal pair.

@@ -50,7 +50,8 @@ Usage:
   gonest version                                   print the version
 
 Exit codes: 0 guest powered off, N guest wrote N to the exit port (0xf4),
-1 guest crashed or VMM error, 2 bad input, 124 -timeout, 130/143 SIGINT/SIGTERM.
+1 guest crashed or VMM error, 2 bad input, 124 -timeout, 130/143 SIGINT/SIGTERM,
+129/141 SIGHUP/SIGPIPE.
 `
 
 // version is set with -ldflags "-X main.version=...".

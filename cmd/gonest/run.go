@@ -28,7 +28,8 @@ Flags:
 %s
 Exit codes: 0 poweroff or reboot; N the guest wrote N to the exit port
 (I/O port 0xf4); 1 guest crash (a register dump follows) or VMM error;
-2 bad flags or input; 124 -timeout; 130 SIGINT; 143 SIGTERM.
+2 bad flags or input; 124 -timeout; 130 SIGINT; 143 SIGTERM; 129 SIGHUP;
+141 SIGPIPE (whoever read stdout went away).
 
 Examples:
   gonest run -kernel images/out/vmlinuz -initrd images/out/g1.cpio

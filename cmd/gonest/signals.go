@@ -12,7 +12,17 @@ import (
 	"github.com/gonest/gonest/machine"
 )
 
-// signalStop turns SIGINT and SIGTERM into exit codes 130 and 143.
+// Exit codes for the signals that only gonest run handles; machine has
+// the codes of SIGINT (130) and SIGTERM (143).
+const (
+	exitHangup = 128 + 1  // SIGHUP: the terminal went away
+	exitPipe   = 128 + 13 // SIGPIPE: whoever read stdout went away (gonest run | head)
+)
+
+// signalStop turns SIGINT and SIGTERM into exit codes 130 and 143, and
+// SIGHUP and SIGPIPE into 129 and 141: each stops the guest the same way,
+// where their default action would kill gonest with the terminal still raw
+// and the disks unflushed.
 //
 // While the guest runs, a signal stops the machine: the vCPUs leave
 // KVM_RUN, disks are flushed, the terminal is restored, and gonest exits
@@ -38,7 +48,7 @@ type stopper interface {
 // catchSignals starts catching SIGINT and SIGTERM. Call stop when done.
 func catchSignals(stderr io.Writer) *signalStop {
 	s := newSignalStop(stderr, os.Exit)
-	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	go s.loop()
 	return s
 }
@@ -68,10 +78,7 @@ func (s *signalStop) stop() { signal.Stop(s.sigs) }
 
 func (s *signalStop) loop() {
 	for sig := range s.sigs {
-		code := machine.ExitInterrupt
-		if sig == syscall.SIGTERM {
-			code = machine.ExitTerm
-		}
+		code := signalExitCode(sig)
 		s.mu.Lock()
 		s.count++
 		m, con, stderr, count := s.m, s.con, s.stderr, s.count
@@ -97,4 +104,17 @@ func (s *signalStop) exitNow(con *console.Console, stderr io.Writer, code int, m
 	}
 	fmt.Fprintln(stderr, "gonest: "+msg)
 	s.exit(code)
+}
+
+// signalExitCode is the exit code for a run ended by sig.
+func signalExitCode(sig os.Signal) int {
+	switch sig {
+	case syscall.SIGTERM:
+		return machine.ExitTerm
+	case syscall.SIGHUP:
+		return exitHangup
+	case syscall.SIGPIPE:
+		return exitPipe
+	}
+	return machine.ExitInterrupt
 }

@@ -33,6 +33,8 @@ func TestSignalStop(t *testing.T) {
 		{"SIGTERM then SIGINT forces the exit", true, []os.Signal{syscall.SIGTERM, syscall.SIGINT}, []int{143}, 130,
 			"gonest: second SIGINT, exiting now\n"},
 		{"second SIGTERM stops again", true, []os.Signal{syscall.SIGTERM, syscall.SIGTERM}, []int{143, 143}, -1, ""},
+		{"SIGHUP stops the machine", true, []os.Signal{syscall.SIGHUP}, []int{129}, -1, ""},
+		{"SIGPIPE stops the machine", true, []os.Signal{syscall.SIGPIPE}, []int{141}, -1, ""},
 		{"SIGTERM before the machine exists", false, []os.Signal{syscall.SIGTERM}, nil, 143,
 			"gonest: received terminated before the guest started; exiting\n"},
 		{"SIGINT before the machine exists", false, []os.Signal{syscall.SIGINT}, nil, 130,
