@@ -167,8 +167,8 @@ const (
 	// unless KVM's CPUID advertises KVM_FEATURE_NOP_IO_DELAY.
 	POSTPort = 0x80
 	// ExitPort is the exit device (4 ports), where QEMU's isa-debug-exit
-	// lives, so guest test programs work under both: a write of v ends the
-	// run with status (v << 1) | 1.
+	// lives, so guest test programs work under both: a write of v ends a
+	// gonest run with exit status v (QEMU's device exits with (v << 1) | 1).
 	ExitPort = 0xF4
 	// ExitPortSize is the exit device's four ports.
 	ExitPortSize = 4

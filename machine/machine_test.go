@@ -112,7 +112,9 @@ func TestTinyGuestTripleFault(t *testing.T) {
 	require.ErrorAs(t, o.Err, &fe)
 	assert.Contains(t, o.Err.Error(), "SHUTDOWN")
 	assert.Contains(t, o.Err.Error(), "rip=")
-	assert.Contains(t, fe.Dump(), "rip=0000000000100000", "register dump shows where it died")
+	if !fe.ResetState() { // AMD loses the faulting state; see FatalError.ResetState
+		assert.Contains(t, fe.Dump(), "rip=0000000000100000", "register dump shows where it died")
+	}
 }
 
 func TestTinyGuestMarkers(t *testing.T) {

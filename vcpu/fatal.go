@@ -39,7 +39,21 @@ func (e *FatalError) Error() string {
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
+	if e.ResetState() {
+		b.WriteString(" (registers show the reset state: on AMD, KVM reinitialises the VMCB after a shutdown intercept, so the faulting state is lost)")
+	}
 	return b.String()
+}
+
+// ResetState reports whether a SHUTDOWN's registers are the x86 reset state
+// (CS base 0xffff0000, RIP 0xfff0) rather than where the guest died. KVM on
+// AMD reinitialises the VMCB when it intercepts a shutdown (the VMCB is
+// undefined after one), so there the dump cannot show the faulting RIP.
+func (e *FatalError) ResetState() bool {
+	if _, ok := e.Exit.(*ExitShutdown); !ok || e.Regs == nil || e.Sregs == nil {
+		return false
+	}
+	return e.Regs.RIP == 0xfff0 && e.Sregs.CS.Base == 0xffff0000
 }
 
 var internalSuberrors = map[uint32]string{

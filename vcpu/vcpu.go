@@ -114,11 +114,19 @@ func (v *VCPU) Run(ctx context.Context) (Action, error) {
 
 	stopped := make(chan struct{})
 	v.tid.Store(int32(unix.Gettid()))
-	stopKick := context.AfterFunc(ctx, func() { v.kickUntil(stopped) })
+	kicked := make(chan struct{})
+	stopKick := context.AfterFunc(ctx, func() {
+		defer close(kicked)
+		v.kickUntil(stopped)
+	})
 	defer func() {
 		v.tid.Store(0)
 		close(stopped)
-		stopKick()
+		if !stopKick() {
+			// The kicker started: wait until it has stopped touching the
+			// run page, which the caller may unmap as soon as Run returns.
+			<-kicked
+		}
 		// A kick that raced with the return may have left immediate_exit set;
 		// clear it so the next Run starts clean (it clears it again on EINTR).
 		v.run.SetImmediateExit(false)
