@@ -218,3 +218,28 @@ func TestTinyGuestSeesVirtioBlkOnPCI(t *testing.T) {
 	assert.Equal(t, 0, o.Code, "%v", o)
 	assert.Equal(t, "\xf4\x1a\x42\x10", console, "virtio (1af4) block (1042) in slot 1")
 }
+
+// TestTinyGuestLinuxConf1Probe replays pci_check_type1() from Linux's
+// arch/x86/pci/direct.c: a byte write to 0xcfb, then 0x80000000 written to
+// and read back from 0xcf8, then the host bridge's class at devfn 0.
+func TestTinyGuestLinuxConf1Probe(t *testing.T) {
+	var a tinyelf.Asm
+	a.MovDX(boot.PCIConfigPort + 3).MovAL(0x01).OutB()
+	a.MovDX(boot.PCIConfigPort).MovEAX(0x8000_0000).OutL().InL() // CONFIG_ADDRESS reads back
+	a.MovDX(boot.COM1Port)
+	for i := 0; i < 4; i++ {
+		a.OutB().ShrEAX8()
+	}
+	a.MovDX(boot.PCIConfigPort).MovEAX(0x8000_0008).OutL() // devfn 0, register 8: revision, class
+	a.MovDX(boot.PCIConfigPort + 4).InL()
+	a.MovDX(boot.COM1Port)
+	for i := 0; i < 4; i++ {
+		a.OutB().ShrEAX8()
+	}
+	a.Exit(boot.ExitPort, 0).Hlt()
+	o, console, _ := runTiny(t, a.Bytes(), nil)
+	require.Equal(t, 0, o.Code, "%v", o)
+	require.Len(t, console, 8)
+	assert.Equal(t, "\x00\x00\x00\x80", console[:4], "CONFIG_ADDRESS reads back what was written")
+	assert.Equal(t, "\x00\x06", console[6:8], "class 0x0600: host bridge (PCI_CLASS_BRIDGE_HOST)")
+}
