@@ -116,3 +116,38 @@ func NextLevel(level string) string {
 	}
 	return level + "+1"
 }
+
+// A marker byte carries, in bits 6-7, how many levels below the VMM that
+// reads it the marker was written: 0 for its own guest. A VMM run with
+// -forward-markers passes each marker it receives on to its own marker
+// port with the depth raised by one, so the outermost VMM (or the lab)
+// sees the boot milestones of every level.
+const (
+	markerDepthShift = 6
+	markerIDMask     = 1<<markerDepthShift - 1
+	// MaxMarkerDepth is the deepest level a marker byte can name; deeper
+	// markers are reported at this depth.
+	MaxMarkerDepth = 3
+)
+
+// ForwardMarker returns the byte a VMM writes to its own marker port to
+// pass on marker byte b from its guest.
+func ForwardMarker(b uint8) uint8 {
+	depth, id := SplitMarker(b)
+	return uint8(min(depth+1, MaxMarkerDepth))<<markerDepthShift | uint8(id)
+}
+
+// SplitMarker splits a marker byte into its depth and marker.
+func SplitMarker(b uint8) (depth int, m Marker) {
+	return int(b >> markerDepthShift), Marker(b & markerIDMask)
+}
+
+// DescribeMarker names a marker byte for a VMM's timeline: "init started"
+// for its own guest, "+1 init started" for its guest's guest, and so on.
+func DescribeMarker(b uint8) string {
+	depth, m := SplitMarker(b)
+	if depth == 0 {
+		return m.String()
+	}
+	return fmt.Sprintf("+%d %s", depth, m)
+}

@@ -63,3 +63,20 @@ func TestNextLevel(t *testing.T) {
 		})
 	}
 }
+
+func TestForwardMarker(t *testing.T) {
+	b := uint8(MarkerInitStarted)
+	depth, m := SplitMarker(b)
+	assert.Equal(t, 0, depth)
+	assert.Equal(t, MarkerInitStarted, m)
+	assert.Equal(t, "init started", DescribeMarker(b))
+	b = ForwardMarker(b)
+	depth, m = SplitMarker(b)
+	assert.Equal(t, 1, depth)
+	assert.Equal(t, MarkerInitStarted, m)
+	assert.Equal(t, "+1 init started", DescribeMarker(b))
+	b = ForwardMarker(ForwardMarker(ForwardMarker(b)))
+	depth, _ = SplitMarker(b)
+	assert.Equal(t, MaxMarkerDepth, depth, "depth saturates")
+	assert.Equal(t, uint8(0x40|4), ForwardMarker(uint8(MarkerScenarioEnd)))
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/gonest/gonest/devices/i8042"
 	"github.com/gonest/gonest/devices/misc"
 	"github.com/gonest/gonest/devices/serial"
+	"github.com/gonest/gonest/guestabi"
 )
 
 // legacyDevices are the PC devices every gonest machine has.
@@ -113,7 +114,7 @@ func (m *Machine) onMark(mk exitdev.Mark) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	m.timeline.markf(at, "guest marker %d", mk.ID)
+	m.timeline.markf(at, "guest: %s", guestabi.DescribeMarker(mk.ID))
 	if m.cfg.OnMarker != nil {
 		m.cfg.OnMarker(Marker{Value: uint32(mk.ID), At: at.Sub(m.start)})
 	}

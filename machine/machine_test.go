@@ -133,8 +133,8 @@ func TestTinyGuestMarkers(t *testing.T) {
 	for _, p := range m.Timeline().Points() {
 		events = append(events, p.Event)
 	}
-	assert.Contains(t, events, Event("guest marker 1"))
-	assert.Contains(t, events, Event("guest marker 2"))
+	assert.Contains(t, events, Event("guest: init started"))
+	assert.Contains(t, events, Event("guest: modules loaded"))
 }
 
 func TestStopFromOutside(t *testing.T) {

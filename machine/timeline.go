@@ -9,7 +9,8 @@ import (
 // Event is a point on the boot timeline.
 type Event string
 
-// Events gonest records itself; guest markers are added as "guest marker N".
+// Events gonest records itself; guest markers are added as "guest: NAME"
+// (see guestabi.DescribeMarker).
 const (
 	EventVMMStart    Event = "vmm start"
 	EventFirstRun    Event = "first KVM_RUN"

@@ -72,6 +72,7 @@ type runOptions struct {
 	statsJSON   string
 	nestedState bool
 	verbose     bool
+	forward     bool
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -94,6 +95,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr")
+	fs.BoolVar(&o.forward, "forward-markers", false, "pass the guest's boot markers on to this machine's own marker port (port 0xf8 via /dev/port), for nested timelines")
 	// Usage is printed only for -h; a parse error is one line.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -166,6 +168,15 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	sigs.setConsole(con, stderr)
 
+	if o.forward {
+		fwd, err := newMarkerForwarder()
+		if err != nil {
+			fmt.Fprintf(stderr, "gonest: -forward-markers: %v\n", err)
+			return machine.ExitUsage
+		}
+		defer fwd.Close()
+		o.cfg.OnMarker = fwd.Forward
+	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
 		con.Restore()
