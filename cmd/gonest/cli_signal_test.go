@@ -250,7 +250,7 @@ func TestTerminalRestored(t *testing.T) {
 			_, err := master.Write([]byte{0x01, 'x'})
 			require.NoError(t, err)
 		}, 0},
-		{"-timeout", []string{"-kernel", spin, "-timeout", "1s"}, nil, 124},
+		{"-timeout", []string{"-kernel", spin, "-timeout", "3s"}, nil, 124},
 		{"guest exit code", []string{"-kernel", exit42}, nil, 42},
 		{"triple fault", []string{"-kernel", fault}, nil, 1},
 	}
