@@ -23,6 +23,7 @@ const (
 	SetupError      Verdict = 2 // the scenario could not run: a module, binary or image is missing or broken
 	UnknownScenario Verdict = 3 // gonest.scenario names no scenario in gonest-init's table
 	NothingToRun    Verdict = 4 // the scenario found nothing to test (an image built without test binaries)
+	NoKVM           Verdict = 5 // this level has no usable /dev/kvm: its CPU shows no SVM/VMX, or the KVM module did not load
 )
 
 // String names the verdict for logs and error messages.
@@ -38,6 +39,8 @@ func (v Verdict) String() string {
 		return "unknown scenario"
 	case NothingToRun:
 		return "nothing to run"
+	case NoKVM:
+		return "no kvm"
 	}
 	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
@@ -79,6 +82,10 @@ const (
 	ParamTestRun = "gonest.testrun"
 	// ParamTimeout bounds the scenario, as a Go duration (gonest.timeout=5m).
 	ParamTimeout = "gonest.timeout"
+	// ParamCode is the exit code a tiny test guest writes to ExitPort
+	// (gonest.code=42, 0 to 127); the l2-tiny chain carries it up as the
+	// verdict of every level.
+	ParamCode = "gonest.code"
 )
 
 // Paths inside every level's initramfs.
@@ -90,10 +97,20 @@ const (
 	GonestBinary = "/bin/gonest"
 	// TestsDir holds `go test -c` binaries (*.test) run by the kvmtests scenario.
 	TestsDir = "/lab/tests"
+	// NextDir holds the next level's images. gonest-init mounts there,
+	// read-only, the virtio-blk disk whose ext4 label is NextLabel (the
+	// images pipeline builds one per level: h-next.ext4 for H,
+	// g1-next.ext4 for G1), so the initramfs of a level does not carry
+	// the levels below it.
+	NextDir = "/images/next"
 	// NextKernel is the kernel this level boots for the next level.
-	NextKernel = "/images/next/vmlinuz"
+	NextKernel = NextDir + "/vmlinuz"
 	// NextInitrd is the initramfs this level boots for the next level.
-	NextInitrd = "/images/next/initrd"
+	NextInitrd = NextDir + "/initrd"
+	// NextDisk, when present, is the next level's own NextLabel disk
+	// (holding the images of the level after it); pass it to the next
+	// level with -disk NextDisk,ro.
+	NextDisk = NextDir + "/next.ext4"
 	// ShellPath is the interactive shell (u-root's gosh, in its busybox).
 	ShellPath = "/bbin/gosh"
 	// DiskCheckFile is the file the images pipeline puts at the root of
@@ -102,6 +119,9 @@ const (
 	// DiskCheckText is DiskCheckFile's exact contents.
 	DiskCheckText = "gonest virtio-blk test disk\n"
 )
+
+// NextLabel is the ext4 volume label of a disk of next-level images.
+const NextLabel = "gonest-next"
 
 // NextLevel names the level a guest at level starts: H runs G1, G1 runs G2.
 // Any other name gets a "+1" suffix so a log stays readable.

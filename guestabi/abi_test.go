@@ -16,6 +16,7 @@ func TestVerdictString(t *testing.T) {
 		{SetupError, "setup error"},
 		{UnknownScenario, "unknown scenario"},
 		{NothingToRun, "nothing to run"},
+		{NoKVM, "no kvm"},
 		{Verdict(77), "verdict(77)"},
 	}
 	for _, tt := range tests {
@@ -27,7 +28,7 @@ func TestVerdictString(t *testing.T) {
 
 func TestVerdictsFitQEMUExitStatus(t *testing.T) {
 	// isa-debug-exit turns v into (v<<1)|1, and an exit status is 8 bits.
-	for _, v := range []Verdict{Pass, Fail, SetupError, UnknownScenario, NothingToRun} {
+	for _, v := range []Verdict{Pass, Fail, SetupError, UnknownScenario, NothingToRun, NoKVM} {
 		assert.Less(t, int(v)<<1|1, 256, "verdict %v", v)
 	}
 }
