@@ -53,6 +53,9 @@ func fakeQEMU(mode string, args []string) int {
 	switch mode {
 	case "pass", "fail":
 		boot()
+		// G1's and G2's markers, as H's and G1's gonest -forward-markers pass them up.
+		mark(guestabi.Marker(guestabi.ForwardMarker(uint8(guestabi.MarkerInitStarted))))
+		mark(guestabi.Marker(guestabi.ForwardMarker(guestabi.ForwardMarker(uint8(guestabi.MarkerScenarioEnd)))))
 		mark(guestabi.MarkerScenarioEnd)
 		time.Sleep(50 * time.Millisecond) // let the lab read the socket before EOF
 		if mode == "fail" {
@@ -114,14 +117,17 @@ func TestRunWithFakeQEMU(t *testing.T) {
 			assert.Equal(t, tt.verdict, res.Verdict)
 			assert.Contains(t, log.String(), "[H] [G1] [G2] hello from G2\n")
 			assert.Contains(t, log.String(), "[H] [G1] init: gonest-init started level=G1\n", "carriage returns dropped")
-			var got []guestabi.Marker
+			var got []string
 			for _, m := range res.Marks {
-				got = append(got, m.Marker)
+				got = append(got, m.String())
 			}
-			assert.Equal(t, []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerModulesLoaded,
-				guestabi.MarkerScenarioStart, guestabi.MarkerScenarioEnd}, got)
+			assert.Equal(t, []string{`"init started"`, `"modules loaded"`, `"scenario start"`,
+				`G1 "init started"`, `G2 "scenario end"`, `"scenario end"`}, got, "every marker, with its level")
 			_, ok := res.Mark(guestabi.MarkerScenarioEnd)
 			assert.True(t, ok)
+			_, ok = res.MarkAt(2, guestabi.MarkerScenarioEnd)
+			assert.True(t, ok)
+			assert.Contains(t, log.String(), `[lab] marker G1 "init started" at `)
 			assert.Equal(t, []string{"hello from G2"}, res.Tails["H/G1/G2"])
 		})
 	}

@@ -2,9 +2,12 @@ package lab
 
 import (
 	"bytes"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/stretchr/testify/assert"
@@ -99,7 +102,49 @@ func TestConsoleTailsPerLevel(t *testing.T) {
 func TestProgress(t *testing.T) {
 	assert.Equal(t, "no boot marker arrived: the kernel never reached gonest-init", progress(nil))
 	assert.Equal(t, `last marker "scenario start" at 12.5s`,
-		progress([]Mark{{guestabi.MarkerInitStarted, 5e9}, {guestabi.MarkerScenarioStart, 12.5e9}}))
+		progress([]Mark{{Marker: guestabi.MarkerInitStarted, At: 5e9}, {Marker: guestabi.MarkerScenarioStart, At: 12.5e9}}))
+	assert.Equal(t, `last marker G2 "init started" at 80.0s`,
+		progress([]Mark{{Marker: guestabi.MarkerScenarioStart, At: 12.5e9}, {Marker: guestabi.MarkerInitStarted, Depth: 2, At: 80e9}}))
+}
+
+func TestDecodeMark(t *testing.T) {
+	tests := []struct {
+		b         byte
+		want      Mark
+		level, in string
+	}{
+		{1, Mark{Marker: guestabi.MarkerInitStarted, At: 7}, "H", `"init started"`},
+		{0x44, Mark{Marker: guestabi.MarkerScenarioEnd, Depth: 1, At: 7}, "G1", `G1 "scenario end"`},
+		{0x82, Mark{Marker: guestabi.MarkerModulesLoaded, Depth: 2, At: 7}, "G2", `G2 "modules loaded"`},
+		{0xc3, Mark{Marker: guestabi.MarkerScenarioStart, Depth: 3, At: 7}, "G3", `G3 "scenario start"`},
+		{guestabi.ForwardMarker(guestabi.ForwardMarker(1)), Mark{Marker: guestabi.MarkerInitStarted, Depth: 2, At: 7}, "G2", `G2 "init started"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := decodeMark(tt.b, 7)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.level, got.Level())
+			assert.Equal(t, tt.in, got.String())
+		})
+	}
+}
+
+func TestResultMarkAt(t *testing.T) {
+	r := Result{Marks: []Mark{
+		{Marker: guestabi.MarkerInitStarted, Depth: 1, At: 3},
+		{Marker: guestabi.MarkerInitStarted, At: 1},
+		{Marker: guestabi.MarkerScenarioEnd, Depth: 2, At: 9},
+	}}
+	at, ok := r.Mark(guestabi.MarkerInitStarted)
+	assert.True(t, ok)
+	assert.Equal(t, time.Duration(1), at, "Mark is H's own marker")
+	at, ok = r.MarkAt(1, guestabi.MarkerInitStarted)
+	assert.True(t, ok)
+	assert.Equal(t, time.Duration(3), at)
+	_, ok = r.MarkAt(2, guestabi.MarkerInitStarted)
+	assert.False(t, ok)
+	assert.True(t, sawMarker(r.Marks, guestabi.MarkerInitStarted))
+	assert.False(t, sawMarker(r.Marks, guestabi.MarkerScenarioEnd), "G2's scenario end is not H's")
 }
 
 func TestQuoteArgs(t *testing.T) {
@@ -135,4 +180,31 @@ func TestDiskImageSourceMatchesGuestCheck(t *testing.T) {
 	got, err := os.ReadFile("../images/disk/" + guestabi.DiskCheckFile)
 	require.NoError(t, err)
 	assert.Equal(t, guestabi.DiskCheckText, string(got))
+}
+
+// TestMarkersDrainedOnClose is the runner's side of a race a loaded host
+// showed: QEMU connects, writes its markers and exits before the reader
+// goroutine has accepted; Close must still collect every marker.
+func TestMarkersDrainedOnClose(t *testing.T) {
+	for i := range 20 {
+		path := filepath.Join(t.TempDir(), "m.sock")
+		ml, err := listenMarkers(path, time.Now(), nil)
+		require.NoError(t, err)
+		c, err := net.Dial("unix", path)
+		require.NoError(t, err)
+		_, err = c.Write([]byte{1, 2, 0x43, 4})
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		marks := ml.Close()
+		require.Len(t, marks, 4, "run %d", i)
+		assert.Equal(t, Mark{Marker: guestabi.MarkerScenarioStart, Depth: 1, At: marks[2].At}, marks[2])
+	}
+}
+
+func TestMarkersCloseWithoutConnection(t *testing.T) {
+	ml, err := listenMarkers(filepath.Join(t.TempDir(), "m.sock"), time.Now(), nil)
+	require.NoError(t, err)
+	start := time.Now()
+	assert.Empty(t, ml.Close())
+	assert.Less(t, time.Since(start), acceptGrace+time.Second, "a QEMU that never connected costs at most the grace")
 }

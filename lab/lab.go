@@ -52,10 +52,14 @@ type Result struct {
 	Tails    map[string][]string // last lines per level: "H", "H/G1", ...
 }
 
-// Mark returns when marker m first arrived, and whether it did.
-func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) {
+// Mark returns when H's own marker m first arrived, and whether it did.
+func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) { return r.MarkAt(0, m) }
+
+// MarkAt returns when marker m of the level depth below H (1 for G1, 2
+// for G2) first arrived, and whether it did.
+func (r Result) MarkAt(depth int, m guestabi.Marker) (time.Duration, bool) {
 	for _, mk := range r.Marks {
-		if mk.Marker == m {
+		if mk.Depth == depth && mk.Marker == m {
 			return mk.At, true
 		}
 	}
@@ -113,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	cons := newConsole(cfg.Log, Level, cfg.TailLines)
 	markerLog := func(m Mark) {
 		if !cfg.Interactive { // the terminal is QEMU's, in raw mode
-			_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %q at %.1fs\n", m.Marker, m.At.Seconds())
+			_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %s at %.1fs\n", m, m.At.Seconds())
 		}
 	}
 	ml, err := listenMarkers(filepath.Join(dir, "markers.sock"), start, markerLog)
@@ -195,7 +199,7 @@ func progress(marks []Mark) string {
 	if !ok {
 		return "no boot marker arrived: the kernel never reached gonest-init"
 	}
-	return fmt.Sprintf("last marker %q at %.1fs", m.Marker, m.At.Seconds())
+	return fmt.Sprintf("last marker %s at %.1fs", m, m.At.Seconds())
 }
 
 // quoteArgs quotes arguments with spaces, for a copy-pasteable log line.
