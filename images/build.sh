@@ -9,6 +9,7 @@
 #   build.sh gotests DIR STAMP PKG... go test -c each PKG that has tests into DIR/<name>.test
 #   build.sh kernel OUT MKIMAGE MOD...  resolve, download and unpack the Debian kernel
 #   build.sh uroot OUT TOOLS VERSION u-root's busybox initramfs (no init), raw cpio
+#   build.sh nextdisk OUT LABEL SRC:NAME...  ext4 image holding each SRC as NAME (next-level images)
 set -euo pipefail
 
 GO=${GO:-go}
@@ -171,6 +172,28 @@ uroot() {
 	mv -f "$out.new" "$out"
 }
 
+# nextdisk OUT LABEL SRC:NAME...: an ext4 image labelled LABEL whose root
+# holds each SRC as NAME, sized to fit (mke2fs -d: no root, no loop
+# device). No journal: the guest mounts it read-only.
+nextdisk() {
+	local out=$1 label=$2 spec src name kib=0
+	shift 2
+	tmp=$(mktemp -d "$(dirname "$out")/.nextdisk.XXXXXX")
+	for spec in "$@"; do
+		src=${spec%%:*} name=${spec#*:}
+		[[ -f $src ]] || die "nextdisk: $src missing"
+		ln "$src" "$tmp/$name" 2>/dev/null || cp "$src" "$tmp/$name"
+		kib=$((kib + ($(stat -c %s "$src") + 1023) / 1024))
+	done
+	# Room for the metadata: 10% and 2 MiB.
+	kib=$((kib + kib / 10 + 2048))
+	rm -f "$out.new"
+	mke2fs -q -t ext4 -O ^has_journal -m 0 -N 64 -L "$label" -E root_owner=0:0 -d "$tmp" "$out.new" "${kib}k" >/dev/null \
+		|| die "mke2fs for $out failed; rerun by hand: mke2fs -t ext4 -d DIR $out.new ${kib}k"
+	mv -f "$out.new" "$out"
+	say "next-level disk $out (${kib} KiB): $*"
+}
+
 tmp=
 trap '[[ -z $tmp ]] || rm -rf "$tmp"' EXIT
 
@@ -182,5 +205,6 @@ gobin) gobin "$@" ;;
 gotests) gotests "$@" ;;
 kernel) kernel "$@" ;;
 uroot) uroot "$@" ;;
-*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot ..." ;;
+nextdisk) nextdisk "$@" ;;
+*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot|nextdisk ..." ;;
 esac

@@ -7,8 +7,10 @@
 #   images/out/vmlinuz      Debian's bzImage (or KERNEL=path), booted at every level
 #   images/out/vmlinux      its uncompressed ELF, for the PVH boot path
 #   images/out/g2.cpio.gz   G2: gonest-init as /init, nothing else
-#   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests, G2's kernel+initrd
-#   images/out/h.cpio.gz    H:  same as G1, with G1's kernel+initrd as the next level
+#   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests
+#   images/out/h.cpio.gz    H:  the same as G1
+#   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
+#   images/out/h-next.ext4  G1's kernel+initrd and g1-next.ext4, the disk the lab gives H
 #   images/out/disk.ext4    ext4 image of images/disk/ for virtio-blk scenarios
 
 IMG_OUT   := images/out
@@ -44,7 +46,8 @@ GONEST_BIN := $(if $(GONEST_PKG),$(IMG_BUILD)/gonest)
 .PHONY: images host-tools images-clean FORCE
 FORCE:
 
-images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz
+images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz \
+	$(IMG_OUT)/h-next.ext4 $(IMG_OUT)/g1-next.ext4
 
 host-tools:
 	@$(BUILD_SH) host-tools
@@ -81,8 +84,7 @@ LEVEL_ARGS = -base $(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio \
 	-symlink /bin/sh:/bbin/gosh \
 	-tree $(IMG_OUT)/modules:/lib/modules \
 	-tree $(IMG_BUILD)/tests:/lab/tests \
-	$(if $(GONEST_BIN),-file $(GONEST_BIN):/bin/gonest) \
-	-file $(IMG_OUT)/vmlinuz:/images/next/vmlinuz
+	$(if $(GONEST_BIN),-file $(GONEST_BIN):/bin/gonest)
 
 # mkimage rewrites an initramfs only when its bytes change; the touch
 # records that it is up to date with its newer inputs anyway.
@@ -90,13 +92,23 @@ $(IMG_OUT)/g2.cpio.gz: $(MKIMAGE) $(IMG_BUILD)/gonest-init
 	@$(MKIMAGE) initramfs -o $@ -file $(IMG_BUILD)/gonest-init:/init
 	@touch $@
 
-$(IMG_OUT)/g1.cpio.gz: $(LEVEL_DEPS) $(IMG_OUT)/g2.cpio.gz
-	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS) -file $(IMG_OUT)/g2.cpio.gz:/images/next/initrd
+$(IMG_OUT)/g1.cpio.gz: $(LEVEL_DEPS)
+	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS)
 	@touch $@
 
-$(IMG_OUT)/h.cpio.gz: $(LEVEL_DEPS) $(IMG_OUT)/g1.cpio.gz
-	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS) -file $(IMG_OUT)/g1.cpio.gz:/images/next/initrd
-	@touch $@
+# H carries what G1 carries; what differs is the next-level disk each gets.
+$(IMG_OUT)/h.cpio.gz: $(IMG_OUT)/g1.cpio.gz
+	@cp -f $< $@
+
+# The next level's images travel on a disk, not inside the initramfs:
+# gonest-init mounts the virtio-blk disk labelled gonest-next read-only at
+# /images/next (guestabi.NextDir) and boots vmlinuz and initrd from it,
+# passing next.ext4, when there, to the next level with -disk ...,ro.
+$(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz | host-tools
+	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g2.cpio.gz:initrd
+
+$(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
+	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
 
 $(IMG_OUT)/disk.ext4: $(wildcard images/disk/*) | host-tools
 	@rm -f $@.new
@@ -105,4 +117,4 @@ $(IMG_OUT)/disk.ext4: $(wildcard images/disk/*) | host-tools
 	@echo "images: disk $@ from images/disk/"
 
 images-clean:
-	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/kernel.stamp
+	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/kernel.stamp

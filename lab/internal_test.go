@@ -208,3 +208,13 @@ func TestMarkersCloseWithoutConnection(t *testing.T) {
 	assert.Empty(t, ml.Close())
 	assert.Less(t, time.Since(start), acceptGrace+time.Second, "a QEMU that never connected costs at most the grace")
 }
+
+func TestQEMUArgsNextImages(t *testing.T) {
+	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "l2-tiny", Memory: "2G", CPUs: 1,
+		Disks: []string{"/i/disk.ext4"}, NextImages: "/i/h-next.ext4"}
+	got := strings.Join(qemuArgs(cfg, ""), " ")
+	assert.True(t, strings.HasSuffix(got,
+		" -drive file=/i/h-next.ext4,if=none,id=next,format=raw,readonly=on -device virtio-blk-pci,drive=next"),
+		"the next-level disk comes last, read-only: %s", got)
+	assert.Less(t, strings.Index(got, "disk.ext4"), strings.Index(got, "h-next.ext4"), "Disks keep vda")
+}

@@ -27,6 +27,11 @@ const DefaultTailLines = 30
 
 // Config describes one lab run.
 type Config struct {
+	// NextImages is H's next-level images disk (labtest.Set.HNext:
+	// h-next.ext4, label gonest-next), attached read-only after Disks;
+	// gonest-init mounts it at guestabi.NextDir. Empty attaches none.
+	NextImages string
+
 	QEMU     string        // QEMU binary; DefaultQEMU if empty
 	Kernel   string        // bzImage for H
 	Initrd   string        // H's initramfs
@@ -89,7 +94,11 @@ func (cfg *Config) defaults() error {
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
 	}
-	for _, f := range append([]string{cfg.Kernel, cfg.Initrd}, cfg.Disks...) {
+	files := append([]string{cfg.Kernel, cfg.Initrd}, cfg.Disks...)
+	if cfg.NextImages != "" {
+		files = append(files, cfg.NextImages)
+	}
+	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
 			return fmt.Errorf("lab image: %w; build the images with `make images`", err)
 		}

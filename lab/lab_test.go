@@ -30,6 +30,9 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 	t.Helper()
 	img := labtest.Images(t)
 	cfg.Kernel, cfg.Initrd = img.Kernel, img.H
+	// Every run gets H's next-level images (G1's kernel and initramfs, and
+	// G2's on G1's disk), mounted at guestabi.NextDir by H's init.
+	cfg.NextImages = img.HNext
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute // H boots in 10 to 30 s here
 	}
@@ -62,19 +65,6 @@ func TestLabKVMTests(t *testing.T) {
 		_, ok := res.Mark(m)
 		assert.True(t, ok, "marker %q", m)
 	}
-}
-
-// TestLabNestedKVMTests boots G1 with gonest inside H and runs the same
-// test binaries in G1, against G1's nested KVM: gonest's exit status
-// carries G1's verdict up to H, and H's to QEMU.
-func TestLabNestedKVMTests(t *testing.T) {
-	// About 90 s when it passes. H gives G1 80% of its gonest.timeout.
-	res, log := runLab(t, lab.Config{Scenario: "nested", Timeout: 6 * time.Minute,
-		Append: "gonest.next=kvmtests gonest.timeout=5m"})
-	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 or its tests failed (G1's tail is at the end of the log):\n%s",
-		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
-	assert.True(t, regexp.MustCompile(`(?m)^\[H\] \[G1\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),
-		"G1 must load kvm_amd with nested=1 and get /dev/kvm")
 }
 
 // TestLabDisk reads the ext4 test disk through QEMU's virtio-blk-pci and

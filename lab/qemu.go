@@ -60,6 +60,13 @@ func qemuArgs(cfg Config, markerSock string) []string {
 			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw,snapshot=on", escapeOpt(d), id),
 			"-device", "virtio-blk-pci,drive="+id)
 	}
+	if cfg.NextImages != "" {
+		// readonly=on: the guest sees a read-only disk (VIRTIO_BLK_F_RO),
+		// and concurrent runs share the file.
+		args = append(args,
+			"-drive", fmt.Sprintf("file=%s,if=none,id=next,format=raw,readonly=on", escapeOpt(cfg.NextImages)),
+			"-device", "virtio-blk-pci,drive=next")
+	}
 	return args
 }
 

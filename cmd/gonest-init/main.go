@@ -51,6 +51,9 @@ func boot(log *slog.Logger, pw *portWriter, pid1 bool, start time.Time) guestabi
 	log.Info("gonest-init started", "level", env.Level, "scenario", name, "pid1", pid1)
 
 	env.ModuleErrors = loadModules(log)
+	if err := mountNextImages(context.Background(), log, 0); err != nil {
+		log.Info("no next-level images at boot", "reason", err)
+	}
 	marker(log, pw, guestabi.MarkerModulesLoaded)
 	log.Info("boot done", "took", time.Since(start).Round(time.Millisecond))
 

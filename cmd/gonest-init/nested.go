@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -14,11 +16,59 @@ import (
 // "kvmtests" in G2. Empty means the next level runs kvmtests.
 const ParamNext = "gonest.next"
 
+// child is how this level boots the next one with gonest.
+type child struct {
+	scenario string // the next level's gonest.scenario
+	next     string // its gonest.next: the scenarios of the levels below it
+	nested   string // gonest run -nested MODE; empty keeps gonest's default (auto)
+	// statsJSON, when set, adds -stats (the tables go to this console),
+	// -stats-json statsJSON and -nested-state.
+	statsJSON string
+}
+
+// bootsLinux lists the scenarios that boot a Linux guest of their own, and
+// so need room for its memory.
+var bootsLinux = map[string]bool{"nested": true, "kvmtests+nested": true}
+
+// nextMemory sizes the next level from its chain (its scenario first): one
+// that boots another Linux needs room for it; a leaf needs its kernel,
+// initramfs and test binaries (a tiny guest needs a few MiB more).
+func nextMemory(next string) string {
+	scenario, _, _ := strings.Cut(next, ",")
+	if bootsLinux[scenario] {
+		return "1G"
+	}
+	return "384M"
+}
+
+// levelParams are set per level by nextCmdline, never inherited.
+var levelParams = map[string]bool{
+	guestabi.ParamScenario: true, guestabi.ParamLevel: true, ParamNext: true, guestabi.ParamTimeout: true,
+}
+
+// inheritedParams returns this level's gonest.* parameters that the next
+// level gets too (gonest.code, gonest.testrun, ...), as key=value, sorted.
+func inheritedParams(params map[string]string) []string {
+	var out []string
+	for k, v := range params {
+		if !strings.HasPrefix(k, "gonest.") || levelParams[k] {
+			continue
+		}
+		if strings.ContainsAny(v, " \t") {
+			v = `"` + v + `"`
+		}
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // nextCmdline is what this level adds to the next level's kernel command
 // line; gonest puts its own defaults (console=ttyS0 panic=-1 ...) first.
 // quiet matters: each console byte of a nested guest costs exits at
-// every level. A non-zero timeout becomes the next level's gonest.timeout.
-func nextCmdline(level, next string, timeout time.Duration) string {
+// every level. A non-zero timeout becomes the next level's gonest.timeout;
+// inherited parameters (key=value) follow.
+func nextCmdline(level, next string, timeout time.Duration, inherited ...string) string {
 	scenario, rest, _ := strings.Cut(next, ",")
 	if scenario == "" {
 		scenario = "kvmtests"
@@ -31,38 +81,110 @@ func nextCmdline(level, next string, timeout time.Duration) string {
 	if timeout > 0 {
 		parts = append(parts, guestabi.ParamTimeout+"="+timeout.String())
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(append(parts, inherited...), " ")
 }
 
-// runNested boots the next level with gonest from the images packed at
-// guestabi.NextKernel and NextInitrd, and passes its verdict up (see
-// Env.RunChild).
+// gonestArgs is the `gonest run` command line that boots c. disk says
+// whether the next level gets its own next-images disk; childTimeout
+// becomes its gonest.timeout and vmmTimeout gonest's -timeout (0: none).
+func (c child) gonestArgs(level string, params map[string]string, disk bool, childTimeout, vmmTimeout time.Duration) []string {
+	chain := c.scenario
+	if c.next != "" {
+		chain += "," + c.next
+	}
+	args := []string{"run",
+		"-m", nextMemory(chain),
+		"-kernel", guestabi.NextKernel,
+		"-initrd", guestabi.NextInitrd,
+		// The outermost VMM (the lab's QEMU) sees every level's markers.
+		"-forward-markers",
+	}
+	if disk {
+		args = append(args, "-disk", guestabi.NextDisk+",ro")
+	}
+	if c.nested != "" {
+		args = append(args, "-nested", c.nested)
+	}
+	if c.statsJSON != "" {
+		args = append(args, "-stats", "-stats-json", c.statsJSON, "-nested-state")
+	}
+	if vmmTimeout > 0 {
+		args = append(args, "-timeout", vmmTimeout.String())
+	}
+	return append(args, "-append", nextCmdline(level, chain, childTimeout, inheritedParams(params)...))
+}
+
+// runNested boots the next level with gonest, running the first scenario
+// of gonest.next there, and passes its verdict up (see Env.RunChild).
 func runNested(ctx context.Context, env *Env) guestabi.Verdict {
+	scenario, rest, _ := strings.Cut(env.Param(ParamNext, ""), ",")
+	if scenario == "" {
+		scenario = "kvmtests"
+	}
+	return bootNext(ctx, env, child{scenario: scenario, next: rest})
+}
+
+// runKVMTestsThenNested runs this level's KVM tests, then boots the next
+// level: G1's part of l2-linux, so one boot of G1 proves both.
+func runKVMTestsThenNested(ctx context.Context, env *Env) guestabi.Verdict {
+	if v := runKVMTests(ctx, env); v != guestabi.Pass {
+		return v
+	}
+	return runNested(ctx, env)
+}
+
+// bootNext boots the next level as c says, from the images at
+// guestabi.NextDir, and returns its verdict.
+func bootNext(ctx context.Context, env *Env, c child) guestabi.Verdict {
+	if v, ok := needKVM(env); !ok {
+		return v
+	}
+	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
+		env.Log.Error("the next level's images are missing", "err", err)
+		return guestabi.SetupError
+	}
 	for _, p := range []string{guestabi.GonestBinary, guestabi.NextKernel, guestabi.NextInitrd} {
 		if _, err := os.Stat(p); err != nil {
 			env.Log.Error("image lacks what the next level needs; rebuild with `make images`", "missing", p)
 			return guestabi.SetupError
 		}
 	}
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		env.Log.Error("no /dev/kvm at this level, cannot start the next one", "err", err)
+	_, err := os.Stat(guestabi.NextDisk)
+	disk := err == nil
+	if !disk && bootsLinux[c.scenario] {
+		env.Log.Error("the next level boots another, but its images disk is missing; rebuild with `make images`",
+			"missing", guestabi.NextDisk)
 		return guestabi.SetupError
 	}
-	next := env.Param(ParamNext, "")
-	// The next level gets 80% of the time left here, so it reports its own
-	// timeout before this level kills gonest.
-	return env.RunChild(ctx, guestabi.GonestBinary, "run",
-		"-m", nextMemory(next),
-		"-kernel", guestabi.NextKernel,
-		"-initrd", guestabi.NextInitrd,
-		"-append", nextCmdline(env.Level, next, env.Budget(ctx, 0.8, 0)))
+	// The next level gets 80% of the time left here and its VMM 90%, so
+	// the innermost level reports its own timeout first, then gonest (exit
+	// 124, statistics printed), before this level's deadline kills anything.
+	args := c.gonestArgs(env.Level, env.Params, disk, env.Budget(ctx, 0.8, 0), env.Budget(ctx, 0.9, 0))
+	return env.RunChild(ctx, guestabi.GonestBinary, args...)
 }
 
-// nextMemory sizes the next level: one that boots another level itself
-// needs room for it; a leaf needs its kernel, initramfs and test binaries.
-func nextMemory(next string) string {
-	if strings.HasPrefix(next, "nested") {
-		return "1G"
+// needKVM checks that this level can run guests. Without /dev/kvm it
+// tries to load the KVM module for the CPU's vendor anyway, logs why that
+// fails (a CPU without svm or vmx: gonest -nested off one level up, say)
+// and returns NoKVM.
+func needKVM(env *Env) (guestabi.Verdict, bool) {
+	if _, err := os.Stat("/dev/kvm"); err == nil {
+		return guestabi.Pass, true
 	}
-	return "384M"
+	vendor, flags := cpuInfo()
+	mod := "kvm_intel"
+	if vendor == "AuthenticAMD" || vendor == "HygonGenuine" {
+		mod = "kvm_amd"
+	}
+	loadErr := loadModuleByName(env.Log, mod)
+	if loadErr == nil {
+		if _, err := os.Stat("/dev/kvm"); err == nil {
+			env.Log.Info("KVM module loaded on demand", "module", mod)
+			return guestabi.Pass, true
+		}
+		loadErr = fmt.Errorf("%s loaded but /dev/kvm did not appear", mod)
+	}
+	env.Log.Error("this level has no usable /dev/kvm, so it cannot boot the next one",
+		"vendor", vendor, "cpu_svm", flags["svm"], "cpu_vmx", flags["vmx"], "module", mod, "load", loadErr)
+	return guestabi.NoKVM, false
 }

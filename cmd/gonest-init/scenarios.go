@@ -21,6 +21,11 @@ var scenarios = []Scenario{
 	{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
 	{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 	{"nested", "boot the next level with gonest (" + guestabi.NextKernel + ") and report its verdict", runNested},
+	{"kvmtests+nested", "kvmtests, then nested: G1's part of l2-linux", runKVMTestsThenNested},
+	{"tiny-guest", "boot a tiny ELF guest that greets and exits with " + guestabi.ParamCode + " (default 42); its code is the verdict", runTinyGuest},
+	{"l2-tiny", "H: G1 runs tiny-guest; the tiny G2's exit code comes back through every level", runL2Tiny},
+	{"l2-linux", "H: G1 runs kvmtests+nested, G2 Linux boots; H checks nested_run in G1's KVM stats", runL2Linux},
+	{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
 }
 
 // runBoot passes: reaching a scenario at all means the kernel booted,

@@ -18,17 +18,20 @@ const (
 
 // File names inside the images directory, as images/images.mk writes them.
 const (
-	KernelFile = "vmlinuz"    // the Debian bzImage every level boots
-	HInitrd    = "h.cpio.gz"  // lab host H: modules, gonest, tests, G1's images
-	G1Initrd   = "g1.cpio.gz" // G1: modules, gonest, tests, G2's images
-	G2Initrd   = "g2.cpio.gz" // G2: gonest-init alone
-	DiskFile   = "disk.ext4"  // ext4 image for virtio-blk scenarios
-	VMLinux    = "vmlinux"    // uncompressed ELF kernel (PVH entry)
+	KernelFile = "vmlinuz"      // the Debian bzImage every level boots
+	HInitrd    = "h.cpio.gz"    // lab host H: modules, gonest, tests
+	G1Initrd   = "g1.cpio.gz"   // G1: modules, gonest, tests
+	G2Initrd   = "g2.cpio.gz"   // G2: gonest-init alone
+	DiskFile   = "disk.ext4"    // ext4 image for virtio-blk scenarios
+	VMLinux    = "vmlinux"      // uncompressed ELF kernel (PVH entry)
+	HNextDisk  = "h-next.ext4"  // H's next-level images: G1's kernel, initrd and G1NextDisk (lab.Config.NextImages)
+	G1NextDisk = "g1-next.ext4" // G1's next-level images: G2's kernel and initrd (for gonest run -disk in G1)
 )
 
 // Set is the absolute paths of the built lab images.
 type Set struct {
 	Dir, Kernel, H, G1, G2, Disk, VMLinux string
+	HNext, G1Next                         string // next-level images disks (HNextDisk, G1NextDisk)
 }
 
 // Find returns the images in dir, or an error naming what is missing.
@@ -45,8 +48,10 @@ func Find(dir string) (Set, error) {
 		G2:      filepath.Join(abs, G2Initrd),
 		Disk:    filepath.Join(abs, DiskFile),
 		VMLinux: filepath.Join(abs, VMLinux),
+		HNext:   filepath.Join(abs, HNextDisk),
+		G1Next:  filepath.Join(abs, G1NextDisk),
 	}
-	for _, f := range []string{img.Kernel, img.H, img.G1, img.G2, img.Disk} {
+	for _, f := range []string{img.Kernel, img.H, img.G1, img.G2, img.Disk, img.HNext, img.G1Next} {
 		if _, err := os.Stat(f); err != nil {
 			return Set{}, fmt.Errorf("lab image missing: %w", err)
 		}

@@ -25,6 +25,7 @@ func main() {
 	disk := flag.Bool("disk", false, "attach disk.ext4 as a virtio-blk disk")
 	cpus := flag.Int("cpus", lab.DefaultCPUs, "vCPUs for H (TCG uses one host core each)")
 	memory := flag.String("memory", lab.DefaultMemory, "memory for H")
+	interactive := flag.Bool("interactive", false, "give QEMU this terminal, as the shell scenario does (make run's demo)")
 	flag.Parse()
 
 	img, err := labtest.Find(*images)
@@ -33,9 +34,9 @@ func main() {
 		os.Exit(exitNoVerdict)
 	}
 	cfg := lab.Config{
-		Kernel: img.Kernel, Initrd: img.H, Scenario: *scenario, Append: *appendArgs,
+		Kernel: img.Kernel, Initrd: img.H, NextImages: img.HNext, Scenario: *scenario, Append: *appendArgs,
 		Timeout: *timeout, CPUs: *cpus, Memory: *memory, Log: os.Stdout,
-		Interactive: *scenario == "shell",
+		Interactive: *scenario == "shell" || *interactive,
 	}
 	if *disk {
 		cfg.Disks = []string{img.Disk}
@@ -49,7 +50,7 @@ func main() {
 	}
 	var marks []string
 	for _, m := range res.Marks {
-		marks = append(marks, fmt.Sprintf("%s %.1fs", m.Marker, m.At.Seconds()))
+		marks = append(marks, fmt.Sprintf("%s %.1fs", m, m.At.Seconds()))
 	}
 	fmt.Printf("gonest-lab: scenario %s: verdict %s in %.1fs (%s)\n",
 		*scenario, res.Verdict, res.Duration.Seconds(), strings.Join(marks, ", "))

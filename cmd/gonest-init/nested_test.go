@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeExt4 returns the first 4 KiB of a device holding an ext4 file
+// system labelled label (magic false: some other contents).
+func fakeExt4(label string, magic bool) []byte {
+	b := make([]byte, 4096)
+	if magic {
+		binary.LittleEndian.PutUint16(b[superblockOffset+sbMagicOffset:], sbMagic)
+	}
+	copy(b[superblockOffset+sbLabelOffset:superblockOffset+sbLabelOffset+sbLabelSize], label)
+	return b
+}
+
+func TestExt4Label(t *testing.T) {
+	tests := []struct {
+		name      string
+		data      []byte
+		wantLabel string
+		wantOK    bool
+	}{
+		{"labelled", fakeExt4("gonest-next", true), "gonest-next", true},
+		{"full 16 bytes", fakeExt4("0123456789abcdef", true), "0123456789abcdef", true},
+		{"no label", fakeExt4("", true), "", true},
+		{"not ext", fakeExt4("gonest-next", false), "", false},
+		{"too short", make([]byte, 1100), "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			label, ok := ext4Label(bytes.NewReader(tt.data))
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.wantLabel, label)
+		})
+	}
+}
+
+func TestFindLabelledDisk(t *testing.T) {
+	sys, dev := t.TempDir(), t.TempDir()
+	disks := map[string][]byte{
+		"vda": fakeExt4("gonest", true), // another test disk
+		"vdb": make([]byte, 512),        // too small, not ext4
+		"vdc": fakeExt4(guestabi.NextLabel, true),
+	}
+	for name, data := range disks {
+		require.NoError(t, os.Mkdir(filepath.Join(sys, name), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dev, name), data, 0o644))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(sys, "vdd"), 0o755)) // no device node: skipped
+	require.NoError(t, os.Mkdir(filepath.Join(sys, "sda"), 0o755)) // not virtio-blk: ignored
+	require.NoError(t, os.WriteFile(filepath.Join(dev, "sda"), fakeExt4(guestabi.NextLabel, true), 0o644))
+
+	assert.Equal(t, filepath.Join(dev, "vdc"), findLabelledDisk(sys, dev, guestabi.NextLabel))
+	assert.Equal(t, filepath.Join(dev, "vda"), findLabelledDisk(sys, dev, "gonest"))
+	assert.Equal(t, "", findLabelledDisk(sys, dev, "nosuch"))
+}
+
+func TestCPUVendor(t *testing.T) {
+	assert.Equal(t, "AuthenticAMD", cpuVendor("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\n"))
+	assert.Equal(t, "", cpuVendor("processor\t: 0\n"))
+}
+
+func TestNextMemoryChains(t *testing.T) {
+	tests := []struct{ next, want string }{
+		{"nested,boot", "1G"},
+		{"kvmtests+nested,boot", "1G"},
+		{"tiny-guest", "384M"},
+		{"boot", "384M"},
+		{"nestedx", "384M"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, nextMemory(tt.next), tt.next)
+	}
+}
+
+func TestInheritedParams(t *testing.T) {
+	params := map[string]string{
+		"console": "ttyS0", "quiet": "",
+		guestabi.ParamScenario: "l2-tiny", guestabi.ParamLevel: "H", ParamNext: "boot", guestabi.ParamTimeout: "5m",
+		guestabi.ParamCode: "7", guestabi.ParamTestRun: "TestA|TestB", "gonest.note": "two words",
+	}
+	assert.Equal(t, []string{`gonest.code=7`, `gonest.note="two words"`, `gonest.testrun=TestA|TestB`}, inheritedParams(params))
+	assert.Empty(t, inheritedParams(map[string]string{guestabi.ParamLevel: "G1"}))
+}
+
+func TestNextCmdlineInherits(t *testing.T) {
+	got := nextCmdline("H", "tiny-guest", time.Minute, "gonest.code=7")
+	assert.Equal(t, "quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m0s gonest.code=7", got)
+	params := parseCmdline(got)
+	assert.Equal(t, "7", params[guestabi.ParamCode], "the child's init reads it back")
+}
+
+func TestChildGonestArgs(t *testing.T) {
+	params := map[string]string{guestabi.ParamCode: "9", guestabi.ParamLevel: "H"}
+	tests := []struct {
+		name string
+		c    child
+		disk bool
+		want string
+	}{
+		{"tiny", child{scenario: "tiny-guest"}, false,
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers -timeout 1m30s" +
+				" -append quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
+		{"off", child{scenario: "tiny-guest", nested: "off"}, true,
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
+				" -disk /images/next/next.ext4,ro -nested off -timeout 1m30s" +
+				" -append quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
+		{"linux with stats", child{scenario: "kvmtests+nested", next: "boot", statsJSON: "/tmp/s.json"}, true,
+			"run -m 1G -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
+				" -disk /images/next/next.ext4,ro -stats -stats-json /tmp/s.json -nested-state -timeout 1m30s" +
+				" -append quiet gonest.scenario=kvmtests+nested gonest.level=G1 gonest.next=boot gonest.timeout=1m20s gonest.code=9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.c.gonestArgs("H", params, tt.disk, 80*time.Second, 90*time.Second)
+			// -append's value is one argument.
+			assert.Equal(t, "-append", got[len(got)-2])
+			assert.Equal(t, tt.want, strings.Join(got, " "))
+		})
+	}
+}
+
+func TestTinyCode(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    uint8
+		wantErr bool
+	}{
+		{"", defaultTinyCode, false},
+		{"0", 0, false},
+		{"42", 42, false},
+		{"127", 127, false},
+		{"128", 0, true},
+		{"-1", 0, true},
+		{"x", 0, true},
+		{"300", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := tinyCode(tt.in)
+			if tt.wantErr {
+				assert.ErrorContains(t, err, "from 0 to 127")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestTinyGuestCode(t *testing.T) {
+	code := tinyGuest(42)
+	// mov dx, 0xf8; mov al, 1; out dx, al: the first marker.
+	assert.Equal(t, []byte{0x66, 0xba, 0xf8, 0x00, 0xb0, byte(guestabi.MarkerInitStarted), 0xee}, code[:7])
+	// mov dx, 0x3f8, then "mov al, c; out dx, al" per greeting byte.
+	rest := code[7:]
+	require.Equal(t, []byte{0x66, 0xba, 0xf8, 0x03}, rest[:4])
+	rest = rest[4:]
+	var printed []byte
+	for len(rest) >= 3 && rest[0] == 0xb0 && rest[2] == 0xee {
+		printed = append(printed, rest[1])
+		rest = rest[3:]
+	}
+	assert.Equal(t, tinyGreeting(42)+"\n", string(printed))
+	// The "scenario end" marker, then mov dx, 0xf4; mov al, 42; out dx, al; hlt.
+	assert.Equal(t, []byte{0x66, 0xba, 0xf8, 0x00, 0xb0, byte(guestabi.MarkerScenarioEnd), 0xee,
+		0x66, 0xba, 0xf4, 0x00, 0xb0, 42, 0xee, 0xf4}, rest)
+}
+
+// exitErrFor returns the error exec gives for a process that exited with code.
+func exitErrFor(t *testing.T, code int) error {
+	t.Helper()
+	err := exec.Command("sh", "-c", "exit "+strconv.Itoa(code)).Run()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "sh exit %d: %v", code, err)
+	return err
+}
+
+func TestTinyVerdict(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		greeted bool
+		want    guestabi.Verdict
+		why     string
+	}{
+		{"code comes back", exitErrFor(t, 42), true, 42, "the guest's code"},
+		{"code 0", nil, true, guestabi.Pass, "the guest's code"},
+		{"no greeting", exitErrFor(t, 42), false, guestabi.Fail, "greeting never arrived"},
+		{"other code passed on", exitErrFor(t, 2), true, guestabi.SetupError, "not the guest's code 42"},
+		{"timeout", exitErrFor(t, 124), true, 124, "status 124"},
+		{"too big for a verdict", exitErrFor(t, 143), true, guestabi.Fail, "no verdict can carry"},
+		{"not started", errors.New("exec: no such file"), false, guestabi.Fail, "did not exit normally"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := uint8(42)
+			if tt.name == "code 0" {
+				want = 0
+			}
+			v, why := tinyVerdict(tt.err, tt.greeted, want)
+			assert.Equal(t, tt.want, v)
+			assert.Contains(t, why, tt.why)
+		})
+	}
+}
+
+func TestNestedRuns(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		want    uint64
+		wantErr string
+	}{
+		{"summed over vCPUs", `{"kvm":{"available":true,"vcpus":[{"nested_run":3,"exits":9},{"nested_run":4}]}}`, 7, ""},
+		{"zero", `{"kvm":{"available":true,"vcpus":[{"nested_run":0}]}}`, 0, ""},
+		{"no counter", `{"kvm":{"available":true,"vcpus":[{"exits":1}]}}`, 0, "no vCPU has a nested_run counter"},
+		{"unavailable", `{"kvm":{"available":false,"reason":"unavailable: old kernel"}}`, 0, "old kernel"},
+		{"bad json", `{"kvm":`, 0, "unexpected end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "stats.json")
+			require.NoError(t, os.WriteFile(p, []byte(tt.json), 0o644))
+			got, err := nestedRuns(p)
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	_, err := nestedRuns(filepath.Join(t.TempDir(), "missing.json"))
+	assert.ErrorContains(t, err, "read -stats-json output")
+}
