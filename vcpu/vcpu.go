@@ -138,6 +138,16 @@ func (v *VCPU) loop(ctx context.Context) (Action, error) {
 	stats := v.handler.Stats
 	for {
 		if err := v.kv.Run(); err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				// An AP not started yet (KVM_MP_STATE_UNINITIALIZED)
+				// sleeps in KVM_RUN until INIT/SIPI or another event
+				// arrives, then returns EAGAIN: enter again, as QEMU
+				// does. A stop request comes back as EINTR instead.
+				if ctx.Err() != nil {
+					return ActionInterrupted, nil
+				}
+				continue
+			}
 			if !errors.Is(err, unix.EINTR) {
 				return ActionResume, fmt.Errorf("vcpu %d: %w", v.ID(), err)
 			}
