@@ -97,8 +97,9 @@ $(IMG_OUT)/g1.cpio.gz: $(LEVEL_DEPS)
 	@touch $@
 
 # H carries what G1 carries; what differs is the next-level disk each gets.
+# (A copy then a rename: a lab run booting the old file meanwhile keeps it.)
 $(IMG_OUT)/h.cpio.gz: $(IMG_OUT)/g1.cpio.gz
-	@cp -f $< $@
+	@cp -f $< $@.new && mv -f $@.new $@
 
 # The next level's images travel on a disk, not inside the initramfs:
 # gonest-init mounts the virtio-blk disk labelled gonest-next read-only at
