@@ -11,7 +11,7 @@
 #   images/out/h.cpio.gz    H:  the same as G1
 #   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
 #   images/out/h-next.ext4  G1's kernel+initrd and g1-next.ext4, the disk the lab gives H
-#   images/out/disk.ext4    ext4 image of images/disk/ for virtio-blk scenarios
+#   images/out/disk.ext4    ext4 image of images/disk/ + known files for virtio-blk scenarios
 
 IMG_OUT   := images/out
 IMG_BUILD := $(IMG_OUT)/build
@@ -111,11 +111,18 @@ $(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz | host-to
 $(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
 	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
 
-$(IMG_OUT)/disk.ext4: $(wildcard images/disk/*) | host-tools
-	@rm -f $@.new
-	@mke2fs -q -t ext4 -L gonest -E root_owner=0:0 -d images/disk $@.new 16M >/dev/null
+# The test disk: images/disk/ plus known/ (files of mixed sizes and their
+# SHA256SUMS, from internal/diskfiles), with room for the 200 files G1
+# writes in the virtio-blk lab tests. mke2fs -d needs no root; the image
+# is sparse.
+DISK_SIZE ?= 64M
+$(IMG_OUT)/disk.ext4: $(MKIMAGE) $(wildcard images/disk/*) | host-tools
+	@rm -rf $@.new $(IMG_BUILD)/disk && mkdir -p $(IMG_BUILD)/disk
+	@cp -R images/disk/. $(IMG_BUILD)/disk/
+	@$(MKIMAGE) diskfiles -o $(IMG_BUILD)/disk
+	@mke2fs -q -t ext4 -b 4096 -L gonest -E root_owner=0:0 -d $(IMG_BUILD)/disk $@.new $(DISK_SIZE) >/dev/null
 	@mv -f $@.new $@
-	@echo "images: disk $@ from images/disk/"
+	@echo "images: disk $@ from images/disk/ and known/"
 
 images-clean:
 	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/kernel.stamp

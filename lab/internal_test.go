@@ -22,9 +22,19 @@ func TestQEMUArgs(t *testing.T) {
 		" -append console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestX" +
 		" -device isa-debug-exit,iobase=0xf4,iosize=0x04" +
 		" -chardev socket,id=markers,path=/tmp/m.sock -device isa-debugcon,iobase=0xf8,chardev=markers" +
-		" -drive file=/i/disk.ext4,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0" +
-		" -drive file=/odd,,name.img,if=none,id=disk1,format=raw,snapshot=on -device virtio-blk-pci,drive=disk1"
+		" -drive file=/i/disk.ext4,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0,serial=disk.ext4" +
+		" -drive file=/odd,,name.img,if=none,id=disk1,format=raw,snapshot=on -device virtio-blk-pci,drive=disk1,serial=odd,,name.img"
 	assert.Equal(t, want, got)
+}
+
+func TestQEMUArgsWritableDisks(t *testing.T) {
+	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "blk", Memory: "1G", CPUs: 1, WritableDisks: true,
+		Disks: []string{"/t/blk-rw.ext4", "/t/a-name-longer-than-twenty.img"}}
+	got := strings.Join(qemuArgs(cfg, ""), " ")
+	assert.NotContains(t, got, "snapshot")
+	assert.Contains(t, got, "-drive file=/t/blk-rw.ext4,if=none,id=disk0,format=raw -device virtio-blk-pci,drive=disk0,serial=blk-rw.ext4")
+	assert.Contains(t, got, "-device virtio-blk-pci,drive=disk1,serial=a-name-longer-than-t")
+	assert.True(t, strings.HasSuffix(got, "serial=a-name-longer-than-t"), "cut to 20 bytes")
 }
 
 func TestQEMUArgsWithoutMarkersOrDisks(t *testing.T) {

@@ -40,12 +40,17 @@ type Config struct {
 	Timeout  time.Duration // the whole run, boot included; DefaultTimeout if zero
 	Memory   string        // QEMU -m; DefaultMemory if empty
 	CPUs     int           // QEMU -smp; DefaultCPUs if zero (TCG uses a host core per vCPU)
-	Disks    []string      // images attached as virtio-blk-pci disks, vda first
+	Disks    []string      // images attached as virtio-blk-pci disks, vda first, each with its file name as serial
 	Log      io.Writer     // H's console, each line prefixed "[H] "; nil discards it. Run serializes its writes.
 	// Interactive gives QEMU this process's stdin and stdout (for the shell
 	// scenario): no prefixes, no tails, Log unused.
 	Interactive bool
 	TailLines   int // lines per level kept for errors; DefaultTailLines if zero
+
+	// WritableDisks lets the guest's writes reach the Disks files, for a
+	// test that checks them after the run; by default they go to a
+	// throwaway overlay (QEMU snapshot=on) and the files stay as built.
+	WritableDisks bool
 }
 
 // Result is what a finished run reports.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -56,9 +57,15 @@ func qemuArgs(cfg Config, markerSock string) []string {
 		id := fmt.Sprintf("disk%d", i)
 		// snapshot=on: writes go to a temporary overlay, so the built image
 		// stays the cached, pristine input of the next run.
+		snapshot := ",snapshot=on"
+		if cfg.WritableDisks {
+			snapshot = ""
+		}
+		// The serial (/sys/block/vdX/serial in the guest) lets a scenario
+		// find a disk by its file name, whatever order the guest probes in.
 		args = append(args,
-			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw,snapshot=on", escapeOpt(d), id),
-			"-device", "virtio-blk-pci,drive="+id)
+			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw%s", escapeOpt(d), id, snapshot),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", id, escapeOpt(diskSerial(d))))
 	}
 	if cfg.NextImages != "" {
 		// readonly=on: the guest sees a read-only disk (VIRTIO_BLK_F_RO),
@@ -68,6 +75,16 @@ func qemuArgs(cfg Config, markerSock string) []string {
 			"-device", "virtio-blk-pci,drive=next")
 	}
 	return args
+}
+
+// diskSerial is a disk's virtio serial: its file name, cut to the 20
+// bytes of VIRTIO_BLK_ID_BYTES.
+func diskSerial(path string) string {
+	s := filepath.Base(path)
+	if len(s) > 20 {
+		s = s[:20]
+	}
+	return s
 }
 
 // tcgWarning matches QEMU's start-up warnings about EPYC features TCG

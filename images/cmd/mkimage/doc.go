@@ -5,6 +5,7 @@
 //	mkimage vmlinux   -from vmlinuz -to vmlinux   unpack the ELF kernel inside a bzImage
 //	mkimage initramfs -o OUT [-base CPIO]... [-file SRC:DST]... [-tree SRC:DST]... [-symlink DST:TARGET]...
 //	mkimage list      FILE                        list an initramfs (gzip or plain)
+//	mkimage diskfiles -o DIR                      the test disk's known files and SHA256SUMS
 //
 // modules reads the .modinfo of every module in an unpacked Debian kernel
 // package (package images/kmod) and copies only the wanted ones and their
@@ -15,4 +16,8 @@
 // images/cpio) with /dev/console, /proc, /sys and /tmp. The output is
 // deterministic and rewritten only when its bytes change, so make's
 // timestamps stay a faithful cache key.
+//
+// diskfiles writes DIR/known/ from package internal/diskfiles: files of
+// mixed sizes whose bytes follow from their seeds, and a SHA256SUMS that
+// gonest-init checks in G1 and the lab test checks again on the host.
 package main

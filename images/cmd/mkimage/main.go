@@ -12,6 +12,7 @@ commands:
   vmlinux    unpack the ELF vmlinux inside a bzImage
   initramfs  write a gzip-compressed initramfs from base archives and files
   list       list the entries of an initramfs
+  diskfiles  write the known files of the virtio-blk test disk and their SHA256SUMS
 
 run "mkimage COMMAND -h" for a command's flags
 `
@@ -26,6 +27,7 @@ func main() {
 		"vmlinux":   runVmlinux,
 		"initramfs": runInitramfs,
 		"list":      runList,
+		"diskfiles": runDiskfiles,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
