@@ -44,7 +44,7 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 	res, err := lab.Run(context.Background(), cfg)
 	require.NoError(t, err, "the lab run produced no verdict")
 	for _, m := range res.Marks {
-		t.Logf("marker %-15q at %5.1fs", m.Marker.String(), m.At.Seconds())
+		t.Logf("marker %-20s at %5.1fs", m, m.At.Seconds())
 	}
 	t.Logf("scenario %s: verdict %s, QEMU ran %.1fs", cfg.Scenario, res.Verdict, res.Duration.Seconds())
 	return res, log.String()
