@@ -24,6 +24,8 @@ var scenarios = []Scenario{
 	{"blk-g1", "check, write and sync files on the read-write disk, check that the read-only one refuses writes, time reads", runBlkGuest},
 	{"blk-sigterm", "boot G1 to run blk-g1-sigterm and send gonest SIGTERM once G1's sync returned: gonest must exit 143", runBlkSigterm},
 	{"blk-g1-sigterm", "write and sync files, report it, then keep writing until gonest is killed", runBlkGuestSigterm},
+	{"bench-blk", "bench image: G1 reads a 256 MiB disk behind gonest's virtio-blk and QEMU's, alternating; logs the table row", runBenchBlk},
+	{"bench-blk-g1", "read the bench disk sequentially (O_DIRECT) a few times and log MB/s", runBenchBlkGuest},
 	{"nested", "boot the next level with gonest (" + guestabi.NextKernel + ") and report its verdict", runNested},
 	{"kvmtests+nested", "kvmtests, then nested: G1's part of l2-linux", runKVMTestsThenNested},
 	{"tiny-guest", "boot a tiny ELF guest that greets and exits with " + guestabi.ParamCode + " (default 42); its code is the verdict", runTinyGuest},
