@@ -49,3 +49,41 @@ func TestHostAddr(t *testing.T) {
 	assert.Zero(t, Region{}.HostAddr())
 	assert.NoError(t, FromBytes(0, b).Close(), "Close of test memory is a no-op")
 }
+
+// TestMapAlignsForHugePages: KVM maps guest RAM with 2 MiB pages only when
+// the host and guest addresses agree modulo 2 MiB.
+func TestMapAlignsForHugePages(t *testing.T) {
+	ranges := []Range{{GPA: 0, Size: 8 << 20}, {GPA: 4<<30 + 1<<20, Size: 2 << 20}, {GPA: 1 << 40, Size: 1 << 20}}
+	m, err := Map(ranges...)
+	require.NoError(t, err)
+	regions := m.Regions()
+	require.Len(t, regions, 3)
+	for i, r := range regions[:2] {
+		assert.Equal(t, ranges[i].Size, uint64(len(r.Data)))
+		assert.Equal(t, r.GPA%HugePageSize, uint64(r.HostAddr())%HugePageSize, "region at %#x", r.GPA)
+	}
+	assert.Equal(t, uint64(1<<20), uint64(len(regions[2].Data)), "a small region is mapped as it is")
+	for _, r := range regions {
+		r.Data[0], r.Data[len(r.Data)-1] = 1, 2 // the whole region is mapped
+	}
+	require.NoError(t, m.Close(), "every mapping is released")
+}
+
+func TestHugeOffset(t *testing.T) {
+	tests := []struct {
+		addr uintptr
+		gpa  uint64
+		want uint64
+	}{
+		{0x7f0000200000, 0, 0},
+		{0x7f0000201000, 0, HugePageSize - 0x1000},
+		{0x7f0000200000, 0x100000, 0x100000},
+		{0x7f00002ff000, 0x100000, 0x1000},
+		{0x7f0000300000, 0x100000, 0},
+	}
+	for _, tt := range tests {
+		got := hugeOffset(tt.addr, tt.gpa)
+		assert.Equal(t, tt.want, got, "addr %#x gpa %#x", tt.addr, tt.gpa)
+		assert.Equal(t, tt.gpa%HugePageSize, (uint64(tt.addr)+got)%HugePageSize)
+	}
+}
