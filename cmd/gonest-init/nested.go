@@ -16,14 +16,22 @@ import (
 // "kvmtests" in G2. Empty means the next level runs kvmtests.
 const ParamNext = "gonest.next"
 
+// ParamStats (gonest.stats=1) makes the nested scenario run gonest with
+// -stats, so each level's console shows its guest's exits and KVM
+// counters; l2-linux sets it for G1.
+const ParamStats = "gonest.stats"
+
 // child is how this level boots the next one with gonest.
 type child struct {
 	scenario string // the next level's gonest.scenario
 	next     string // its gonest.next: the scenarios of the levels below it
 	nested   string // gonest run -nested MODE; empty keeps gonest's default (auto)
-	// statsJSON, when set, adds -stats (the tables go to this console),
-	// -stats-json statsJSON and -nested-state.
+	// stats adds -stats: the tables go to this console when gonest exits.
+	stats bool
+	// statsJSON, when set, adds -stats, -stats-json statsJSON and -nested-state.
 	statsJSON string
+	// params are more key=value parameters for the next level.
+	params []string
 }
 
 // bootsLinux lists the scenarios that boot a Linux guest of their own, and
@@ -105,13 +113,17 @@ func (c child) gonestArgs(level string, params map[string]string, disk bool, chi
 	if c.nested != "" {
 		args = append(args, "-nested", c.nested)
 	}
-	if c.statsJSON != "" {
+	switch {
+	case c.statsJSON != "":
 		args = append(args, "-stats", "-stats-json", c.statsJSON, "-nested-state")
+	case c.stats:
+		args = append(args, "-stats")
 	}
 	if vmmTimeout > 0 {
 		args = append(args, "-timeout", vmmTimeout.String())
 	}
-	return append(args, "-append", nextCmdline(level, chain, childTimeout, inheritedParams(params)...))
+	inherited := append(inheritedParams(params), c.params...)
+	return append(args, "-append", nextCmdline(level, chain, childTimeout, inherited...))
 }
 
 // runNested boots the next level with gonest, running the first scenario
@@ -121,7 +133,7 @@ func runNested(ctx context.Context, env *Env) guestabi.Verdict {
 	if scenario == "" {
 		scenario = "kvmtests"
 	}
-	return bootNext(ctx, env, child{scenario: scenario, next: rest})
+	return bootNext(ctx, env, child{scenario: scenario, next: rest, stats: env.Param(ParamStats, "") == "1"})
 }
 
 // runKVMTestsThenNested runs this level's KVM tests, then boots the next

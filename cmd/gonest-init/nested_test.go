@@ -120,10 +120,13 @@ func TestChildGonestArgs(t *testing.T) {
 			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
 				" -disk /images/next/next.ext4,ro -nested off -timeout 1m30s" +
 				" -append quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
-		{"linux with stats", child{scenario: "kvmtests+nested", next: "boot", statsJSON: "/tmp/s.json"}, true,
+		{"linux with stats", child{scenario: "kvmtests+nested", next: "boot", statsJSON: "/tmp/s.json", params: []string{"gonest.stats=1"}}, true,
 			"run -m 1G -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
 				" -disk /images/next/next.ext4,ro -stats -stats-json /tmp/s.json -nested-state -timeout 1m30s" +
-				" -append quiet gonest.scenario=kvmtests+nested gonest.level=G1 gonest.next=boot gonest.timeout=1m20s gonest.code=9"},
+				" -append quiet gonest.scenario=kvmtests+nested gonest.level=G1 gonest.next=boot gonest.timeout=1m20s gonest.code=9 gonest.stats=1"},
+		{"stats table only", child{scenario: "boot", stats: true}, false,
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers -stats -timeout 1m30s" +
+				" -append quiet gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
