@@ -19,7 +19,15 @@ const (
 // baseCmdline is what every lab kernel gets before the scenario: the
 // console on the first serial port, reboot (which -no-reboot turns into an
 // exit) on panic, and a quiet boot.
-const baseCmdline = "console=ttyS0 panic=-1 quiet"
+//
+// highres=off nohz=off keep H's timer tick periodic. With the default
+// one-shot tick, H froze for good (its QEMU idle, H's own timers never
+// firing again) a few seconds into heavy interrupt traffic to G1 under
+// H's KVM: the linux scenario's console test froze H in 3 runs of 3.
+// QEMU 7.2's TCG apparently loses H's one-shot LAPIC timer interrupt
+// around SVM world switches; a periodic tick survives a lost interrupt
+// (5 runs, no freeze).
+const baseCmdline = "console=ttyS0 panic=-1 quiet highres=off nohz=off"
 
 // cmdline is the kernel command line for cfg.
 func cmdline(cfg Config) string {
