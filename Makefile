@@ -6,12 +6,13 @@
 #   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
 #   make lab-test    the lab tests in ./lab against the built images
 #   make test        vet + unit + images + lab-test: what CI runs
-#   make run         gonest booting G1 from the built images on this machine's /dev/kvm
+#   make run         the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
+#   make bench-boot  lab G1 boot, gonest against QEMU microvm (bench image with QEMU inside H)
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet lab lab-test run
+.PHONY: all build test unit vet lab lab-test run bench-boot
 all: build
 
 build:
@@ -24,6 +25,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 include images/images.mk
+include images/bench.mk
 
 # make lab SCENARIO=shell gives an interactive shell in H (exit it to stop).
 SCENARIO ?= kvmtests
@@ -38,7 +40,13 @@ lab-test: images
 	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
 		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
 
+# gonest doctor picks where the demo runs; tools/run-demo.sh says how.
 run: build images
-	bin/gonest run -kernel $(IMG_OUT)/vmlinuz -initrd $(IMG_OUT)/g1.cpio.gz
+	@IMG_OUT=$(IMG_OUT) GO=$(GO) tools/run-demo.sh
+
+# One table row: gonest vs QEMU microvm booting G1 inside the same H.
+BENCH_RUNS ?= 3
+bench-boot: bench-images
+	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-boot -append gonest.bench.runs=$(BENCH_RUNS)
 
 test: vet unit lab-test

@@ -82,6 +82,7 @@ LEVEL_DEPS = $(MKIMAGE) $(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio $(IMG_BUILD)/go
 LEVEL_ARGS = -base $(IMG_BUILD)/uroot-$(UROOT_VERSION).cpio \
 	-file $(IMG_BUILD)/gonest-init:/init \
 	-symlink /bin/sh:/bbin/gosh \
+	-symlink /bin/l2:/init \
 	-tree $(IMG_OUT)/modules:/lib/modules \
 	-tree $(IMG_BUILD)/tests:/lab/tests \
 	$(if $(GONEST_BIN),-file $(GONEST_BIN):/bin/gonest)

@@ -28,6 +28,11 @@ type Env struct {
 	// ModuleErrors are the required modules that failed to load; a
 	// scenario that needs them turns them into SetupError.
 	ModuleErrors []error
+	// PowerOff, set by a scenario, ends a passing run with reboot(2)
+	// POWER_OFF (ACPI S5 under the VMM) instead of the exit port: the VMM
+	// then exits 0 through its poweroff path. A verdict other than Pass
+	// still goes to the exit port.
+	PowerOff bool
 }
 
 // Param returns a gonest.* parameter, or def when it is absent.
@@ -74,6 +79,27 @@ func (e *Env) Command(ctx context.Context, name string, args ...string) *exec.Cm
 // Fail. If the result is not Pass, the child's last lines are printed again
 // so the failing level's tail ends the log.
 func (e *Env) RunChild(ctx context.Context, name string, args ...string) guestabi.Verdict {
+	return e.RunChildIO(ctx, ChildIO{}, name, args...)
+}
+
+// ChildIO is what RunChildIO adds to RunChild: input for the child's
+// console and a look at each line of it as it arrives.
+type ChildIO struct {
+	// Stdin is the VMM's standard input (the child's serial input); nil
+	// gives it /dev/null.
+	Stdin io.Reader
+	// OnLine, if set, is called with each complete line of the child's
+	// console (without the prefix) as it arrives, from the goroutine that
+	// copies the output: it must not block on the child.
+	OnLine func(line string)
+	// Hide, if set, keeps a line off this level's console and the failure
+	// tail when it returns true (bulk test data); OnLine still sees it.
+	Hide func(line string) bool
+}
+
+// RunChildIO is RunChild with console input and a live view of the
+// child's console lines (see ChildIO).
+func (e *Env) RunChildIO(ctx context.Context, cio ChildIO, name string, args ...string) guestabi.Verdict {
 	child := guestabi.NextLevel(e.Level)
 	out := newLineWriter(e.Console, "["+child+"] ", tailLines)
 	reported, sawReport := guestabi.Verdict(0), false
@@ -81,9 +107,14 @@ func (e *Env) RunChild(ctx context.Context, name string, args ...string) guestab
 		if v, ok := parseVerdictLine(line); ok {
 			reported, sawReport = v, true
 		}
+		if cio.OnLine != nil {
+			cio.OnLine(line)
+		}
 	}
+	out.hide = cio.Hide
 	errOut := newLineWriter(e.Console, "", tailLines)
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = cio.Stdin
 	cmd.Stdout = out
 	cmd.Stderr = errOut
 	e.Log.Info("starting next level", "level", child, "cmd", strings.Join(cmd.Args, " "))

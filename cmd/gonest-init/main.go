@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +13,11 @@ import (
 )
 
 func main() {
+	// Invoked as /bin/l2 (a link to this binary): the one-command G2
+	// launcher of the nested demo, not an init.
+	if filepath.Base(os.Args[0]) == l2Name {
+		os.Exit(l2Main(os.Args[1:]))
+	}
 	log := slog.New(newConsoleHandler(os.Stdout, "init: "))
 	pid1 := os.Getpid() == 1
 	start := time.Now()
@@ -24,12 +30,14 @@ func main() {
 	if err != nil {
 		log.Warn("no port access", "err", err)
 	}
-	verdict := boot(log, pw, pid1, start)
-	end(log, pw, verdict, pid1)
+	env := &Env{Log: log, Console: os.Stdout}
+	verdict := boot(env, pw, pid1, start)
+	end(log, pw, verdict, pid1, env.PowerOff)
 }
 
 // boot does everything from the first marker up to the verdict.
-func boot(log *slog.Logger, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict {
+func boot(env *Env, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict {
+	log := env.Log
 	marker(log, pw, guestabi.MarkerInitStarted)
 
 	cmdline, err := os.ReadFile("/proc/cmdline")
@@ -38,12 +46,7 @@ func boot(log *slog.Logger, pw *portWriter, pid1 bool, start time.Time) guestabi
 		return guestabi.SetupError
 	}
 	params := parseCmdline(strings.TrimSpace(string(cmdline)))
-	env := &Env{
-		Log:     log,
-		Console: os.Stdout,
-		Level:   params[guestabi.ParamLevel],
-		Params:  params,
-	}
+	env.Level, env.Params = params[guestabi.ParamLevel], params
 	if env.Level == "" {
 		env.Level = "H"
 	}
@@ -93,12 +96,16 @@ func marker(log *slog.Logger, pw *portWriter, m guestabi.Marker) {
 	}
 }
 
-// end reports the verdict and stops the machine.
-func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1 bool) {
+// end reports the verdict and stops the machine. With powerOff (a
+// scenario that passed and asked for it, Env.PowerOff) it skips the exit
+// port and powers off, so the VMM's ACPI poweroff path ends the run.
+func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1, powerOff bool) {
 	// The parent level's RunChild parses this line (verdictPrefix).
 	log.Info("verdict", "code", uint8(v), "verdict", v)
 	unix.Sync()
-	if err := pw.Exit(v); err != nil {
+	if powerOff && v == guestabi.Pass && pid1 {
+		log.Info("powering off (reboot(2) POWER_OFF) instead of writing the exit port")
+	} else if err := pw.Exit(v); err != nil {
 		log.Warn("verdict not written to the exit port", "err", err)
 	}
 	if !pid1 {

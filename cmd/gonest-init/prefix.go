@@ -22,6 +22,9 @@ type lineWriter struct {
 	next    int
 	full    bool
 	onLine  func(string) // optional, called with each complete line
+	// hide, optional, keeps a complete line off out and the tail when it
+	// returns true (onLine still sees it).
+	hide func(string) bool
 }
 
 func newLineWriter(out io.Writer, prefix string, keep int) *lineWriter {
@@ -59,6 +62,9 @@ func (w *lineWriter) emit(line []byte) error {
 	w.partial = w.partial[:0]
 	if w.onLine != nil {
 		w.onLine(s)
+	}
+	if w.hide != nil && w.hide(s) {
+		return nil
 	}
 	if w.keep > 0 {
 		w.tail[w.next] = s

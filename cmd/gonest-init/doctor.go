@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+// runDoctor runs `gonest doctor` at this level with its report on the
+// console, so a lab log shows what each level's KVM offers, and returns
+// its exit status: 0 this level can run nested guests, 1 it cannot, -1
+// doctor did not run.
+func runDoctor(ctx context.Context, env *Env) int {
+	env.Log.Info("gonest doctor follows", "level", env.Level)
+	err := env.Command(ctx, guestabi.GonestBinary, "doctor").Run()
+	code := 0
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	case err != nil:
+		env.Log.Error("gonest doctor did not run", "err", err)
+		return -1
+	}
+	env.Log.Info("gonest doctor done", "level", env.Level, "exit", code, "can_nest", code == 0)
+	return code
+}

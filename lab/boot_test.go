@@ -1,0 +1,36 @@
+package lab_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/lab"
+	"github.com/stretchr/testify/assert"
+)
+
+// TestLabLinuxBoot is issue 4's "what must be shown", in one boot of G1:
+// H's init (scenario linux) runs gonest doctor, which must say H's KVM can
+// nest, then `gonest run -smp 2 -m 512M -stats -stats-json ...` on Debian's
+// kernel and G1's initramfs. G1 (scenario g1-checks) runs gonest doctor
+// too, checks it sees 2 processors, prints its wall clock (H: within 60 s
+// of its own), reads 64 KiB of random bytes H writes into gonest's stdin
+// and prints their SHA-256 (H compares), prints 1024 known lines (H checks
+// every one, in order), then powers off: gonest must exit 0 with the
+// outcome "poweroff". Each check fails H's verdict; the test passes on the
+// verdict alone. About 90 s here.
+func TestLabLinuxBoot(t *testing.T) {
+	start := time.Now()
+	res, log := runLab(t, lab.Config{Scenario: "linux", Timeout: 7 * time.Minute, Append: "gonest.timeout=6m"})
+	t.Logf("TestLabLinuxBoot took %.0fs", time.Since(start).Seconds())
+	assert.Equal(t, guestabi.Pass, res.Verdict, "a check failed; the reasons (G1's tail is at the end of the log):\n%s",
+		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
+	// G1's markers come up through H's gonest -forward-markers.
+	for _, m := range []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerScenarioEnd} {
+		at, ok := res.MarkAt(1, m)
+		assert.True(t, ok, "G1's marker %q did not reach the lab", m)
+		t.Logf("G1 %q at %.1fs", m, at.Seconds())
+	}
+}
