@@ -8,11 +8,12 @@
 #   make test        vet + unit + images + lab-test: what CI runs
 #   make run         the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
 #   make bench-boot  lab G1 boot, gonest against QEMU microvm (bench image with QEMU inside H)
+#   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet lab lab-test run bench-boot
+.PHONY: all build test unit vet lab lab-test run bench-boot bench-nested
 all: build
 
 build:
@@ -48,5 +49,10 @@ run: build images
 BENCH_RUNS ?= 3
 bench-boot: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-boot -append gonest.bench.runs=$(BENCH_RUNS)
+
+# One table row: G1 init → G2 verdict, G1 under gonest and under QEMU
+# microvm in the same H, G2 launched by gonest in G1 both times.
+bench-nested: bench-images
+	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-nested -append gonest.bench.runs=$(BENCH_RUNS)
 
 test: vet unit lab-test

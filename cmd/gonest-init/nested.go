@@ -151,6 +151,7 @@ func bootNext(ctx context.Context, env *Env, c child) guestabi.Verdict {
 	if v, ok := needKVM(env); !ok {
 		return v
 	}
+	logNestingFeatures(env)
 	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
 		env.Log.Error("the next level's images are missing", "err", err)
 		return guestabi.SetupError
@@ -199,4 +200,31 @@ func needKVM(env *Env) (guestabi.Verdict, bool) {
 	env.Log.Error("this level has no usable /dev/kvm, so it cannot boot the next one",
 		"vendor", vendor, "cpu_svm", flags["svm"], "cpu_vmx", flags["vmx"], "module", mod, "load", loadErr)
 	return guestabi.NoKVM, false
+}
+
+// nestingFlags are the /proc/cpuinfo flags that decide how fast this level
+// runs the next: SVM's nested paging and the assists that spare the
+// hypervisor below work on each exit, and the APIC features that keep
+// timer and interrupt traffic off emulated MMIO.
+var nestingFlags = []string{"svm", "vmx", "npt", "nrip_save", "vmcb_clean", "decodeassists", "flushbyasid",
+	"v_vmsave_vmload", "vgif", "x2apic", "tsc_deadline_timer", "hypervisor"}
+
+// logNestingFeatures logs which nestingFlags this level's CPU shows, and
+// its clock source: what the VMM one level up gave it.
+func logNestingFeatures(env *Env) {
+	_, flags := cpuInfo()
+	var have, lack []string
+	for _, f := range nestingFlags {
+		if flags[f] {
+			have = append(have, f)
+		} else {
+			lack = append(lack, f)
+		}
+	}
+	clock, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+	if err != nil {
+		clock = []byte("unknown")
+	}
+	env.Log.Info("cpu features for nesting", "has", strings.Join(have, ","), "lacks", strings.Join(lack, ","),
+		"clocksource", strings.TrimSpace(string(clock)))
 }

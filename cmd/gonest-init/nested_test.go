@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,4 +252,50 @@ func TestNestedRuns(t *testing.T) {
 	}
 	_, err := nestedRuns(filepath.Join(t.TempDir(), "missing.json"))
 	assert.ErrorContains(t, err, "read -stats-json output")
+}
+
+func TestBenchNestedAppend(t *testing.T) {
+	got := benchNestedAppend("H", 5*time.Minute)
+	assert.Equal(t, "quiet gonest.scenario=nested gonest.level=G1 gonest.next=boot gonest.timeout=5m0s", got)
+}
+
+func TestLaunchTiming(t *testing.T) {
+	lt := launchTiming{g1Init: 20 * time.Second, g1Start: 25 * time.Second, g2Init: 60 * time.Second, g1End: 62 * time.Second}
+	assert.Equal(t, 42*time.Second, lt.launch())
+	assert.Equal(t, []any{"g1_init_to_g2_verdict", 42 * time.Second, "g1_init_to_scenario", 5 * time.Second,
+		"scenario_to_g2_init", 35 * time.Second, "g2_init_to_verdict", 2 * time.Second}, lt.logAttrs())
+	assert.Equal(t, "41.0 s (min 40.0, max 50.5)", secondsSpread([]float64{50.5, 40, 41}))
+}
+
+func TestParseTimeline(t *testing.T) {
+	got, err := parseTimeline([]byte(`{"outcome":"x","timeline":[{"event":"vmm start","ms":0},`+
+		`{"event":"guest: init started","ms":1500.5},{"event":"guest: +1 init started","ms":9000},`+
+		`{"event":"guest: init started","ms":7777}]}`), "s.json")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"vmm start": 0, "guest: init started": 1500.5, "guest: +1 init started": 9000}, got,
+		"the first of a repeated event counts")
+	_, err = parseTimeline([]byte(`{"timeline":`), "s.json")
+	assert.ErrorContains(t, err, "gonest statistics s.json")
+}
+
+// TestMarkerClock plays QEMU's isa-debugcon: G1's markers at depth 0,
+// G2's forwarded at depth 1, then EOF.
+func TestMarkerClock(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	clock := newMarkerClock(time.Now())
+	go clock.serve(ln)
+	c, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	g2Init := guestabi.ForwardMarker(uint8(guestabi.MarkerInitStarted))
+	_, err = c.Write([]byte{uint8(guestabi.MarkerInitStarted), g2Init, uint8(guestabi.MarkerScenarioEnd), g2Init})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	marks := clock.close(ln)
+	assert.Len(t, marks, 3, "a repeated marker keeps its first time")
+	for _, k := range []markerKey{{0, guestabi.MarkerInitStarted}, {1, guestabi.MarkerInitStarted}, {0, guestabi.MarkerScenarioEnd}} {
+		_, ok := marks[k]
+		assert.True(t, ok, "%+v", k)
+	}
 }

@@ -38,6 +38,7 @@ var scenarios = []Scenario{
 	{"l2-tiny", "H: G1 runs tiny-guest; the tiny G2's exit code comes back through every level", runL2Tiny},
 	{"l2-linux", "H: G1 runs kvmtests+nested, G2 Linux boots; H checks nested_run in G1's KVM stats", runL2Linux},
 	{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
+	{"bench-nested", "H (bench image): time G1 init → G2 verdict with gonest and with QEMU microvm as G1's VMM, and print a table row", runBenchNested},
 }
 
 // runBoot passes: reaching a scenario at all means the kernel booted,
