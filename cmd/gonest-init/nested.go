@@ -32,6 +32,8 @@ type child struct {
 	statsJSON string
 	// params are more key=value parameters for the next level.
 	params []string
+	// expect is the verdict wanted from the next level (see ChildIO.Expect).
+	expect guestabi.Verdict
 }
 
 // bootsLinux lists the scenarios that boot a Linux guest of their own, and
@@ -173,7 +175,7 @@ func bootNext(ctx context.Context, env *Env, c child) guestabi.Verdict {
 	// the innermost level reports its own timeout first, then gonest (exit
 	// 124, statistics printed), before this level's deadline kills anything.
 	args := c.gonestArgs(env.Level, env.Params, disk, env.Budget(ctx, 0.8, 0), env.Budget(ctx, 0.9, 0))
-	return env.RunChild(ctx, guestabi.GonestBinary, args...)
+	return env.RunChildIO(ctx, ChildIO{Expect: c.expect}, guestabi.GonestBinary, args...)
 }
 
 // needKVM checks that this level can run guests. Without /dev/kvm it

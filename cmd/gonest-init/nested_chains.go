@@ -24,11 +24,16 @@ import (
 const g1StatsJSON = "/tmp/g1-stats.json"
 
 func runL2Tiny(ctx context.Context, env *Env) guestabi.Verdict {
-	return bootNext(ctx, env, child{scenario: "tiny-guest"})
+	code, err := tinyCode(env.Param(guestabi.ParamCode, ""))
+	if err != nil {
+		env.Log.Error("bad tiny guest exit code", "err", err)
+		return guestabi.SetupError
+	}
+	return bootNext(ctx, env, child{scenario: "tiny-guest", expect: guestabi.Verdict(code)})
 }
 
 func runL2Off(ctx context.Context, env *Env) guestabi.Verdict {
-	return bootNext(ctx, env, child{scenario: "tiny-guest", nested: "off"})
+	return bootNext(ctx, env, child{scenario: "tiny-guest", nested: "off", expect: guestabi.NoKVM})
 }
 
 func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {

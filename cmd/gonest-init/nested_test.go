@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -220,6 +222,35 @@ func TestTinyVerdict(t *testing.T) {
 			v, why := tinyVerdict(tt.err, tt.greeted, want)
 			assert.Equal(t, tt.want, v)
 			assert.Contains(t, why, tt.why)
+		})
+	}
+}
+
+func TestRunChildExpect(t *testing.T) {
+	tests := []struct {
+		name     string
+		script   string
+		expect   guestabi.Verdict
+		want     guestabi.Verdict
+		wantTail bool
+	}{
+		{"expected code", "echo 'init: verdict code=37 verdict=verdict(37)'; exit 37", 37, 37, false},
+		{"expected no kvm", "echo 'init: verdict code=5 verdict=\"no kvm\"'; exit 5", guestabi.NoKVM, guestabi.NoKVM, false},
+		{"pass when another is expected", "echo 'init: verdict code=0 verdict=pass'", 37, guestabi.Pass, true},
+		{"other code", "echo 'init: verdict code=1 verdict=fail'; exit 1", 37, guestabi.Fail, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var console syncBuffer
+			env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
+			v := env.RunChildIO(context.Background(), ChildIO{Expect: tt.expect}, "sh", "-c", tt.script)
+			assert.Equal(t, tt.want, v)
+			assert.Equal(t, tt.wantTail, strings.Contains(console.String(), "----- last"), console.String())
+			if tt.wantTail {
+				assert.Contains(t, console.String(), "init: ERROR next level did not return the verdict expected level=G1")
+			} else {
+				assert.Contains(t, console.String(), "init: next level returned the verdict expected level=G1")
+			}
 		})
 	}
 }
