@@ -115,14 +115,20 @@ func (c *consoleCheck) onLine(line string) {
 	}
 }
 
+// badLinesShown is how many differing data lines stay in the log.
+const badLinesShown = 10
+
 // hide keeps the data lines that arrived intact off H's console: 1024
-// lines of hex would bury the log, and onLine has checked each of them. A
-// line that differs stays in the log, where it shows what got in the way.
-// It is called right after onLine, with the same line.
+// lines of hex would bury the log, and onLine has checked each of them.
+// The first lines that differ stay in the log, where they show what got
+// in the way. It is called right after onLine, with the same line.
 func (c *consoleCheck) hide(line string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.inData && c.lastOK && !strings.HasPrefix(line, msgOutputBegin)
+	if !c.inData || strings.HasPrefix(line, msgOutputBegin) {
+		return false
+	}
+	return c.lastOK || c.dataBad > badLinesShown
 }
 
 // Problems lists every console check that failed; empty means all passed.

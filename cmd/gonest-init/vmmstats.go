@@ -60,26 +60,3 @@ func (s vmmStats) event(name string) (float64, bool) {
 	}
 	return 0, false
 }
-
-// checkNestedRun reads the -stats-json file of a gonest that ran a guest
-// which itself ran guests (G1 running G2) and returns KVM's nested_run
-// count summed over the vCPUs: the VMRUN/VMLAUNCH instructions the guest
-// executed, each one an entry into its own guest. An error says why it is
-// missing or zero.
-func checkNestedRun(statsJSON string) (uint64, error) {
-	s, err := readVMMStats(statsJSON)
-	if err != nil {
-		return 0, err
-	}
-	if !s.KVM.Available {
-		return 0, fmt.Errorf("%s: KVM statistics unavailable: %s", statsJSON, s.KVM.Reason)
-	}
-	n, ok := s.vcpuSum("nested_run")
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("%s: no nested_run among the vCPU statistics of this host's KVM", statsJSON)
-	case n == 0:
-		return 0, fmt.Errorf("%s: nested_run is 0: the guest never entered a guest of its own", statsJSON)
-	}
-	return n, nil
-}

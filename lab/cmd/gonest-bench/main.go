@@ -66,8 +66,8 @@ func run(images, scenario, appendArgs, logFile string, timeout time.Duration, ve
 	}
 	// Three runs of each VMM at about half a minute each, plus H's boot:
 	// a few minutes; the memory holds both VMMs' guests in turn.
-	cfg := lab.Config{Kernel: img.Kernel, Initrd: initrd, Scenario: scenario, Append: appendArgs,
-		Timeout: timeout, Memory: "3G", Disks: disks, Log: log}
+	cfg := lab.Config{Kernel: img.Kernel, Initrd: initrd, NextImages: img.HNext, Scenario: scenario,
+		Append: appendArgs, Timeout: timeout, Memory: "3G", Disks: disks, Log: log}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := lab.Run(ctx, cfg)
