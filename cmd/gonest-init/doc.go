@@ -25,6 +25,15 @@
 // when the child fails it prints the child's last lines again, so the
 // failing level's tail is at the end of the log.
 //
+// A scenario that passes may ask, with Env.PowerOff, to end with reboot(2)
+// POWER_OFF instead of the exit port, so that the VMM's ACPI poweroff path
+// ends the run (the linux scenario checks that gonest then exits 0).
+//
+// Called as /bin/l2 (a link in the H and G1 images), the binary is not an
+// init but the nested demo's one command: it boots the next level with
+// gonest from the images at guestabi.NextDir and exits with its verdict
+// (demo.go).
+//
 // To add a scenario, write a func(context.Context, *Env) guestabi.Verdict in
 // its own file and add one line to the scenarios table; docs/lab.md shows how
 // to run it in the lab.
