@@ -27,10 +27,11 @@ type fakeKVM struct {
 	loopErr     error
 	closeErr    error
 
-	loopWait  time.Duration // added to every LoopFor's wall time
-	noCPUTime bool          // LoopFor reports no CPU time
-	loopCalls []loopCall
-	closed    bool
+	loopWait   time.Duration // added to every LoopFor's wall time
+	noCPUTime  bool          // LoopFor reports no CPU time
+	stallCalls int           // this many first LoopFor calls run no iteration
+	loopCalls  []loopCall
+	closed     bool
 }
 
 type loopCall struct {
@@ -79,6 +80,11 @@ func (f *fakeKVM) LoopFor(cpl int, window time.Duration) (LoopRun, error) {
 		return LoopRun{}, errFakeNoLoop
 	}
 	f.loopCalls = append(f.loopCalls, loopCall{cpl, window})
+	if f.stallCalls > 0 {
+		// The first entries fault pages in and run no iteration.
+		f.stallCalls--
+		return LoopRun{CPU: window, Wall: window}, nil
+	}
 	cpu := window
 	if f.noCPUTime {
 		cpu = 0

@@ -42,8 +42,15 @@ const (
 )
 
 // probeWarmUp is the first, uncounted run at each privilege level: it pays
-// for first-touch page faults and the host's shadow page tables.
-const probeWarmUp = time.Millisecond
+// for first-touch page faults and the host's shadow page tables. Until the
+// guest makes progress, each further warm-up run is twice as long, up to
+// maxWarmUp in all: under nested KVM (gonest doctor inside G1) the first
+// entries into the timing guest fault in its pages through two levels of
+// nested paging and can take tens of milliseconds before one iteration runs.
+const (
+	probeWarmUp = time.Millisecond
+	maxWarmUp   = time.Second
+)
 
 // measure runs the loop at cpl for window and works out the time per
 // iteration. The window, not an iteration count, bounds the run, so a host
@@ -51,8 +58,18 @@ const probeWarmUp = time.Millisecond
 // counter says how far it got, and the vCPU thread's CPU time how long it
 // really ran.
 func measure(k KVM, cpl int, window time.Duration) (LoopTiming, error) {
-	if _, err := k.LoopFor(cpl, probeWarmUp); err != nil {
-		return LoopTiming{}, err
+	for warm, spent := probeWarmUp, time.Duration(0); ; warm *= 2 {
+		r, err := k.LoopFor(cpl, warm)
+		if err != nil {
+			return LoopTiming{}, err
+		}
+		spent += warm
+		if r.Iterations > 0 {
+			break
+		}
+		if spent >= maxWarmUp {
+			return LoopTiming{}, fmt.Errorf("timing guest at CPL %d: no iteration in %v of warm-up", cpl, spent)
+		}
 	}
 	r, err := k.LoopFor(cpl, window)
 	if err != nil {

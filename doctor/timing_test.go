@@ -49,7 +49,17 @@ func TestMeasureNoIteration(t *testing.T) {
 	// zero (an infinite ns_per_iter would not even encode as JSON).
 	k := &fakeKVM{nsPerIter: map[int]float64{0: 1e9}}
 	_, err := measure(k, 0, 25*time.Millisecond)
-	assert.EqualError(t, err, "timing guest at CPL 0: 0 iterations in 25ms")
+	assert.EqualError(t, err, "timing guest at CPL 0: no iteration in 1.023s of warm-up")
+	assert.Len(t, k.loopCalls, 10, "warm-ups of 1, 2, 4 ... 512 ms, then it gives up")
+}
+
+func TestMeasureWarmsUpUntilProgress(t *testing.T) {
+	// Nested KVM: the first entries only fault pages in.
+	k := &fakeKVM{nsPerIter: map[int]float64{0: 2}, stallCalls: 3}
+	got, err := measure(k, 0, 25*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, []loopCall{{0, probeWarmUp}, {0, 2 * probeWarmUp}, {0, 4 * probeWarmUp}, {0, 8 * probeWarmUp}, {0, 25 * time.Millisecond}}, k.loopCalls)
+	assert.InEpsilon(t, 2, got.NsPerIter, 1e-6)
 }
 
 func TestMeasureError(t *testing.T) {
