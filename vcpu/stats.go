@@ -67,13 +67,13 @@ type StatsSnapshot struct {
 	// Exits maps a reason's C name ("KVM_EXIT_IO") to its count; reasons
 	// never seen are absent. Reasons beyond kvm.ExitReasonLimit are summed
 	// under "other".
-	Exits              map[string]uint64
-	UnmappedPIOReads   uint64
-	UnmappedPIOWrites  uint64
-	UnmappedMMIOReads  uint64
-	UnmappedMMIOWrites uint64
-	LastUnmappedPort   uint16 // valid when there was an unmapped port access
-	LastUnmappedMMIO   uint64 // valid when there was an unmapped MMIO access
+	Exits              map[string]uint64 `json:"by_reason"`
+	UnmappedPIOReads   uint64            `json:"unmapped_pio_reads"`
+	UnmappedPIOWrites  uint64            `json:"unmapped_pio_writes"`
+	UnmappedMMIOReads  uint64            `json:"unmapped_mmio_reads"`
+	UnmappedMMIOWrites uint64            `json:"unmapped_mmio_writes"`
+	LastUnmappedPort   uint16            `json:"last_unmapped_port"` // valid when there was an unmapped port access
+	LastUnmappedMMIO   uint64            `json:"last_unmapped_mmio"` // valid when there was an unmapped MMIO access
 }
 
 // Total returns the number of exits of every reason.
