@@ -5,7 +5,9 @@
 #   make images      guest kernel, initramfs images and disk (images/images.mk)
 #   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
 #   make lab-test    the lab tests in ./lab against the built images
-#   make test        vet + unit + images + lab-test: what CI runs
+#   make test        vet + staticcheck + unit (race detector on) + images + lab-test: what CI runs
+#   make fuzz        every go test -fuzz target for FUZZTIME each (default 60s)
+#   make bench       gonest against QEMU and C, side by side: one table, bench/results.md
 #   make run         the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
 #   make bench-boot  lab G1 boot, gonest against QEMU microvm (bench image with QEMU inside H)
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
@@ -13,7 +15,7 @@ SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet lab lab-test run bench-boot bench-nested
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench-boot bench-nested
 all: build
 
 build:
@@ -22,8 +24,18 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit:
-	$(GO) test -count=1 ./...
+# Unit and tiny-guest tests, all under the race detector (it needs cgo, so
+# gcc, which host-tools installs when missing).
+unit: host-tools
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./...
+
+STATICCHECK_VERSION ?= v0.8.2
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) tools/fuzz.sh
 
 include images/images.mk
 include images/bench.mk
@@ -55,4 +67,4 @@ bench-boot: bench-images
 bench-nested: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-nested -append gonest.bench.runs=$(BENCH_RUNS)
 
-test: vet unit lab-test
+test: vet staticcheck unit lab-test

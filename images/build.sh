@@ -48,6 +48,7 @@ host_tools() {
 		[xz]=xz-utils
 		[dpkg-deb]=dpkg
 		[cmp]=diffutils
+		[gcc]=gcc
 	)
 	local missing=() tool
 	for tool in "${!want[@]}"; do
