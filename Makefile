@@ -15,7 +15,7 @@ SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench-boot bench-nested
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk
 all: build
 
 build:
@@ -66,5 +66,12 @@ bench-boot: bench-images
 # microvm in the same H, G2 launched by gonest in G1 both times.
 bench-nested: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-nested -append gonest.bench.runs=$(BENCH_RUNS)
+
+bench-blk: bench-images
+	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-blk -append gonest.bench.runs=$(BENCH_RUNS)
+
+# Everything above in one go, one table: bench/results.md.
+bench: bench-images
+	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
 
 test: vet staticcheck unit lab-test

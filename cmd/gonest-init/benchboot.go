@@ -47,6 +47,7 @@ const benchResultMsg = "bench result"
 // first console line (the cross-check).
 type bootTiming struct {
 	marker, line time.Duration
+	overhead     uint64 // gonest only: -stats-json's VMM overhead, bytes
 }
 
 // runBenchBoot times gonest and QEMU booting G1 and prints the table row.
@@ -103,6 +104,13 @@ func runBenchBoot(ctx context.Context, env *Env) guestabi.Verdict {
 	row := fmt.Sprintf("lab G1 boot (start → init marker): gonest %s, QEMU microvm %s, ratio %.2f (median of %d; per run %s)",
 		g, q, g.median.Seconds()/q.median.Seconds(), runs, strings.Join(ratios, " "))
 	env.Log.Info(benchResultMsg, "row", row)
+	var over []float64
+	for _, t := range gonest {
+		over = append(over, float64(t.overhead)/(1<<20))
+	}
+	slices.Sort(over)
+	env.Log.Info(benchResultMsg, "row", fmt.Sprintf("VMM overhead at G1 boot (RSS − resident guest RAM): gonest %.1f MiB (min %.1f, max %.1f; median of %d)",
+		over[len(over)/2], over[0], over[len(over)-1], len(over)))
 	env.Log.Info("bench cross-check (start → init's first console line)", "gonest", gl.String(), "qemu", ql.String(),
 		"ratio", fmt.Sprintf("%.2f", gl.median.Seconds()/ql.median.Seconds()))
 	return guestabi.Pass
@@ -158,7 +166,7 @@ func bootGonest(ctx context.Context, env *Env) (bootTiming, error) {
 	if !ok {
 		return bootTiming{}, fmt.Errorf("no %q marker in gonest's timeline", guestabi.MarkerInitStarted)
 	}
-	return bootTiming{marker: time.Duration(ms * float64(time.Millisecond)), line: line}, nil
+	return bootTiming{marker: time.Duration(ms * float64(time.Millisecond)), line: line, overhead: s.Memory.Overhead}, nil
 }
 
 // bootQEMU boots G1 with QEMU microvm on this level's KVM. Marker 1 is

@@ -21,6 +21,10 @@ type vmmStats struct {
 		Event string  `json:"event"`
 		Ms    float64 `json:"ms"`
 	} `json:"timeline"`
+	Memory struct {
+		Overhead uint64 `json:"vmm_overhead_bytes"` // RSS minus resident guest RAM
+		Error    string `json:"error"`
+	} `json:"memory"`
 }
 
 // readVMMStats reads a -stats-json file.

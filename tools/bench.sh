@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# tools/bench.sh: `make bench`. Measures gonest against a reference in the
+# same run, side by side, and prints one table of ratios:
+#
+#   port-I/O exit cost     gonest's run loop vs a C loop on raw ioctls, this host's /dev/kvm
+#   lab G1 boot            gonest vs QEMU microvm as H's VMM, start to G1's init marker
+#   G2 launch              G1 init to G2's verdict, gonest vs QEMU microvm as G1's VMM
+#   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
+#   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
+#
+# Every figure is a median over interleaved runs, with the min and max of
+# the per-run ratios: the machines are shared and noisy, so only ratios
+# measured side by side mean anything. The table and the raw rows go to
+# bench/results.md with the date and a description of the machine.
+#
+# Environment: BENCH_RUNS (lab runs per VMM, default 3), PORTIO_EXITS
+# (default 140000), BENCH_OUT (default bench/results.md), GO.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+RUNS=${BENCH_RUNS:-3}
+EXITS=${PORTIO_EXITS:-140000}
+OUT=${BENCH_OUT:-bench/results.md}
+IMAGES=${IMAGES:-images/out}
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
+
+say() { echo "bench: $*" >&2; }
+
+# The port-I/O benchmark reports go/c (the median of interleaved rounds),
+# go/c-min and go/c-max as custom metrics.
+say "port-I/O exit cost: gonest vs C on this host's /dev/kvm ($EXITS exits)"
+portio=$(CGO_ENABLED=1 $GO test -run '^$' -bench 'BenchmarkPortIOExit$' -benchtime "${EXITS}x" ./vcpu | grep '^BenchmarkPortIOExit' || true)
+if [[ -z $portio ]]; then
+	echo "bench: the port-I/O benchmark printed nothing; run: go test -run '^\$' -bench PortIOExit ./vcpu" >&2
+	exit 1
+fi
+metric() { awk -v m="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == m) print $i}' <<<"$portio"; }
+echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/exit, C $(metric c-ns/exit) ns/exit, ratio $(metric go/c) (median of 7 interleaved rounds; min $(metric go/c-min), max $(metric go/c-max))" >>"$rows"
+
+for scenario in bench-boot bench-nested bench-blk; do
+	say "$scenario in the lab ($RUNS runs per VMM)"
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$scenario" -append "gonest.bench.runs=$RUNS" >>"$rows" \
+		|| { echo "bench: $scenario failed; its log is $IMAGES/$scenario.log" >&2; exit 1; }
+done
+
+# table turns each row into "| what | ratio | min-max | goal | met |".
+table() {
+	echo "| benchmark | ratio (median) | per-run min – max | goal | met |"
+	echo "|---|---|---|---|---|"
+	while IFS= read -r row; do
+		what=${row%%:*}
+		ratio=$(grep -oP 'ratio \K[0-9.]+' <<<"$row" | head -1 || true)
+		runs=$(grep -oP '(per run|per-run ratios) \K[0-9. ]+' <<<"$row" | head -1 || true)
+		if [[ -z $runs ]]; then
+			runs="$(grep -oP 'min \K[0-9.]+(?=, max)' <<<"$row" | tail -1) $(grep -oP 'max \K[0-9.]+' <<<"$row" | tail -1)"
+		fi
+		lo=$(tr ' ' '\n' <<<"$runs" | grep . | sort -g | head -1)
+		hi=$(tr ' ' '\n' <<<"$runs" | grep . | sort -g | tail -1)
+		case $what in
+		port-I/O*) goal="≤ 1.15"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 1.15) ? "yes" : "no"}') ;;
+		"lab G1 boot"*) goal="≤ 0.8"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 0.8) ? "yes" : "no"}') ;;
+		"G2 launch"*) goal="≤ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 1.0) ? "yes" : "no"}') ;;
+		virtio-blk*) goal="≥ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 1.0) ? "yes" : "no"}') ;;
+		"VMM overhead"*)
+			ratio="$(grep -oP 'gonest \K[0-9.]+' <<<"$row") MiB"
+			goal="≤ 5 MiB"
+			ok=$(awk -v r="${ratio% MiB}" 'BEGIN{print (r <= 5) ? "yes" : "no"}')
+			lo="$lo MiB" hi="$hi MiB" ;;
+		*) continue ;;
+		esac
+		echo "| $what | $ratio | $lo – $hi | $goal | $ok |"
+	done <"$rows"
+}
+
+mkdir -p "$(dirname "$OUT")"
+{
+	echo "# gonest benchmarks"
+	echo
+	echo "Measured by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo
+	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), /dev/kvm backend $(ls -d /sys/module/kvm_{intel,amd,pvm} 2>/dev/null | xargs -r -n1 basename | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo "Lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm); guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); $(go version | cut -d' ' -f3)."
+	echo
+	echo "Lower is better except for virtio-blk read throughput. Ratios are gonest / reference, measured side by side in one run."
+	echo
+	table
+	echo
+	echo "Raw rows:"
+	echo
+	sed 's/^/    /' "$rows"
+} >"$OUT"
+cat "$OUT"
