@@ -30,8 +30,6 @@ const (
 	benchBlkPasses = 3
 	benchBlkMemory = "512M"
 	benchBlkRunMax = 4 * time.Minute
-	// benchBlkQEMU is where the bench image puts QEMU.
-	benchBlkQEMU = "/usr/bin/qemu-system-x86_64"
 	// benchBlkCmdline is gonest's default kernel command line, given to
 	// QEMU too so that both kernels do the same work.
 	benchBlkCmdline = "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 i8042.noaux"
@@ -51,7 +49,7 @@ func runBenchBlk(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("G1's images are missing", "err", err)
 		return guestabi.SetupError
 	}
-	if _, err := os.Stat(benchBlkQEMU); err != nil {
+	if _, err := os.Stat(qemuBinary); err != nil {
 		env.Log.Error("no QEMU in this image: boot H with images/out/h-bench.cpio.gz (make bench-blk)", "err", err)
 		return guestabi.SetupError
 	}
@@ -130,7 +128,7 @@ func benchBlkBoot(ctx context.Context, env *Env, vmm string) ([]float64, error) 
 			// -stats: the exit counts behind the figure go into the log.
 			"-stats", "-timeout", benchBlkRunMax.String(), "-append", appendLine}
 	case "qemu":
-		name = benchBlkQEMU
+		name = qemuBinary
 		// microvm has no PCI unless asked; pcie=on gives virtio-blk-pci,
 		// the transport gonest offers, which Debian's kernel finds alone.
 		args = []string{"-M", "microvm,pcie=on", "-enable-kvm", "-cpu", "host", "-m", benchBlkMemory, "-smp", "1",

@@ -72,7 +72,7 @@ func runBenchNested(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("G1's images are missing", "err", err)
 		return guestabi.SetupError
 	}
-	for _, p := range []string{guestabi.NextDisk, benchBlkQEMU} {
+	for _, p := range []string{guestabi.NextDisk, qemuBinary} {
 		if _, err := os.Stat(p); err != nil {
 			env.Log.Error("the bench needs G1's next-images disk and QEMU: boot H with images/out/h-bench.cpio.gz (make bench-nested)", "err", err)
 			return guestabi.SetupError
@@ -263,7 +263,7 @@ func benchNestedQEMU(ctx context.Context, env *Env) (launchTiming, error) {
 		"-drive", "file=" + guestabi.NextDisk + ",if=none,id=next,format=raw,readonly=on",
 		"-device", "virtio-blk-pci,drive=next"}
 	// isa-debug-exit: QEMU exits (verdict<<1)|1, so 1 is a pass.
-	runErr := benchNestedRun(ctx, env, "qemu", benchBlkQEMU, args, 1)
+	runErr := benchNestedRun(ctx, env, "qemu", qemuBinary, args, 1)
 	marks := clock.close(ln)
 	if runErr != nil {
 		return launchTiming{}, runErr

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/gonest/gonest/guestabi"
 )
@@ -61,32 +59,15 @@ func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {
 // counter (VMRUN/VMLAUNCH executed by the guest and run by KVM for it)
 // over the vCPUs.
 func nestedRuns(path string) (uint64, error) {
-	data, err := os.ReadFile(path)
+	st, err := readVMMStats(path)
 	if err != nil {
-		return 0, fmt.Errorf("read -stats-json output: %w", err)
-	}
-	var st struct {
-		KVM struct {
-			Available bool                `json:"available"`
-			Reason    string              `json:"reason"`
-			VCPUs     []map[string]uint64 `json:"vcpus"`
-		} `json:"kvm"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+		return 0, err
 	}
 	if !st.KVM.Available {
 		return 0, fmt.Errorf("%s: no KVM counters: %s", path, st.KVM.Reason)
 	}
-	var sum uint64
-	seen := false
-	for _, v := range st.KVM.VCPUs {
-		if n, ok := v["nested_run"]; ok {
-			sum += n
-			seen = true
-		}
-	}
-	if !seen {
+	sum, ok := st.vcpuSum("nested_run")
+	if !ok {
 		return 0, fmt.Errorf("%s: no vCPU has a nested_run counter (%d vCPUs)", path, len(st.KVM.VCPUs))
 	}
 	return sum, nil

@@ -282,7 +282,7 @@ func TestNestedRuns(t *testing.T) {
 		})
 	}
 	_, err := nestedRuns(filepath.Join(t.TempDir(), "missing.json"))
-	assert.ErrorContains(t, err, "read -stats-json output")
+	assert.ErrorContains(t, err, "gonest statistics: open")
 }
 
 func TestBenchNestedAppend(t *testing.T) {
