@@ -64,19 +64,22 @@ func (c *Config) validate() error {
 		return inputErrorf("-smp %d: want 1 to %d vCPUs", c.CPUs, MaxCPUs)
 	}
 	if c.MemSize < MinMemSize {
-		return inputErrorf("-m %s: too little memory, gonest needs at least %dM", sizeString(c.MemSize), MinMemSize>>20)
+		return inputErrorf("-m %s: too little memory, gonest needs at least %dM", FormatSize(c.MemSize), MinMemSize>>20)
 	}
 	if c.MemSize%boot.PageSize != 0 {
-		return inputErrorf("-m %s: memory must be a multiple of 4K", sizeString(c.MemSize))
+		return inputErrorf("-m %s: memory must be a multiple of 4K", FormatSize(c.MemSize))
 	}
 	if c.MemSize > boot.MaxMemSize {
-		return inputErrorf("-m %s: at most %s", sizeString(c.MemSize), sizeString(boot.MaxMemSize))
+		return inputErrorf("-m %s: at most %s", FormatSize(c.MemSize), FormatSize(boot.MaxMemSize))
 	}
 	return nil
 }
 
-func sizeString(n uint64) string {
+// FormatSize renders a byte count the way users type it in -m: 512M, 2G.
+func FormatSize(n uint64) string {
 	switch {
+	case n >= 1<<40 && n%(1<<40) == 0:
+		return fmt.Sprintf("%dT", n>>40)
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%dG", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:

@@ -55,7 +55,7 @@ func (m *Machine) setupDisks() error {
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
 		if err != nil {
-			return &InputError{Err: fmt.Errorf("-disk %s: %w", spec.Path, err)}
+			return &InputError{Err: err} // blk's errors name the disk
 		}
 		d.dev = dev
 		p, err := virtio.NewPCI(dev, virtio.PCIOptions{

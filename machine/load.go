@@ -16,7 +16,7 @@ func checkHostMemory(size uint64) error {
 		return nil // cannot tell; mmap will say if it really cannot
 	}
 	if size > total {
-		return inputErrorf("-m %s: more than this host's %s of RAM", sizeString(size), sizeString(total&^(1<<20-1)))
+		return inputErrorf("-m %s: more than this host's %s of RAM", FormatSize(size), FormatSize(total&^(1<<20-1)))
 	}
 	return nil
 }
@@ -49,7 +49,7 @@ func classifyLoadError(cfg Config, err error) error {
 	case errors.As(err, &fe):
 		return &InputError{Err: &detailError{msg: fmt.Sprintf("kernel %s: %s", cfg.Kernel, fe.Detail), err: err}}
 	case errors.Is(err, boot.ErrMemoryTooSmall):
-		return &InputError{Err: fmt.Errorf("-m %s: %w", sizeString(cfg.MemSize), err)}
+		return &InputError{Err: fmt.Errorf("-m %s: %w", FormatSize(cfg.MemSize), err)}
 	case errors.Is(err, boot.ErrInitrdTooLarge), errors.Is(err, boot.ErrInitrdOverlap):
 		return &InputError{Err: fmt.Errorf("initrd %s: %w", cfg.Initrd, err)}
 	case errors.Is(err, boot.ErrKernelOverlap):

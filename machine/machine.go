@@ -173,7 +173,7 @@ func (m *Machine) createVM() error {
 func (m *Machine) setupMemory() error {
 	ranges, err := boot.RAMRanges(m.cfg.MemSize)
 	if err != nil {
-		return &InputError{Err: fmt.Errorf("-m %s: %w", sizeString(m.cfg.MemSize), err)}
+		return &InputError{Err: fmt.Errorf("-m %s: %w", FormatSize(m.cfg.MemSize), err)}
 	}
 	if m.mem, err = guestmem.Map(ranges...); err != nil {
 		return err

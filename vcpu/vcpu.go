@@ -196,7 +196,8 @@ func (v *VCPU) fatal(fe *FatalError) error {
 	if sregs, err := v.kv.GetSregs(); err == nil {
 		fe.Sregs = &sregs
 	}
-	v.log.Error("fatal exit", "err", fe.Error())
+	// The caller reports the error; this is for -v traces.
+	v.log.Debug("fatal exit", "err", fe.Error())
 	return fe
 }
 

@@ -115,7 +115,7 @@ func TestBadInvocations(t *testing.T) {
 		{name: "-m too small for the bzImage", args: []string{"run", "-kernel", "good.bz", "-m", "16M"},
 			want: "-m 16M: guest memory too small", kvm: true},
 		// Memory sizes.
-		{name: "-m 100T", args: []string{"run", "-kernel", "tiny.elf", "-m", "100T"}, want: "at most 1024G"},
+		{name: "-m 100T", args: []string{"run", "-kernel", "tiny.elf", "-m", "100T"}, want: "-m 100T: at most 1T"},
 		{name: "-m 900G", args: []string{"run", "-kernel", "tiny.elf", "-m", "900G"}, want: "more than this host's",
 			skip: func(t *testing.T) string {
 				if total, err := hostinfo.MemTotal(hostinfo.Root()); err != nil || total >= 900<<30 {

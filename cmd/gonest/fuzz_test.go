@@ -6,11 +6,13 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/gonest/gonest/machine"
 )
 
 // FuzzParseSize feeds arbitrary -m values to parseSize: it must never
 // panic, an error is one line, and an accepted size is positive, fits in 63
-// bits and survives formatSize and parseSize again.
+// bits and survives machine.FormatSize and parseSize again.
 func FuzzParseSize(f *testing.F) {
 	for _, s := range []string{"512M", "2G", "1536m", "1024", "64k", "1T", "0", "-5", "12Q", "", " 8G ", "4Gi",
 		"18446744073709551615", "9223372036854775807K", "8388608T", "1\n2"} {
@@ -27,9 +29,9 @@ func FuzzParseSize(f *testing.F) {
 		if n == 0 || n > 1<<63 {
 			t.Fatalf("parseSize(%q) = %d: want 1..2^63", s, n)
 		}
-		again, err := parseSize(formatSize(n))
+		again, err := parseSize(machine.FormatSize(n))
 		if err != nil || again != n {
-			t.Fatalf("parseSize(%q) = %d, formatSize = %q, parsed again = %d, %v", s, n, formatSize(n), again, err)
+			t.Fatalf("parseSize(%q) = %d, formatSize = %q, parsed again = %d, %v", s, n, machine.FormatSize(n), again, err)
 		}
 	})
 }

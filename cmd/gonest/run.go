@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gonest/gonest/console"
 	"github.com/gonest/gonest/doctor"
@@ -55,13 +57,39 @@ func (d *diskFlags) Set(s string) error {
 // sizeFlag is -m.
 type sizeFlag uint64
 
-func (s *sizeFlag) String() string { return formatSize(uint64(*s)) }
+func (s *sizeFlag) String() string { return machine.FormatSize(uint64(*s)) }
 func (s *sizeFlag) Set(v string) error {
 	n, err := parseSize(v)
 	if err != nil {
 		return err
 	}
 	*s = sizeFlag(n)
+	return nil
+}
+
+// cpusFlag is -smp: a whole number, with a message that says so.
+type cpusFlag int
+
+func (c *cpusFlag) String() string { return strconv.Itoa(int(*c)) }
+func (c *cpusFlag) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("want a whole number of vCPUs, such as 2")
+	}
+	*c = cpusFlag(n)
+	return nil
+}
+
+// durationFlag is -timeout: a Go duration, with a message that says so.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+func (d *durationFlag) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want a duration with a unit, such as 90s or 5m")
+	}
+	*d = durationFlag(t)
 	return nil
 }
 
@@ -87,8 +115,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.cfg.Initrd, "initrd", "", "initramfs `PATH` (cpio, optionally compressed)")
 	fs.StringVar(&o.cfg.Append, "append", "", "extra kernel command line, added after gonest's console defaults")
 	fs.Var(&mem, "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
-	fs.IntVar(&o.cfg.CPUs, "smp", machine.DefaultCPUs, "number of vCPUs")
-	fs.DurationVar(&o.cfg.Timeout, "timeout", 0, "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
+	fs.Var((*cpusFlag)(&o.cfg.CPUs), "smp", "number of vCPUs")
+	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
 	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
@@ -223,10 +251,12 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 func describeOutcome(w io.Writer, out machine.Outcome) {
 	switch out.Reason {
 	case machine.ReasonFatal:
-		fmt.Fprintf(w, "gonest: %v\n", out.Err)
 		var fe *vcpu.FatalError
 		if errors.As(out.Err, &fe) {
-			fmt.Fprint(w, fe.Dump())
+			// The dump's first line is the error itself.
+			fmt.Fprint(w, "gonest: "+fe.Dump())
+		} else {
+			fmt.Fprintf(w, "gonest: %v\n", out.Err)
 		}
 	case machine.ReasonTimeout, machine.ReasonSignal:
 		fmt.Fprintf(w, "gonest: %v\n", out.Err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// parseSize parses a memory size such as "512M", "2G", "1536m" or "1024"
+// parseSize parses a memory size such as "512M", "2G", "1536MiB" or "1024"
 // (a bare number means MiB, as in QEMU's -m). It returns bytes.
 func parseSize(s string) (uint64, error) {
 	t := strings.TrimSpace(s)
@@ -14,17 +14,22 @@ func parseSize(s string) (uint64, error) {
 		return 0, fmt.Errorf("empty size")
 	}
 	shift := uint(20)
-	switch t[len(t)-1] {
-	case 'k', 'K':
-		shift, t = 10, t[:len(t)-1]
-	case 'm', 'M':
-		shift, t = 20, t[:len(t)-1]
-	case 'g', 'G':
-		shift, t = 30, t[:len(t)-1]
-	case 't', 'T':
-		shift, t = 40, t[:len(t)-1]
+	// A unit letter, optionally followed by "i", "iB" or "B": 512M, 512Mi,
+	// 512MiB and 512MB all mean 512 MiB, as in QEMU.
+	u := strings.TrimSuffix(strings.TrimSuffix(t, "B"), "b")
+	u = strings.TrimSuffix(u, "i")
+	if u != "" {
+		switch u[len(u)-1] {
+		case 'k', 'K':
+			shift, t = 10, u[:len(u)-1]
+		case 'm', 'M':
+			shift, t = 20, u[:len(u)-1]
+		case 'g', 'G':
+			shift, t = 30, u[:len(u)-1]
+		case 't', 'T':
+			shift, t = 40, u[:len(u)-1]
+		}
 	}
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "i"), "I")
 	n, err := strconv.ParseUint(t, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a size (use a number with an optional K, M, G or T suffix, e.g. 512M)", s)
@@ -36,17 +41,4 @@ func parseSize(s string) (uint64, error) {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return n << shift, nil
-}
-
-// formatSize renders bytes the way users type them.
-func formatSize(n uint64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dG", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dM", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dK", n>>10)
-	}
-	return fmt.Sprintf("%d", n)
 }
