@@ -38,8 +38,11 @@ type Serial struct {
 	log  *slog.Logger
 
 	// txMu serializes transmission so that bytes reach Out in the order
-	// the guest wrote them, without holding mu while Out blocks.
-	txMu sync.Mutex
+	// the guest wrote them, without holding mu while Out blocks. It also
+	// guards txBuf, the byte handed to Out: a slice of a field, so that
+	// sending a byte allocates nothing.
+	txMu  sync.Mutex
+	txBuf [1]byte
 
 	mu       sync.Mutex
 	ier      byte
@@ -220,7 +223,8 @@ func (s *Serial) transmit(v byte) {
 	// interrupt handler costs no extra KVM_IRQ_LINE calls.
 	s.txBusy = true
 	s.mu.Unlock()
-	_, err := s.out.Write([]byte{v})
+	s.txBuf[0] = v
+	_, err := s.out.Write(s.txBuf[:])
 	s.mu.Lock()
 	s.txBusy = false
 	s.thrIntr = true

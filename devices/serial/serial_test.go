@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 
@@ -328,3 +329,12 @@ func TestConcurrentWritersKeepTheirOwnOrder(t *testing.T) {
 
 var _ devices.Device = (*Serial)(nil)
 var _ devices.Named = (*Serial)(nil)
+
+// TestTransmitDoesNotAllocate: every guest console byte is an exit, so the
+// transmit path must not feed the garbage collector.
+func TestTransmitDoesNotAllocate(t *testing.T) {
+	s := New(Config{Out: io.Discard})
+	b := []byte{'x'}
+	allocs := testing.AllocsPerRun(1000, func() { s.Write(regTHR, b) })
+	assert.Zero(t, allocs)
+}
