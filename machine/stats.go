@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,7 +62,16 @@ type MemoryStats struct {
 	RSS           uint64 `json:"rss_bytes"`
 	GuestResident uint64 `json:"guest_resident_bytes"`
 	Overhead      uint64 `json:"vmm_overhead_bytes"`
-	Error         string `json:"error,omitempty"`
+	// Where the overhead lives: RSS by kind (/proc/self/status), and the
+	// Go runtime's own accounting (runtime.MemStats).
+	RSSAnon  uint64 `json:"rss_anon_bytes"`
+	RSSFile  uint64 `json:"rss_file_bytes"`
+	RSSShmem uint64 `json:"rss_shmem_bytes"`
+	GoHeap   uint64 `json:"go_heap_inuse_bytes"`
+	GoStacks uint64 `json:"go_stack_inuse_bytes"`
+	GoSys    uint64 `json:"go_sys_bytes"`
+	Threads  int    `json:"threads"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Stats collects the statistics. Call it after Run and before Close.
@@ -126,11 +136,21 @@ func readStats(open func() (*kvm.Stats, error)) (map[string]uint64, error) {
 // (mincore), whose difference is what gonest itself costs.
 func (m *Machine) memoryStats() MemoryStats {
 	var ms MemoryStats
-	rss, err := selfRSS()
+	status, err := selfStatus()
 	if err != nil {
 		ms.Error = err.Error()
 		return ms
 	}
+	rss, ok := status["VmRSS"]
+	if !ok {
+		ms.Error = "/proc/self/status has no VmRSS"
+		return ms
+	}
+	ms.RSSAnon, ms.RSSFile, ms.RSSShmem = status["RssAnon"], status["RssFile"], status["RssShmem"]
+	ms.Threads = int(status["Threads"])
+	var rt runtime.MemStats
+	runtime.ReadMemStats(&rt)
+	ms.GoHeap, ms.GoStacks, ms.GoSys = rt.HeapInuse, rt.StackInuse, rt.Sys
 	guest, err := m.mem.Resident()
 	if err != nil {
 		ms.Error = err.Error()
@@ -143,23 +163,30 @@ func (m *Machine) memoryStats() MemoryStats {
 	return ms
 }
 
-func selfRSS() (uint64, error) {
+// selfStatus reads /proc/self/status: sizes ("VmRSS", "RssAnon", ...) in
+// bytes, and counts ("Threads") as they are.
+func selfStatus() (map[string]uint64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0, fmt.Errorf("read /proc/self/status: %w", err)
+		return nil, fmt.Errorf("read /proc/self/status: %w", err)
 	}
+	out := map[string]uint64{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/self/status: bad VmRSS %q", f[1])
-			}
-			return kb << 10, nil
+		if len(f) < 2 {
+			continue
 		}
+		n, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		if len(f) == 3 && f[2] == "kB" {
+			n <<= 10
+		}
+		out[strings.TrimSuffix(f[0], ":")] = n
 	}
-	return 0, fmt.Errorf("/proc/self/status has no VmRSS")
+	return out, nil
 }
 
 // SortedKeys returns a map's keys in order, for stable output.
