@@ -58,6 +58,9 @@ Exit codes: 0 guest powered off, N guest wrote N to the exit port (0xf4),
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		reexecWithoutHeapTHP()
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -128,8 +128,8 @@ func printStats(w io.Writer, s machine.Stats) {
 	} else {
 		fmt.Fprintf(w, "process RSS %s, guest RAM resident %s, VMM overhead %s\n",
 			mib(s.Memory.RSS), mib(s.Memory.GuestResident), mib(s.Memory.Overhead))
-		fmt.Fprintf(w, "RSS: anonymous %s, file %s, shmem %s; Go: heap %s, stacks %s, from the OS %s; %d threads\n",
-			mib(s.Memory.RSSAnon), mib(s.Memory.RSSFile), mib(s.Memory.RSSShmem),
+		fmt.Fprintf(w, "RSS: anonymous %s (guest RAM by smaps %s), file %s, shmem %s; Go: heap %s, stacks %s, from the OS %s; %d threads\n",
+			mib(s.Memory.RSSAnon), mib(s.Memory.GuestSmaps), mib(s.Memory.RSSFile), mib(s.Memory.RSSShmem),
 			mib(s.Memory.GoHeap), mib(s.Memory.GoStacks), mib(s.Memory.GoSys), s.Memory.Threads)
 	}
 }
