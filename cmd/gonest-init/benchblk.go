@@ -131,13 +131,9 @@ func benchBlkBoot(ctx context.Context, env *Env, vmm string) ([]float64, error) 
 		name = qemuBinary
 		// microvm has no PCI unless asked; pcie=on gives virtio-blk-pci,
 		// the transport gonest offers, which Debian's kernel finds alone.
-		args = []string{"-M", "microvm,pcie=on", "-enable-kvm", "-cpu", "host", "-m", benchBlkMemory, "-smp", "1",
-			"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-			"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd,
-			"-append", benchBlkCmdline + " " + appendLine,
-			"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort),
-			"-drive", "file=" + benchBlkImage + ",if=none,id=bench,format=raw,readonly=on",
-			"-device", "virtio-blk-pci,drive=bench,serial=" + benchBlkSerial}
+		args = append(microvmArgs("microvm,pcie=on", benchBlkMemory, benchBlkCmdline+" "+appendLine),
+			"-drive", "file="+benchBlkImage+",if=none,id=bench,format=raw,readonly=on",
+			"-device", "virtio-blk-pci,drive=bench,serial="+benchBlkSerial)
 		wantStatus = 1 // isa-debug-exit: (verdict<<1)|1, verdict Pass
 	default:
 		return nil, fmt.Errorf("unknown VMM %q", vmm)

@@ -203,13 +203,7 @@ func bootQEMU(ctx context.Context, env *Env) (bootTiming, error) {
 			}
 		}
 	}()
-	args := []string{"-M", "microvm", "-enable-kvm", "-cpu", "host", "-m", benchMemory, "-smp", "1",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-		"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd,
-		"-append", benchCmdline + " " + benchAppend(env),
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort),
-		"-chardev", "socket,id=markers,path=" + sock,
-		"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=markers", guestabi.MarkerPort)}
+	args := append(microvmArgs("microvm", benchMemory, benchCmdline+" "+benchAppend(env)), qemuMarkerArgs(sock)...)
 	line, status, err := timeVMMFrom(ctx, env, "qemu", qemuBinary, args, start)
 	ln.Close()
 	wg.Wait()
@@ -250,16 +244,31 @@ func timeVMMFrom(ctx context.Context, env *Env, name, bin string, args []string,
 	if ferr := out.Flush(); ferr != nil {
 		env.Log.Warn("console write", "err", ferr)
 	}
-	status := 0
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		status = exitErr.ExitCode()
-	case err != nil:
+	status := exitStatus(err)
+	if status < 0 {
 		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	if line == 0 {
 		return 0, status, fmt.Errorf("%s (exit %d): G1's init never printed %q", name, status, initStartedLine)
 	}
 	return line, status, nil
+}
+
+// microvmArgs is the QEMU command line the benchmarks compare gonest with:
+// microvm (machine, e.g. "microvm,pcie=on" for virtio-blk-pci) on this
+// level's KVM with the host's CPU, one vCPU, the next level's kernel and
+// initrd, the console on stdio, and isa-debug-exit where gonest has its
+// exit device. QEMU exits with (verdict << 1) | 1.
+func microvmArgs(machine, memory, cmdline string) []string {
+	return []string{"-M", machine, "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", "1",
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+		"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd, "-append", cmdline,
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort)}
+}
+
+// qemuMarkerArgs puts an isa-debugcon on the marker port, writing to the
+// unix socket sock, so the benchmark times QEMU's guest by its markers.
+func qemuMarkerArgs(sock string) []string {
+	return []string{"-chardev", "socket,id=markers,path=" + sock,
+		"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=markers", guestabi.MarkerPort)}
 }

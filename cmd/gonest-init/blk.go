@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,17 +215,4 @@ func sigtermChild(ctx context.Context, env *Env, name string, args ...string) gu
 		env.printTail("gonest stderr", errOut.Tail())
 	}
 	return v
-}
-
-// exitStatus is a command's exit status from exec's error: 0 for nil, -1
-// when it did not exit normally.
-func exitStatus(err error) int {
-	if err == nil {
-		return 0
-	}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode()
-	}
-	return -1
 }

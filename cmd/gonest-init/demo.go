@@ -72,13 +72,12 @@ func runDemo(ctx context.Context, env *Env) guestabi.Verdict {
 	cmd := exec.CommandContext(ctx, guestabi.GonestBinary, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err := cmd.Run()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
+	switch code := exitStatus(err); {
+	case code == 0:
 		env.Log.Info("G1 ended", "exit", 0)
 		return guestabi.Pass
-	case errors.As(err, &exitErr):
-		env.Log.Error("G1 ended", "exit", exitErr.ExitCode())
+	case code > 0:
+		env.Log.Error("G1 ended", "exit", code)
 		return guestabi.Fail
 	}
 	env.Log.Error("gonest did not run", "err", err)
@@ -174,12 +173,8 @@ func l2Main(args []string) int {
 	cmd := exec.Command(guestabi.GonestBinary, gargs...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err := cmd.Run()
-	code := 0
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		code = exitErr.ExitCode()
-	case err != nil:
+	code := exitStatus(err)
+	if code < 0 {
 		log.Error("gonest did not run", "err", err)
 		return 1
 	}

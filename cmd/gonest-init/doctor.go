@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"os/exec"
 
 	"github.com/gonest/gonest/guestabi"
 )
@@ -15,12 +13,8 @@ import (
 func runDoctor(ctx context.Context, env *Env) int {
 	env.Log.Info("gonest doctor follows", "level", env.Level)
 	err := env.Command(ctx, guestabi.GonestBinary, "doctor").Run()
-	code := 0
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		code = exitErr.ExitCode()
-	case err != nil:
+	code := exitStatus(err)
+	if code < 0 {
 		env.Log.Error("gonest doctor did not run", "err", err)
 		return -1
 	}

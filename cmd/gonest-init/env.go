@@ -171,13 +171,9 @@ func parseVerdictLine(line string) (guestabi.Verdict, bool) {
 // childVerdict combines a VMM's exit (err from exec) with the verdict its
 // guest printed, and says why when they do not make a clean result.
 func childVerdict(err error, reported guestabi.Verdict, sawReport bool) (guestabi.Verdict, string) {
-	status := 0
-	if err != nil {
-		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) || exitErr.ExitCode() < 0 {
-			return guestabi.Fail, fmt.Sprintf("the VMM did not exit normally: %v", err)
-		}
-		status = exitErr.ExitCode()
+	status := exitStatus(err)
+	if status < 0 {
+		return guestabi.Fail, fmt.Sprintf("the VMM did not exit normally: %v", err)
 	}
 	switch {
 	case !sawReport && status == 0:
@@ -200,4 +196,17 @@ func (e *Env) printTail(what string, lines []string) {
 		fmt.Fprintf(e.Console, "  | %s\n", l)
 	}
 	fmt.Fprintf(e.Console, "----- end of %s -----\n", what)
+}
+
+// exitStatus is a command's exit status from exec's error: 0 for nil, -1
+// when it did not exit normally.
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode()
+	}
+	return -1
 }

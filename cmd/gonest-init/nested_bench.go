@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -253,15 +252,11 @@ func benchNestedQEMU(ctx context.Context, env *Env) (launchTiming, error) {
 	defer ln.Close()
 	clock := newMarkerClock(time.Now())
 	go clock.serve(ln)
-	args := []string{"-M", "microvm,pcie=on", "-enable-kvm", "-cpu", "host", "-m", benchNestedMemory, "-smp", "1",
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-		"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd,
-		"-append", bootproto.DefaultCmdline + " " + benchNestedAppend(env.Level, benchNestedRunMax-30*time.Second),
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort),
-		"-chardev", "socket,id=markers,path=" + benchNestedSock,
-		"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=markers", guestabi.MarkerPort),
-		"-drive", "file=" + guestabi.NextDisk + ",if=none,id=next,format=raw,readonly=on",
-		"-device", "virtio-blk-pci,drive=next"}
+	args := microvmArgs("microvm,pcie=on", benchNestedMemory,
+		bootproto.DefaultCmdline+" "+benchNestedAppend(env.Level, benchNestedRunMax-30*time.Second))
+	args = append(args, qemuMarkerArgs(benchNestedSock)...)
+	args = append(args, "-drive", "file="+guestabi.NextDisk+",if=none,id=next,format=raw,readonly=on",
+		"-device", "virtio-blk-pci,drive=next")
 	// isa-debug-exit: QEMU exits (verdict<<1)|1, so 1 is a pass.
 	runErr := benchNestedRun(ctx, env, "qemu", qemuBinary, args, 1)
 	marks := clock.close(ln)
@@ -301,12 +296,8 @@ func benchNestedRun(ctx context.Context, env *Env, vmm, bin string, args []strin
 	if ferr := out.Flush(); ferr != nil {
 		env.Log.Warn("console write", "err", ferr)
 	}
-	status := 0
-	var exitErr *exec.ExitError
-	switch {
-	case errors.As(err, &exitErr):
-		status = exitErr.ExitCode()
-	case err != nil:
+	status := exitStatus(err)
+	if status < 0 {
 		return fmt.Errorf("%s: %w", vmm, err)
 	}
 	if status != wantStatus {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,13 +118,9 @@ const defaultTinyTimeout = time.Minute
 // tinyVerdict turns gonest's exit into this level's verdict: the guest's
 // exit code, passed on as it is, once the greeting proved the guest ran.
 func tinyVerdict(err error, greeted bool, want uint8) (guestabi.Verdict, string) {
-	status := 0
-	if err != nil {
-		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) || exitErr.ExitCode() < 0 {
-			return guestabi.Fail, fmt.Sprintf("gonest did not exit normally: %v", err)
-		}
-		status = exitErr.ExitCode()
+	status := exitStatus(err)
+	if status < 0 {
+		return guestabi.Fail, fmt.Sprintf("gonest did not exit normally: %v", err)
 	}
 	switch {
 	case !greeted:
