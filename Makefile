@@ -50,6 +50,8 @@ lab: images
 # The lab tests fail, rather than skip, when the images are missing.
 LAB_TEST_RUN ?= TestLab
 lab-test: images
+	GONEST_BZIMAGE=$(abspath $(IMG_OUT))/vmlinuz GONEST_VMLINUX=$(abspath $(IMG_OUT))/vmlinux GONEST_REQUIRE_LAB=1 \
+		$(GO) test -count=1 -v -run '^TestReal' ./boot
 	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
 		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
 

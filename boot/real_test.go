@@ -14,7 +14,7 @@ import (
 func TestRealBzImage(t *testing.T) {
 	path := os.Getenv("GONEST_BZIMAGE")
 	if path == "" {
-		t.Skip("GONEST_BZIMAGE is not set: no real bzImage to check (the lab and CI set it to images/out's kernel)")
+		skipOrFail(t, "GONEST_BZIMAGE is not set: no real bzImage to check (make lab-test sets it to images/out's kernel)")
 	}
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -50,7 +50,7 @@ func TestRealBzImage(t *testing.T) {
 func TestRealVmlinux(t *testing.T) {
 	path := os.Getenv("GONEST_VMLINUX")
 	if path == "" {
-		t.Skip("GONEST_VMLINUX is not set: no real vmlinux to check (the lab sets it to images/out's uncompressed kernel)")
+		skipOrFail(t, "GONEST_VMLINUX is not set: no real vmlinux to check (the lab sets it to images/out's uncompressed kernel)")
 	}
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -72,4 +72,14 @@ func TestRealVmlinux(t *testing.T) {
 	} else {
 		assert.Equal(t, k.ELF.Entry, ld.CPU.RIP)
 	}
+}
+
+// skipOrFail skips a real-kernel test with the reason, or fails it when
+// GONEST_REQUIRE_LAB=1 says the images must be there (make lab-test).
+func skipOrFail(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("GONEST_REQUIRE_LAB") == "1" {
+		t.Fatal(reason + "; GONEST_REQUIRE_LAB=1 requires it")
+	}
+	t.Skip(reason)
 }
