@@ -272,7 +272,9 @@ func writeFile(root string, f diskfiles.File, fsync bool) error {
 // BLKZEROOUT fail. Linux 6.1 refuses all three itself once virtio_blk has
 // marked the disk read-only (VIRTIO_BLK_F_RO): EACCES for the mount,
 // EPERM for the others, so no write reaches gonest; gonest's own refusal
-// (VIRTIO_BLK_S_IOERR) is tested with fake drivers in devices/virtio/blk.
+// (VIRTIO_BLK_S_IOERR) is tested with fake drivers in devices/virtio/blk
+// and by a tiny guest that drives the device itself on real KVM
+// (machine/virtioblk_test.go).
 // The lab test checks that the image's bytes did not change.
 func checkReadOnlyDisk(c *checks, dev string) {
 	if err := mountExt4(dev, blkROMount, 0); err == nil {

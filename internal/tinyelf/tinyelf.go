@@ -116,6 +116,79 @@ func (a *Asm) StoreRBX() *Asm { return a.Raw(0x89, 0x03) }
 // LoadRBX is mov eax, dword [rbx].
 func (a *Asm) LoadRBX() *Asm { return a.Raw(0x8b, 0x03) }
 
+// The memory forms below address guest-physical memory directly: the
+// identity page tables map [0, 4 GiB). An absolute operand is a 32-bit
+// displacement with a SIB byte and no base (ModRM rm=100, SIB 0x25), since
+// rm=101 alone means RIP-relative in long mode.
+
+func le16(v uint16) []byte { return binary.LittleEndian.AppendUint16(nil, v) }
+func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+
+// StoreB is mov byte [addr], v.
+func (a *Asm) StoreB(addr uint32, v byte) *Asm {
+	a.Raw(0xc6, 0x04, 0x25).Raw(le32(addr)...)
+	return a.Raw(v)
+}
+
+// StoreW is mov word [addr], v.
+func (a *Asm) StoreW(addr uint32, v uint16) *Asm {
+	a.Raw(0x66, 0xc7, 0x04, 0x25).Raw(le32(addr)...)
+	return a.Raw(le16(v)...)
+}
+
+// StoreL is mov dword [addr], v.
+func (a *Asm) StoreL(addr, v uint32) *Asm {
+	a.Raw(0xc7, 0x04, 0x25).Raw(le32(addr)...)
+	return a.Raw(le32(v)...)
+}
+
+// StoreQ stores a 64-bit value as two dwords, low first.
+func (a *Asm) StoreQ(addr uint32, v uint64) *Asm {
+	return a.StoreL(addr, uint32(v)).StoreL(addr+4, uint32(v>>32))
+}
+
+// LoadAL is mov al, byte [addr].
+func (a *Asm) LoadAL(addr uint32) *Asm { return a.Raw(0x8a, 0x04, 0x25).Raw(le32(addr)...) }
+
+// WaitW spins (pause; cmp word [addr], v; jne) until the word at addr
+// equals v, as a driver polls a ring index another agent advances.
+func (a *Asm) WaitW(addr uint32, v uint16) *Asm {
+	a.Raw(0xf3, 0x90)                                                // pause
+	a.Raw(0x66, 0x81, 0x3c, 0x25).Raw(le32(addr)...).Raw(le16(v)...) // cmp word [addr], v
+	return a.Raw(0x75, 0xf2)                                         // jne back to the pause (-14)
+}
+
+// StoreRBXB is mov byte [rbx+disp], v: a register of an MMIO window whose
+// base is in RBX.
+func (a *Asm) StoreRBXB(disp uint32, v byte) *Asm {
+	return a.Raw(0xc6, 0x83).Raw(le32(disp)...).Raw(v)
+}
+
+// StoreRBXW is mov word [rbx+disp], v.
+func (a *Asm) StoreRBXW(disp uint32, v uint16) *Asm {
+	return a.Raw(0x66, 0xc7, 0x83).Raw(le32(disp)...).Raw(le16(v)...)
+}
+
+// StoreRBXL is mov dword [rbx+disp], v.
+func (a *Asm) StoreRBXL(disp, v uint32) *Asm {
+	return a.Raw(0xc7, 0x83).Raw(le32(disp)...).Raw(le32(v)...)
+}
+
+// LoadALRBX is mov al, byte [rbx+disp].
+func (a *Asm) LoadALRBX(disp uint32) *Asm { return a.Raw(0x8a, 0x83).Raw(le32(disp)...) }
+
+// AndEAX is and eax, v.
+func (a *Asm) AndEAX(v uint32) *Asm { return a.Raw(0x25).Raw(le32(v)...) }
+
+// MovEBXEAX is mov ebx, eax (which clears RBX's upper half).
+func (a *Asm) MovEBXEAX() *Asm { return a.Raw(0x89, 0xc3) }
+
+// MovRDI loads RDI: mov rdi, imm32 (sign-extended).
+func (a *Asm) MovRDI(v uint32) *Asm { return a.Raw(0x48, 0xc7, 0xc7).Raw(le32(v)...) }
+
+// RepStosB is rep stosb: RCX copies of AL to [RDI].
+func (a *Asm) RepStosB() *Asm { return a.Raw(0xf3, 0xaa) }
+
 // Print writes s to port (a UART's THR) one OUT per byte.
 func (a *Asm) Print(port uint16, s string) *Asm {
 	a.MovDX(port)
