@@ -37,11 +37,6 @@ var (
 	jmpRAX   = []byte{0xff, 0xe0}             // jmp rax
 )
 
-// movRDI is mov rdi, imm32 (sign-extended).
-func movRDI(v uint32) []byte {
-	return []byte{0x48, 0xc7, 0xc7, byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
-}
-
 // movRAX is mov rax, imm64.
 func movRAX(v uint64) []byte {
 	b := []byte{0x48, 0xb8}
@@ -198,7 +193,7 @@ func TestHostileRepOuts(t *testing.T) {
 	t.Run("insb from an unclaimed port fills RAM with all-ones", func(t *testing.T) {
 		const dst = 0x20_0000
 		var a tinyelf.Asm
-		a.Raw(movRDI(dst)...).MovRCX(count).MovDX(0x2345).Raw(repInsB...)
+		a.MovRDI(dst).MovRCX(count).MovDX(0x2345).Raw(repInsB...)
 		a.MovRBX(dst + count - 4).LoadRBX()
 		markEAX(&a)
 		a.Exit(boot.ExitPort, 0).Hlt()
