@@ -10,7 +10,7 @@
 #   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests
 #   images/out/h.cpio.gz    H:  the same as G1
 #   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
-#   images/out/h-next.ext4  G1's kernel+initrd and g1-next.ext4, the disk the lab gives H
+#   images/out/h-next.ext4  G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
 #   images/out/disk.ext4    ext4 image of images/disk/ + known files for virtio-blk scenarios
 
 IMG_OUT   := images/out
@@ -37,7 +37,7 @@ GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4
 
 # Packages whose tests run inside the lab (scenario kvmtests), as
 # `go test -c` binaries. Packages without tests yet are skipped.
-LAB_TEST_PKGS ?= ./kvm ./vcpu
+LAB_TEST_PKGS ?= ./kvm ./vcpu ./machine
 
 # gonest goes into H and G1 once cmd/gonest exists.
 GONEST_PKG := $(if $(wildcard cmd/gonest/*.go),./cmd/gonest)
@@ -110,7 +110,7 @@ $(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz | host-to
 	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g2.cpio.gz:initrd
 
 $(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
-	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
+	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/vmlinux:vmlinux? $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
 
 # The test disk: images/disk/ plus known/ (files of mixed sizes and their
 # SHA256SUMS, from internal/diskfiles), with room for the 200 files G1
