@@ -86,6 +86,10 @@ const (
 	// (gonest.code=42, 0 to 127); the l2-tiny chain carries it up as the
 	// verdict of every level.
 	ParamCode = "gonest.code"
+	// ParamKernel picks the file this level boots the next one from:
+	// "vmlinux" for NextVmlinux (an ELF, entered through its PVH note),
+	// anything else for NextKernel (the bzImage). Not inherited.
+	ParamKernel = "gonest.kernel"
 )
 
 // Paths inside every level's initramfs.
@@ -105,6 +109,9 @@ const (
 	NextDir = "/images/next"
 	// NextKernel is the kernel this level boots for the next level.
 	NextKernel = NextDir + "/vmlinuz"
+	// NextVmlinux, when present, is the same kernel uncompressed: an ELF
+	// vmlinux with a PVH note (gonest.kernel=vmlinux boots it).
+	NextVmlinux = NextDir + "/vmlinux"
 	// NextInitrd is the initramfs this level boots for the next level.
 	NextInitrd = NextDir + "/initrd"
 	// NextDisk, when present, is the next level's own NextLabel disk

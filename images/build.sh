@@ -175,13 +175,18 @@ uroot() {
 
 # nextdisk OUT LABEL SRC:NAME...: an ext4 image labelled LABEL whose root
 # holds each SRC as NAME, sized to fit (mke2fs -d: no root, no loop
-# device). No journal: the guest mounts it read-only.
+# device). No journal: the guest mounts it read-only. A NAME ending in ?
+# is optional: a missing SRC is left out.
 nextdisk() {
 	local out=$1 label=$2 spec src name kib=0
 	shift 2
 	tmp=$(mktemp -d "$(dirname "$out")/.nextdisk.XXXXXX")
 	for spec in "$@"; do
 		src=${spec%%:*} name=${spec#*:}
+		if [[ $name == *'?' ]]; then # NAME? marks an optional file
+			name=${name%'?'}
+			[[ -f $src ]] || { say "nextdisk: no $src, $name left out"; continue; }
+		fi
 		[[ -f $src ]] || die "nextdisk: $src missing"
 		ln "$src" "$tmp/$name" 2>/dev/null || cp "$src" "$tmp/$name"
 		kib=$((kib + ($(stat -c %s "$src") + 1023) / 1024))

@@ -34,3 +34,22 @@ func TestLabLinuxBoot(t *testing.T) {
 		t.Logf("G1 %q at %.1fs", m, at.Seconds())
 	}
 }
+
+// enteredByPVH is G1's init reporting (from /sys/kernel/boot_params) that
+// Linux started at its PVH entry: type_of_loader 0xb0, which Linux sets
+// itself only on that path.
+var enteredByPVH = regexp.MustCompile(`(?m)^\[H\] \[G1\] init: level booted level=G1 entered_by="PVH \(`)
+
+// TestLabBootVmlinuxPVH boots G1 from Debian's uncompressed vmlinux (an
+// ELF with a PVH note) instead of the bzImage: H runs `gonest run -kernel
+// /images/next/vmlinux -initrd ...`, G1 reaches its init, says it was
+// entered through PVH, and passes.
+func TestLabBootVmlinuxPVH(t *testing.T) {
+	res, log := runLab(t, lab.Config{Scenario: "nested", Timeout: 4 * time.Minute,
+		Append: "gonest.next=boot " + guestabi.ParamKernel + "=vmlinux gonest.timeout=3m"})
+	logTimeline(t, res, 2)
+	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 did not boot from the vmlinux%s", levelTails(res))
+	assert.Contains(t, log, "-kernel "+guestabi.NextVmlinux+" ", "H's gonest was not given the vmlinux")
+	assert.Regexp(t, enteredByPVH, log, "G1 does not report a PVH entry")
+	assertMarkers(t, res, 1, levelMarkers...)
+}

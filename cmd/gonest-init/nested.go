@@ -54,6 +54,16 @@ func nextMemory(next string) string {
 // levelParams are set per level by nextCmdline, never inherited.
 var levelParams = map[string]bool{
 	guestabi.ParamScenario: true, guestabi.ParamLevel: true, ParamNext: true, guestabi.ParamTimeout: true,
+	guestabi.ParamKernel: true,
+}
+
+// nextKernel is the kernel file for the next level: the bzImage, or with
+// gonest.kernel=vmlinux the uncompressed ELF (booted through its PVH note).
+func nextKernel(params map[string]string) string {
+	if params[guestabi.ParamKernel] == "vmlinux" {
+		return guestabi.NextVmlinux
+	}
+	return guestabi.NextKernel
 }
 
 // inheritedParams returns this level's gonest.* parameters that the next
@@ -104,7 +114,7 @@ func (c child) gonestArgs(level string, params map[string]string, disk bool, chi
 	}
 	args := []string{"run",
 		"-m", nextMemory(chain),
-		"-kernel", guestabi.NextKernel,
+		"-kernel", nextKernel(params),
 		"-initrd", guestabi.NextInitrd,
 		// The outermost VMM (the lab's QEMU) sees every level's markers.
 		"-forward-markers",

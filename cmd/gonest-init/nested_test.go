@@ -141,6 +141,15 @@ func TestChildGonestArgs(t *testing.T) {
 	}
 }
 
+// gonest.kernel=vmlinux boots the next level from the uncompressed ELF,
+// and is not passed further down.
+func TestChildGonestArgsVmlinux(t *testing.T) {
+	params := map[string]string{guestabi.ParamKernel: "vmlinux", guestabi.ParamLevel: "H"}
+	got := strings.Join(child{scenario: "boot"}.gonestArgs("H", params, true, 0, 0), " ")
+	assert.Equal(t, "run -m 384M -kernel /images/next/vmlinux -initrd /images/next/initrd -forward-markers"+
+		" -disk /images/next/next.ext4,ro -append quiet gonest.scenario=boot gonest.level=G1", got)
+}
+
 func TestTinyCode(t *testing.T) {
 	tests := []struct {
 		in      string

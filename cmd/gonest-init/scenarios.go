@@ -42,9 +42,10 @@ var scenarios = []Scenario{
 }
 
 // runBoot passes: reaching a scenario at all means the kernel booted,
-// unpacked the initramfs and ran gonest-init.
+// unpacked the initramfs and ran gonest-init. It logs how the kernel was
+// entered (bzImage or PVH), which the lab's vmlinux test checks.
 func runBoot(_ context.Context, env *Env) guestabi.Verdict {
-	env.Log.Info("level booted", "level", env.Level)
+	env.Log.Info("level booted", "level", env.Level, "entered_by", readBootProtocol())
 	return guestabi.Pass
 }
 
