@@ -400,8 +400,8 @@ func pciStorm(a *tinyelf.Asm, value, end uint32) {
 	a.MovEAX(value)                                    //
 	a.MovDX(boot.PCIConfigPort + 4).OutL()             // CONFIG_DATA
 	a.Raw(0x83, 0xc3, 0x04)                            // add ebx, 4
-	a.Raw(append([]byte{0x81, 0xfb}, le(end)...)...) // cmp ebx, end
-	a.Raw(0x72, 0xe4) // jb L (28 bytes back)
+	a.Raw(append([]byte{0x81, 0xfb}, le(end)...)...)   // cmp ebx, end
+	a.Raw(0x72, 0xe4)                                  // jb L (28 bytes back)
 }
 
 // pciWrite writes value to configuration register reg of bus 0, slot dev.
