@@ -21,8 +21,11 @@ all: build
 build:
 	$(GO) build -o bin/gonest ./cmd/gonest
 
+# go vet, and gofmt: a file gofmt would change fails the build.
 vet:
 	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './images/out/*')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted (run: gofmt -w $$unformatted)" >&2; exit 1; fi
 
 # Unit and tiny-guest tests, all under the race detector (it needs cgo, so
 # gcc, which host-tools installs when missing).
