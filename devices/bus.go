@@ -46,6 +46,9 @@ func NewBus(name string) *Bus {
 	return b
 }
 
+// Name is the bus's name ("pio", "mmio").
+func (b *Bus) Name() string { return b.name }
+
 // Insert maps dev at [base, base+size). It rejects a zero size, a range that
 // wraps around the address space, and any overlap.
 func (b *Bus) Insert(dev Device, base, size uint64) error {

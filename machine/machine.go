@@ -127,6 +127,7 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := m.setupVCPUs(); err != nil {
 		return nil, err
 	}
+	m.logBoard()
 	return m, nil
 }
 
@@ -226,6 +227,8 @@ func (m *Machine) Run(ctx context.Context) Outcome {
 	if err := m.flushDisks(); err != nil && m.outcome.Code == ExitOK {
 		m.outcome = Outcome{Reason: ReasonFatal, Code: ExitFailure, Err: err}
 	}
+	m.log.Debug("guest stopped", "reason", m.outcome.Reason.String(), "exit_code", m.outcome.Code,
+		"ran", time.Since(m.start).Round(time.Millisecond).String())
 	return m.outcome
 }
 

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"testing"
 
@@ -128,6 +129,13 @@ func (d *tinyDriver) request(typ uint32, sector uint64, dataLen uint32, write bo
 // sector s is filled with byte s+1, and returns the console bytes and the
 // disk's bytes afterwards.
 func runTinyDriver(t *testing.T, ro bool) (string, []byte, []byte) {
+	console, before, after, _ := runTinyDriverLogged(t, ro)
+	return console, before, after
+}
+
+// runTinyDriverLogged is runTinyDriver with the machine's debug log (what
+// gonest run -v prints) returned too.
+func runTinyDriverLogged(t *testing.T, ro bool) (string, []byte, []byte, string) {
 	img := t.TempDir() + "/disk.img"
 	before := make([]byte, 64<<10)
 	for s := 0; s < len(before)/blk.SectorSize; s++ {
@@ -147,8 +155,10 @@ func runTinyDriver(t *testing.T, ro bool) (string, []byte, []byte) {
 	d.request(0xff, 0, 0, false)                     // an unknown type
 	d.a.Exit(boot.ExitPort, 0).Hlt()
 
+	log := new(syncBuffer)
 	o, console, m := runTiny(t, d.a.Bytes(), func(c *Config) {
 		c.Disks = []DiskSpec{{Path: img, ReadOnly: ro}}
+		c.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	require.Equal(t, 0, o.Code, "%v; console %q", o, console)
 	// probe's 18 register writes exit to gonest; the 7 notifies must not:
@@ -162,7 +172,24 @@ func runTinyDriver(t *testing.T, ro bool) (string, []byte, []byte) {
 	assert.Equal(t, uint64(18), bar0, "userspace exits on BAR 0: the common configuration writes only")
 	after, err := os.ReadFile(img)
 	require.NoError(t, err)
-	return console, before, after
+	return console, before, after, log.String()
+}
+
+// gonest run -v: the board as New built it, then what the guest's driver
+// did to it, then how it ended.
+func TestVerboseLogTellsTheBoardAndTheDriver(t *testing.T) {
+	_, _, _, log := runTinyDriverLogged(t, false)
+	for _, want := range []string{
+		`msg="vm created"`,
+		`msg="kernel loaded" format="ELF (64-bit entry)" entry=0x100000`,
+		`msg=device bus=pio at=0x3f8+0x8 name="serial (COM1)"`,
+		`msg=disk path=`,
+		`msg="pci bar mapped" bar=0 at=0xc0000000+0x8000`,
+		`msg="virtio device live (DRIVER_OK)" device=virtio-2 type=2 features=0x100000000 queues=1`,
+		`msg="guest stopped" reason="exit device" exit_code=0`,
+	} {
+		assert.Contains(t, log, want)
+	}
 }
 
 func TestTinyDriverReadsWritesAndFlushes(t *testing.T) {

@@ -393,6 +393,7 @@ func (c *Config) updateMappings() {
 			continue
 		}
 		b.mapped, b.mappedAt, b.warned = true, ch.base, false
+		c.log.Debug("pci bar mapped", "bar", ch.index, "at", fmt.Sprintf("%#x+%#x", ch.base, ch.size))
 		if c.observer != nil {
 			c.observer.BARMapped(ch.index, ch.base)
 		}

@@ -298,6 +298,8 @@ func (p *PCI) activateLocked() {
 		return
 	}
 	p.active = true
+	p.log.Debug("virtio device live (DRIVER_OK)", "type", p.backend.DeviceType(),
+		"features", fmt.Sprintf("%#x", p.common.driverFeatures), "queues", len(queues))
 }
 
 // resetLocked returns the device to its initial state (virtio 1.2 §2.4):
@@ -307,6 +309,7 @@ func (p *PCI) resetLocked() {
 	if p.active {
 		p.backend.Reset()
 		p.active = false
+		p.log.Debug("virtio device reset", "type", p.backend.DeviceType())
 	}
 	p.common = commonState{}
 	for i := range p.queues {
