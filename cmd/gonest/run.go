@@ -122,7 +122,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
-	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr")
+	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
 	fs.BoolVar(&o.forward, "forward-markers", false, "pass the guest's boot markers on to this machine's own marker port (port 0xf8 via /dev/port), for nested timelines")
 	// Usage is printed only for -h; a parse error is one line.
 	fs.Usage = func() {}
