@@ -1,0 +1,96 @@
+// Package images holds the images pipeline (images.mk, build.sh) and its
+// Go tools; this test checks build.sh's answers when the Debian mirror or a
+// package is missing, with fake apt commands, without network or root.
+package images
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeBin writes executable shell scripts into a fresh directory.
+func fakeBin(t *testing.T, scripts map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range scripts {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755))
+	}
+	return dir
+}
+
+// runKernelStep runs `build.sh kernel OUT MKIMAGE` with the fake commands
+// first on PATH, and returns its exit code and its stderr lines.
+func runKernelStep(t *testing.T, bin string) (int, []string, string) {
+	t.Helper()
+	out := t.TempDir()
+	mkimage := filepath.Join(t.TempDir(), "mkimage")
+	require.NoError(t, os.WriteFile(mkimage, []byte("#!/bin/sh\nexit 0\n"), 0o755))
+	cmd := exec.Command("bash", "build.sh", "kernel", out, mkimage, "kvm_amd")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"), out
+}
+
+// As root on a machine whose apt lists are empty, build.sh runs apt-get
+// update; a mirror that cannot be reached ends it with one line that says
+// so and what to run.
+func TestKernelStepUnreachableMirror(t *testing.T) {
+	bin := fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `exit 100`,
+		"apt-get":   `echo "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease" >&2; exit 100`,
+	})
+	code, lines, _ := runKernelStep(t, bin)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "images: apt-get update failed: is the Debian mirror reachable? Retry with: apt-get update", lines[len(lines)-1])
+}
+
+// Not root, with empty lists: the one line says which command to run.
+func TestKernelStepEmptyListsNotRoot(t *testing.T) {
+	bin := fakeBin(t, map[string]string{"id": `echo 1000`, "apt-cache": `exit 100`, "apt-get": `exit 100`})
+	code, lines, _ := runKernelStep(t, bin)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, []string{"images: the apt package lists are empty; run: sudo apt-get update"}, lines)
+}
+
+// The lists know no kernel behind linux-image-amd64: the line names the
+// package and the command that shows why.
+func TestKernelStepMissingPackage(t *testing.T) {
+	bin := fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `[ "$1" = show ] && exit 0; exit 0`, // show succeeds, depends lists nothing
+		"apt-get":   `exit 100`,
+	})
+	code, lines, _ := runKernelStep(t, bin)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, []string{"images: cannot resolve linux-image-amd64 to a kernel package; run: apt-get update, then: apt-cache depends linux-image-amd64"}, lines)
+}
+
+// The package resolves but cannot be downloaded: the line names the
+// -unsigned package and the exact command to retry.
+func TestKernelStepDownloadFails(t *testing.T) {
+	bin := fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `[ "$1" = depends ] && echo "  Depends: linux-image-6.1.0-99-amd64"; exit 0`,
+		"apt-get":   `echo "E: Can't find a source to download version of linux-image-6.1.0-99-amd64-unsigned" >&2; exit 100`,
+	})
+	code, lines, out := runKernelStep(t, bin)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "images: apt-get download linux-image-6.1.0-99-amd64-unsigned failed; check the Debian mirror, then run: cd "+
+		out+"/cache && apt-get download linux-image-6.1.0-99-amd64-unsigned", lines[len(lines)-1])
+	assert.NoFileExists(t, filepath.Join(out, "kernel.stamp"), "a failed download leaves no stamp")
+}
