@@ -63,7 +63,7 @@ run: build images
 	@IMG_OUT=$(IMG_OUT) GO=$(GO) tools/run-demo.sh
 
 # One table row: gonest vs QEMU microvm booting G1 inside the same H.
-BENCH_RUNS ?= 5
+BENCH_RUNS ?= 7
 bench-boot: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-boot -append gonest.bench.runs=$(BENCH_RUNS)
 

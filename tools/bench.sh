@@ -13,13 +13,13 @@
 # measured side by side mean anything. The table and the raw rows go to
 # bench/results.md with the date and a description of the machine.
 #
-# Environment: BENCH_RUNS (lab runs per VMM, default 5), PORTIO_EXITS
+# Environment: BENCH_RUNS (lab runs per VMM, default 7), PORTIO_EXITS
 # (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-7}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
