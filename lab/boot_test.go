@@ -48,7 +48,7 @@ func TestLabBootVmlinuxPVH(t *testing.T) {
 	res, log := runLab(t, lab.Config{Scenario: "nested", Timeout: 4 * time.Minute,
 		Append: "gonest.next=boot " + guestabi.ParamKernel + "=vmlinux gonest.timeout=3m"})
 	logTimeline(t, res, 2)
-	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 did not boot from the vmlinux%s", levelTails(res))
+	assert.Equal(t, guestabi.Pass, res.Verdict, "G1 did not boot from the vmlinux%s", res.TailsText())
 	assert.Contains(t, log, "-kernel "+guestabi.NextVmlinux+" ", "H's gonest was not given the vmlinux")
 	assert.Regexp(t, enteredByPVH, log, "G1 does not report a PVH entry")
 	assertMarkers(t, res, 1, levelMarkers...)

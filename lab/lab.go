@@ -62,6 +62,10 @@ type Result struct {
 	Tails    map[string][]string // last lines per level: "H", "H/G1", ...
 }
 
+// TailsText renders every level's console tail, outermost first (the
+// failing level's lines end it), for a failure message.
+func (r Result) TailsText() string { return formatTails(r.Tails) }
+
 // Mark returns when H's own marker m first arrived, and whether it did.
 func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) { return r.MarkAt(0, m) }
 

@@ -3,7 +3,6 @@ package lab_test
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,29 +21,6 @@ import (
 // levelMarkers are the markers gonest-init writes at every Linux level.
 var levelMarkers = []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerModulesLoaded,
 	guestabi.MarkerScenarioStart, guestabi.MarkerScenarioEnd}
-
-// levelTails renders every level's console tail, outermost first, for a
-// failure message: the failing level's lines end it.
-func levelTails(res lab.Result) string {
-	keys := make([]string, 0, len(res.Tails))
-	for k := range res.Tails {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if a, b := strings.Count(keys[i], "/"), strings.Count(keys[j], "/"); a != b {
-			return a < b
-		}
-		return keys[i] < keys[j]
-	})
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "\n--- last %d lines of %s ---", len(res.Tails[k]), k)
-		for _, l := range res.Tails[k] {
-			b.WriteString("\n  | " + l)
-		}
-	}
-	return b.String()
-}
 
 // logTimeline logs when each level reached each marker, and the verdict.
 func logTimeline(t *testing.T, res lab.Result, depths int) {
@@ -85,7 +61,7 @@ func TestLabNestedTiny(t *testing.T) {
 	res, _ := runLab(t, lab.Config{Scenario: "l2-tiny", Timeout: 5 * time.Minute,
 		Append: fmt.Sprintf("%s=%d gonest.timeout=4m", guestabi.ParamCode, code)})
 	logTimeline(t, res, 3)
-	assert.Equal(t, guestabi.Verdict(code), res.Verdict, "G2's exit code did not come back through G1 and H%s", levelTails(res))
+	assert.Equal(t, guestabi.Verdict(code), res.Verdict, "G2's exit code did not come back through G1 and H%s", res.TailsText())
 	assertMarkers(t, res, 0, levelMarkers...)
 	assertMarkers(t, res, 1, levelMarkers...)
 	// The tiny guest writes two markers of its own.
@@ -103,7 +79,7 @@ func TestLabNestedLinux(t *testing.T) {
 	logTimeline(t, res, 3)
 	assert.Equal(t, guestabi.Pass, res.Verdict, "H, G1's tests or G2 failed:\n%s%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?(\[G2\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"),
-		levelTails(res))
+		res.TailsText())
 	for d := range 3 {
 		assertMarkers(t, res, d, levelMarkers...)
 	}
@@ -119,7 +95,7 @@ func TestLabNestedLinux(t *testing.T) {
 func TestLabNestedOff(t *testing.T) {
 	res, log := runLab(t, lab.Config{Scenario: "l2-off", Timeout: 5 * time.Minute, Append: "gonest.timeout=4m"})
 	logTimeline(t, res, 2)
-	assert.Equal(t, guestabi.NoKVM, res.Verdict, "G1 under -nested off must report %q%s", guestabi.NoKVM, levelTails(res))
+	assert.Equal(t, guestabi.NoKVM, res.Verdict, "G1 under -nested off must report %q%s", guestabi.NoKVM, res.TailsText())
 	assertMarkers(t, res, 1, levelMarkers...)
 	_, ok := res.MarkAt(2, guestabi.MarkerInitStarted)
 	assert.False(t, ok, "no G2 can start without KVM in G1")
