@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/vcpu"
 )
@@ -449,7 +450,7 @@ func TestHostilePCIConfigStorm(t *testing.T) {
 	}
 	pciStorm(&a, 0x5a5a_5a5a, end)
 	a.Exit(boot.ExitPort, 42).Hlt()
-	log := new(syncBuffer)
+	log := new(syncbuf.Buffer)
 	o, _, m := runTiny(t, a.Bytes(), func(c *Config) {
 		c.Disks = disks
 		c.Logger = slog.New(slog.NewTextHandler(log, nil))

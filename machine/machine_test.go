@@ -12,28 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm/kvmtest"
 	"github.com/gonest/gonest/vcpu"
 )
-
-// syncBuffer is a bytes.Buffer safe for the vCPU thread and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runTiny boots code as a tiny ELF kernel on real KVM and returns the
 // outcome and the console output.
@@ -42,7 +25,7 @@ func runTiny(t *testing.T, code []byte, mutate func(*Config)) (Outcome, string, 
 	kvmtest.Open(t).Close()
 	path, err := tinyelf.Write(t.TempDir(), "tiny.elf", code)
 	require.NoError(t, err)
-	out := new(syncBuffer)
+	out := new(syncbuf.Buffer)
 	cfg := Config{Kernel: path, MemSize: 64 << 20, CPUs: 1, ConsoleOut: out, Timeout: time.Minute}
 	if mutate != nil {
 		mutate(&cfg)

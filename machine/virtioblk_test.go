@@ -12,6 +12,7 @@ import (
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/blk"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
 )
 
@@ -155,7 +156,7 @@ func runTinyDriverLogged(t *testing.T, ro bool) (string, []byte, []byte, string)
 	d.request(0xff, 0, 0, false)                     // an unknown type
 	d.a.Exit(boot.ExitPort, 0).Hlt()
 
-	log := new(syncBuffer)
+	log := new(syncbuf.Buffer)
 	o, console, m := runTiny(t, d.a.Bytes(), func(c *Config) {
 		c.Disks = []DiskSpec{{Path: img, ReadOnly: ro}}
 		c.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/internal/diskfiles"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -98,7 +99,7 @@ func TestSigtermChild(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var console syncBuffer
+			var console syncbuf.Buffer
 			env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

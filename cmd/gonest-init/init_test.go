@@ -9,11 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -196,27 +196,8 @@ func TestParseVerdictLine(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for several writers: RunChild copies a
-// child's stdout and stderr from two goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
-	var console syncBuffer
+	var console syncbuf.Buffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
 	v := env.RunChild(context.Background(), "sh", "-c", "echo booting; echo vmm-warning >&2; echo panic; exit 1")
 	assert.Equal(t, guestabi.SetupError, v, "no verdict line from the child")
@@ -228,7 +209,7 @@ func TestRunChildPrefixesAndPrintsTailOnFailure(t *testing.T) {
 }
 
 func TestRunChildSuccessPrintsNoTail(t *testing.T) {
-	var console syncBuffer
+	var console syncbuf.Buffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "G1"}
 	v := env.RunChild(context.Background(), "sh", "-c", "echo hi; echo 'init: verdict code=0 verdict=pass'")
 	assert.Equal(t, guestabi.Pass, v)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/machine"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -233,7 +234,7 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestRunChildIOFeedsStdinAndHidesLines(t *testing.T) {
-	var console syncBuffer
+	var console syncbuf.Buffer
 	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
 	var seen []string
 	v := env.RunChildIO(context.Background(), ChildIO{

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -250,7 +251,7 @@ func TestRunChildExpect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var console syncBuffer
+			var console syncbuf.Buffer
 			env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}
 			v := env.RunChildIO(context.Background(), ChildIO{Expect: tt.expect}, "sh", "-c", tt.script)
 			assert.Equal(t, tt.want, v)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
 )
 
@@ -25,28 +25,10 @@ import (
 // 130/143; a second SIGINT forces the exit; whatever ends the run, the
 // terminal gonest put in raw mode is restored exactly.
 
-// syncBuffer is a bytes.Buffer for a writer goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a gonest process the test talks to while it runs.
 type proc struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 	done           chan struct{}
 	err            error
 }
@@ -55,7 +37,7 @@ type proc struct {
 // stderr (a pty), and output is what the test reads of them.
 func start(t *testing.T, dir string, stdio *os.File, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(gonestBinary(t), args...), stdout: new(syncBuffer), stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(gonestBinary(t), args...), stdout: new(syncbuf.Buffer), stderr: new(syncbuf.Buffer), done: make(chan struct{})}
 	p.cmd.Dir = dir
 	if stdio != nil {
 		p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = stdio, stdio, stdio
@@ -186,7 +168,7 @@ func TestStdoutClosed(t *testing.T) {
 	before := termios(t, slave)
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
-	p := &proc{cmd: exec.Command(gonestBinary(t), "run", "-kernel", k), stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(gonestBinary(t), "run", "-kernel", k), stderr: new(syncbuf.Buffer), done: make(chan struct{})}
 	p.cmd.Dir, p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = dir, slave, w, p.stderr
 	require.NoError(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
@@ -259,7 +241,7 @@ func TestTerminalRestored(t *testing.T) {
 			master, slave := openPTY(t)
 			before := termios(t, slave)
 			require.NotZero(t, before.Lflag&unix.ICANON, "a fresh pty starts in canonical mode")
-			var out syncBuffer
+			var out syncbuf.Buffer
 			go io.Copy(&out, master) // drain: gonest must never block on output
 			p := start(t, dir, slave, append([]string{"run"}, tc.args...)...)
 			waitFor(t, "the terminal", out.String, "ready\r\n")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/machine"
 )
 
@@ -42,7 +43,7 @@ func TestSignalStop(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr syncbuf.Buffer
 			exits := make(chan int, 1)
 			s := newSignalStop(&stderr, func(code int) { exits <- code })
 			m := &stuckMachine{stops: make(chan machine.Outcome, 4)}
