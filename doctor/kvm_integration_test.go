@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,12 +73,14 @@ func TestExamineRealKVM(t *testing.T) {
 	for _, lt := range []*LoopTiming{r.Timing.CPL0, r.Timing.CPL3} {
 		if lt != nil {
 			assert.Positive(t, lt.CPUNs)
-			assert.LessOrEqual(t, lt.CPUNs, lt.WallNs)
+			assertCPUWithinWall(t, time.Duration(lt.CPUNs), time.Duration(lt.WallNs), "probe")
 			assert.GreaterOrEqual(t, time.Duration(lt.WallNs), DefaultProbeBudget/2)
 		}
 	}
 	assert.Equal(t, r.Timing.Ring0Emulated, statuses(r)[CheckTiming] == StatusWarn && strings.Contains(mustCheck(t, r, CheckTiming).Evidence, "emulated"))
-	assert.Less(t, elapsed, 2*time.Second, "the whole examination is quick")
+	// Not a speed goal (those are benchmarks): a bound far above the probe
+	// budget that only an examination that hangs would pass.
+	assert.Less(t, elapsed, 30*time.Second, "the examination does not hang")
 }
 
 func TestLoopVMRejectsBadRuns(t *testing.T) {
@@ -98,8 +101,19 @@ func TestLoopVMRejectsBadRuns(t *testing.T) {
 		assert.Positive(t, r.Iterations, "CPL %d", cpl)
 		assert.GreaterOrEqual(t, r.Wall, 5*time.Millisecond, "CPL %d", cpl)
 		assert.Positive(t, r.CPU, "CPL %d", cpl)
-		assert.LessOrEqual(t, r.CPU, r.Wall, "CPL %d", cpl)
+		assertCPUWithinWall(t, r.CPU, r.Wall, fmt.Sprintf("CPL %d", cpl))
 	}
+}
+
+// assertCPUWithinWall checks that a CPU figure is the vCPU thread's own
+// time over the run, which cannot exceed the run's wall time. The two come
+// from different clocks (the scheduler's and CLOCK_MONOTONIC), which inside
+// a VM need not tick at exactly the same rate, so the check allows 2 %:
+// far less than a figure that counted another thread, or the setup around
+// the run, would add.
+func assertCPUWithinWall(t *testing.T, cpu, wall time.Duration, what string) {
+	t.Helper()
+	assert.LessOrEqual(t, cpu, wall+wall/50, "%s: CPU %v against wall %v", what, cpu, wall)
 }
 
 func mustCheck(t *testing.T, r *Report, name string) Check {
