@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,8 +55,12 @@ func boot(env *Env, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict
 	log.Info("gonest-init started", "level", env.Level, "scenario", name, "pid1", pid1)
 
 	env.ModuleErrors = loadModules(log)
-	if err := mountNextImages(context.Background(), log, 0); err != nil {
-		log.Info("no next-level images at boot", "reason", err)
+	// Only the scenarios that launch a next level need its images, and
+	// they wait for the disk themselves; its absence at boot is normal.
+	if err := mountNextImages(context.Background(), log, 0); errors.Is(err, errNoNextDisk) {
+		log.Info("next-level images: no disk attached at boot")
+	} else if err != nil {
+		log.Warn("next-level images", "err", err)
 	}
 	marker(log, pw, guestabi.MarkerModulesLoaded)
 	log.Info("boot done", "took", time.Since(start).Round(time.Millisecond))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,6 +81,9 @@ func findLabelledDisk(sysBlock, devDir, label string) string {
 // they are there already (mounted before, or packed into this initramfs),
 // or the disk labelled guestabi.NextLabel is mounted read-only at
 // guestabi.NextDir. It waits up to wait for the disk to appear.
+// errNoNextDisk is mountNextImages' error when no disk carries the label.
+var errNoNextDisk = errors.New("no virtio-blk disk labelled")
+
 func mountNextImages(ctx context.Context, log *slog.Logger, wait time.Duration) error {
 	if _, err := os.Stat(guestabi.NextKernel); err == nil {
 		return nil
@@ -97,8 +101,8 @@ func mountNextImages(ctx context.Context, log *slog.Logger, wait time.Duration) 
 			return nil
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("no virtio-blk disk labelled %q within %v: attach this level's next-images disk "+
-				"(images/out/h-next.ext4 for H, g1-next.ext4 for G1)", guestabi.NextLabel, wait)
+			return fmt.Errorf("%w %q within %v: attach this level's next-images disk "+
+				"(images/out/h-next.ext4 for H, g1-next.ext4 for G1)", errNoNextDisk, guestabi.NextLabel, wait)
 		}
 		select {
 		case <-ctx.Done():

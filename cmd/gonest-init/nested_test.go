@@ -340,3 +340,14 @@ func TestMarkerClock(t *testing.T) {
 		assert.True(t, ok, "%+v", k)
 	}
 }
+
+func TestMountNextImagesWithoutDisk(t *testing.T) {
+	if _, err := os.Stat(guestabi.NextKernel); err == nil {
+		t.Skipf("%s exists here: this is a gonest level with its images mounted", guestabi.NextKernel)
+	}
+	var logs bytes.Buffer
+	err := mountNextImages(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	require.ErrorIs(t, err, errNoNextDisk, "this host has no disk labelled %s", guestabi.NextLabel)
+	assert.Contains(t, err.Error(), `no virtio-blk disk labelled "gonest-next" within 0s: attach`)
+	assert.Empty(t, logs.String())
+}
