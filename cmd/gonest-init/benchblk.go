@@ -41,21 +41,15 @@ var benchBlkRead = regexp.MustCompile(`^init: blk: sequential read .*MBps=([0-9.
 // runBenchBlk times G1's sequential reads through gonest and QEMU and logs
 // the table row (benchResultLine).
 func runBenchBlk(ctx context.Context, env *Env) guestabi.Verdict {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		env.Log.Error("no /dev/kvm at this level", "err", err)
-		return guestabi.SetupError
-	}
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("G1's images are missing", "err", err)
-		return guestabi.SetupError
+	if v, ok := needNextLevel(ctx, env); !ok {
+		return v
 	}
 	if _, err := os.Stat(qemuBinary); err != nil {
 		env.Log.Error("no QEMU in this image: boot H with images/out/h-bench.cpio.gz (make bench-blk)", "err", err)
 		return guestabi.SetupError
 	}
-	runs, err := strconv.Atoi(env.Param(paramBenchBlkRuns, "3"))
-	if err != nil || runs < 1 {
-		env.Log.Error("bad "+paramBenchBlkRuns+"; want a count of runs", "value", env.Param(paramBenchBlkRuns, ""))
+	runs, ok := benchRunCount(env)
+	if !ok {
 		return guestabi.SetupError
 	}
 	if err := writeBenchImage(benchBlkImage, benchBlkSize); err != nil {
@@ -84,12 +78,9 @@ func runBenchBlk(ctx context.Context, env *Env) guestabi.Verdict {
 	g, q := rates["gonest"], rates["qemu"]
 	row := fmt.Sprintf("virtio-blk sequential read (G1, 256 MiB, O_DIRECT 1 MiB): gonest %s, QEMU %s, ratio %.2f (median of %d reads each; per-run ratios %s)",
 		rateSpread(g), rateSpread(q), medianOf(g)/medianOf(q), len(g), strings.Join(pairs, " "))
-	env.Log.Info("bench result", "row", row)
+	env.Log.Info(benchResultMsg, "row", row)
 	return guestabi.Pass
 }
-
-// paramBenchBlkRuns sets the boots per VMM (default 3).
-const paramBenchBlkRuns = "gonest.bench.runs"
 
 // writeBenchImage fills path with size bytes of a non-zero pattern.
 func writeBenchImage(path string, size int) error {

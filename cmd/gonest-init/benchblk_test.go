@@ -45,3 +45,28 @@ func TestWriteBenchImage(t *testing.T) {
 func TestRateSpread(t *testing.T) {
 	assert.Equal(t, "88 MB/s (min 56, max 379)", rateSpread([]float64{379, 88, 56}))
 }
+
+func TestBenchRunCount(t *testing.T) {
+	tests := []struct {
+		params map[string]string
+		want   int
+		ok     bool
+	}{
+		{nil, benchRuns, true},
+		{map[string]string{paramBenchRuns: "7"}, 7, true},
+		{map[string]string{paramBenchRuns: "0"}, 0, false},
+		{map[string]string{paramBenchRuns: "seven"}, 0, false},
+	}
+	for _, tt := range tests {
+		var console bytes.Buffer
+		env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console, Params: tt.params}
+		got, ok := benchRunCount(env)
+		assert.Equal(t, tt.want, got, "%v", tt.params)
+		assert.Equal(t, tt.ok, ok, "%v", tt.params)
+		if !tt.ok {
+			assert.Contains(t, console.String(), "bad gonest.bench.runs; want a count of runs")
+		} else {
+			assert.Empty(t, console.String())
+		}
+	}
+}

@@ -25,7 +25,8 @@ import (
 
 // Benchmark parameters.
 const (
-	paramBenchRuns = "gonest.bench.runs" // runs per VMM (default benchRuns)
+	// paramBenchRuns is every benchmark's runs per VMM (default benchRuns).
+	paramBenchRuns = "gonest.bench.runs"
 	benchRuns      = 3
 	benchMemory    = "512M"
 	benchRunMax    = 4 * time.Minute // one boot, before it counts as failed
@@ -50,22 +51,27 @@ type bootTiming struct {
 	overhead     uint64 // gonest only: -stats-json's VMM overhead, bytes
 }
 
+// benchRunCount reads paramBenchRuns; it logs why a bad value is bad.
+func benchRunCount(env *Env) (int, bool) {
+	runs, err := strconv.Atoi(env.Param(paramBenchRuns, strconv.Itoa(benchRuns)))
+	if err != nil || runs < 1 {
+		env.Log.Error("bad "+paramBenchRuns+"; want a count of runs", "value", env.Param(paramBenchRuns, ""))
+		return 0, false
+	}
+	return runs, true
+}
+
 // runBenchBoot times gonest and QEMU booting G1 and prints the table row.
 func runBenchBoot(ctx context.Context, env *Env) guestabi.Verdict {
-	if v, ok := needKVM(env); !ok {
+	if v, ok := needNextLevel(ctx, env); !ok {
 		return v
-	}
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("G1's images are missing", "err", err)
-		return guestabi.SetupError
 	}
 	if _, err := os.Stat(qemuBinary); err != nil {
 		env.Log.Error("no QEMU in this image: boot H with images/out/h-bench.cpio.gz (make bench-boot)", "err", err)
 		return guestabi.SetupError
 	}
-	runs, err := strconv.Atoi(env.Param(paramBenchRuns, strconv.Itoa(benchRuns)))
-	if err != nil || runs < 1 {
-		env.Log.Error("bad "+paramBenchRuns+"; want a count of runs", "value", env.Param(paramBenchRuns, ""))
+	runs, ok := benchRunCount(env)
+	if !ok {
 		return guestabi.SetupError
 	}
 	// Both VMMs read the same kernel and initramfs from H's disk: read them

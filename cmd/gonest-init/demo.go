@@ -41,12 +41,8 @@ const (
 // runDemo is H's part of the lab demo: boot G1 with the shell
 // (gonest.demo=shell, H's console is the user's terminal) or with l2-demo.
 func runDemo(ctx context.Context, env *Env) guestabi.Verdict {
-	if v, ok := needKVM(env); !ok {
+	if v, ok := needNextLevel(ctx, env); !ok {
 		return v
-	}
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("G1's images are missing", "err", err)
-		return guestabi.SetupError
 	}
 	interactive := env.Param(paramDemo, "auto") == "shell"
 	scenario := "l2-demo"

@@ -39,12 +39,8 @@ func runLinux(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("gonest doctor says this level cannot run nested guests (report above)", "exit", code)
 		failed = append(failed, "doctor")
 	}
-	if v, ok := needKVM(env); !ok {
+	if v, ok := needNextLevel(ctx, env); !ok {
 		return v
-	}
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("G1's images are missing", "err", err)
-		return guestabi.SetupError
 	}
 
 	input := make([]byte, consoleBytes)

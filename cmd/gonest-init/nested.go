@@ -160,14 +160,10 @@ func runKVMTestsThenNested(ctx context.Context, env *Env) guestabi.Verdict {
 // bootNext boots the next level as c says, from the images at
 // guestabi.NextDir, and returns its verdict.
 func bootNext(ctx context.Context, env *Env, c child) guestabi.Verdict {
-	if v, ok := needKVM(env); !ok {
+	if v, ok := needNextLevel(ctx, env); !ok {
 		return v
 	}
 	logNestingFeatures(env)
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("the next level's images are missing", "err", err)
-		return guestabi.SetupError
-	}
 	for _, p := range []string{guestabi.GonestBinary, guestabi.NextKernel, guestabi.NextInitrd} {
 		if _, err := os.Stat(p); err != nil {
 			env.Log.Error("image lacks what the next level needs; rebuild with `make images`", "missing", p)
@@ -186,6 +182,19 @@ func bootNext(ctx context.Context, env *Env, c child) guestabi.Verdict {
 	// 124, statistics printed), before this level's deadline kills anything.
 	args := c.gonestArgs(env.Level, env.Params, disk, env.Budget(ctx, 0.8, 0), env.Budget(ctx, 0.9, 0))
 	return env.RunChildIO(ctx, ChildIO{Expect: c.expect}, guestabi.GonestBinary, args...)
+}
+
+// needNextLevel is what a scenario that boots the next level checks
+// first: KVM at this level (needKVM), and the next level's images mounted.
+func needNextLevel(ctx context.Context, env *Env) (guestabi.Verdict, bool) {
+	if v, ok := needKVM(env); !ok {
+		return v, false
+	}
+	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
+		env.Log.Error("the next level's images are missing", "err", err)
+		return guestabi.SetupError, false
+	}
+	return guestabi.Pass, true
 }
 
 // needKVM checks that this level can run guests. Without /dev/kvm it

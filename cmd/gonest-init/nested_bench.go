@@ -28,9 +28,6 @@ import (
 // QEMU: its isa-debugcon socket), so both VMMs are timed on H's clock.
 
 const (
-	// paramBenchNestedRuns is the boots per VMM (default benchNestedRuns).
-	paramBenchNestedRuns = "gonest.bench.runs"
-	benchNestedRuns      = 3
 	// benchNestedMemory is G1's memory under both VMMs: room for G2's.
 	benchNestedMemory = "1G"
 	benchNestedRunMax = 6 * time.Minute
@@ -64,12 +61,8 @@ func (l launchTiming) logAttrs() []any {
 
 // runBenchNested times the G2 launch under both VMMs and logs the row.
 func runBenchNested(ctx context.Context, env *Env) guestabi.Verdict {
-	if v, ok := needKVM(env); !ok {
+	if v, ok := needNextLevel(ctx, env); !ok {
 		return v
-	}
-	if err := mountNextImages(ctx, env.Log, nextImagesWait); err != nil {
-		env.Log.Error("G1's images are missing", "err", err)
-		return guestabi.SetupError
 	}
 	for _, p := range []string{guestabi.NextDisk, qemuBinary} {
 		if _, err := os.Stat(p); err != nil {
@@ -77,9 +70,8 @@ func runBenchNested(ctx context.Context, env *Env) guestabi.Verdict {
 			return guestabi.SetupError
 		}
 	}
-	runs, err := strconv.Atoi(env.Param(paramBenchNestedRuns, strconv.Itoa(benchNestedRuns)))
-	if err != nil || runs < 1 {
-		env.Log.Error("bad "+paramBenchNestedRuns+"; want a count of runs", "value", env.Param(paramBenchNestedRuns, ""))
+	runs, ok := benchRunCount(env)
+	if !ok {
 		return guestabi.SetupError
 	}
 	times := map[string][]float64{}
@@ -112,7 +104,7 @@ func runBenchNested(ctx context.Context, env *Env) guestabi.Verdict {
 	}
 	row := fmt.Sprintf("G2 launch (G1 init → G2 verdict): gonest-as-G1-VMM %s, QEMU-as-G1-VMM %s, ratio %.2f (median of %d; per run %s)",
 		secondsSpread(g), secondsSpread(q), medianOf(g)/medianOf(q), runs, strings.Join(ratios, " "))
-	env.Log.Info("bench result", "row", row)
+	env.Log.Info(benchResultMsg, "row", row)
 	return guestabi.Pass
 }
 

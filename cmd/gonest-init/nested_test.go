@@ -351,3 +351,20 @@ func TestMountNextImagesWithoutDisk(t *testing.T) {
 	assert.Contains(t, err.Error(), `no virtio-blk disk labelled "gonest-next" within 0s: attach`)
 	assert.Empty(t, logs.String())
 }
+
+func TestNeedNextLevelWithoutImages(t *testing.T) {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Skipf("no /dev/kvm here (%v): needNextLevel would try to load a KVM module", err)
+	}
+	if _, err := os.Stat(guestabi.NextKernel); err == nil {
+		t.Skipf("%s exists here: this is a gonest level with its images mounted", guestabi.NextKernel)
+	}
+	var console bytes.Buffer
+	env := &Env{Log: slog.New(newConsoleHandler(&console, "init: ")), Console: &console}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no waiting for a disk that will not come
+	v, ok := needNextLevel(ctx, env)
+	assert.False(t, ok)
+	assert.Equal(t, guestabi.SetupError, v)
+	assert.Contains(t, console.String(), "the next level's images are missing")
+}
