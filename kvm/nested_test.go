@@ -1,8 +1,8 @@
 package kvm
 
 import (
+	"embed"
 	"encoding/binary"
-	"os"
 	"strings"
 	"testing"
 
@@ -223,11 +223,17 @@ func FuzzNestedStateDecode(f *testing.F) {
 	})
 }
 
+// capturedStates are real KVM_GET_NESTED_STATE results, embedded so the
+// test binary carries them into the lab.
+//
+//go:embed testdata/nested-state/*.bin
+var capturedStates embed.FS
+
 // TestNestedStateCaptured decodes KVM_GET_NESTED_STATE as the lab's H
 // (Linux 6.1, kvm_amd) returned it, read live by SIGUSR1 while G1 ran a
 // tiny G2, and after G1 had left guest mode.
 func TestNestedStateCaptured(t *testing.T) {
-	b, err := os.ReadFile("testdata/nested-state/svm-guest-mode.bin")
+	b, err := capturedStates.ReadFile("testdata/nested-state/svm-guest-mode.bin")
 	require.NoError(t, err)
 	n, err := ParseNestedState(b)
 	require.NoError(t, err)
@@ -250,7 +256,7 @@ func TestNestedStateCaptured(t *testing.T) {
 	assert.NotContains(t, names, "#PF", "with nested paging, G1 leaves G2's page faults alone")
 	assert.Equal(t, uint64(0x1d01), d.L1Save.EFER, "SCE, LME, LMA, SVME")
 
-	b, err = os.ReadFile("testdata/nested-state/svm-l1-gif-set.bin")
+	b, err = capturedStates.ReadFile("testdata/nested-state/svm-l1-gif-set.bin")
 	require.NoError(t, err)
 	n, err = ParseNestedState(b)
 	require.NoError(t, err)
