@@ -111,23 +111,28 @@ func DescribeNestedState(st *kvm.NestedState) string {
 
 // nestedDetail decodes vmcb12 or vmcs12, or says why it cannot.
 func nestedDetail(st *kvm.NestedState) []string {
+	var (
+		name string
+		d    interface{ Describe() []string }
+		err  error
+	)
 	switch {
 	case st.SVM != nil:
-		d, err := st.SVMData()
-		switch {
-		case err != nil:
-			return []string{"vmcb12: " + err.Error()}
-		case d != nil:
-			return d.Describe()
+		name = "vmcb12"
+		if data, e := st.SVMData(); data != nil || e != nil {
+			d, err = data, e
 		}
 	case st.VMX != nil:
-		d, err := st.VMXData()
-		switch {
-		case err != nil:
-			return []string{"vmcs12: " + err.Error()}
-		case d != nil:
-			return d.Describe()
+		name = "vmcs12"
+		if data, e := st.VMXData(); data != nil || e != nil {
+			d, err = data, e
 		}
+	}
+	switch {
+	case err != nil:
+		return []string{name + ": " + err.Error()}
+	case d != nil:
+		return d.Describe()
 	}
 	return nil
 }

@@ -3,7 +3,8 @@ package window
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,21 +303,14 @@ func (res *Result) WriteText(w io.Writer) {
 }
 
 func changedKeys(d KVMDelta) []string {
-	seen := map[string]bool{}
-	for k := range d.VM {
-		seen[k] = true
+	seen := maps.Clone(d.VM)
+	if seen == nil {
+		seen = map[string]int64{}
 	}
 	for _, v := range d.VCPUs {
-		for k := range v {
-			seen[k] = true
-		}
+		maps.Copy(seen, v)
 	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func cell(m map[string]int64, k string) string {
@@ -330,14 +324,9 @@ func joinCounts(m map[string]int64) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }
