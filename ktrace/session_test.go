@@ -251,3 +251,45 @@ func TestLineReason(t *testing.T) {
 	assert.Equal(t, "kvm_exit", ev)
 	assert.Equal(t, "vcpu 0 reason io rip 0x1", body)
 }
+
+// TestParseHistCaptured parses the hist files of a session captured in the
+// lab's H (Linux 6.1, kvm_amd) over a whole run of G1, in which G1 ran
+// machine's TestExitLoops and then each exitloop workload as tiny G2s (so
+// two CPUID loops of 200 iterations), and snapshots them through a Session.
+func TestParseHistCaptured(t *testing.T) {
+	for _, ev := range NestedEvents {
+		h, err := ParseHist(readFixture(t, "linux-6.1", ev+".hist"))
+		require.NoError(t, err, ev)
+		assert.True(t, h.Paused, "%s: captured after Stop", ev)
+		assert.Zero(t, h.Dropped)
+		var sum uint64
+		for _, e := range h.Entries {
+			sum += e.Hitcount
+			assert.Equal(t, uint64(ISASVM), e.Keys["isa"], ev)
+		}
+		assert.Equal(t, h.Hits, sum, "%s: Hits is the sum of the entries", ev)
+	}
+
+	root := fakeTracefs(t, "linux-6.1", true)
+	s, err := Open(Options{Root: root, UseTopLevel: true})
+	require.NoError(t, err)
+	defer s.Close()
+	for _, ev := range NestedEvents {
+		write(t, filepath.Join(root, "events", "kvm", ev, "hist"), readFixture(t, "linux-6.1", ev+".hist"))
+	}
+	c, err := s.Snapshot()
+	require.NoError(t, err)
+	nested := c.Event("kvm_nested_vmexit").ByName()
+	inject := c.Event("kvm_nested_vmexit_inject").ByName()
+	assert.Equal(t, uint64(400), inject["cpuid"], "two CPUID loops of 200 in G2, all reflected")
+	assert.Equal(t, nested["cpuid"], inject["cpuid"])
+	assert.Equal(t, uint64(1249), inject["npf"])
+	a := c.Attribute()
+	assert.Equal(t, c.Event("kvm_nested_vmenter").Total, a.Entries)
+	assert.Equal(t, a.AllExits-a.NestedExits, a.L1Exits)
+	assert.Greater(t, a.L1ExitsPerReflected, 1.0, "each reflected exit costs L0 several exits of G1")
+	var b strings.Builder
+	c.WriteTable(&b)
+	assert.Contains(t, b.String(), "vmrun")
+	assert.Contains(t, b.String(), "exits of G1 per reflected exit")
+}
