@@ -66,8 +66,8 @@ type VCPU struct {
 	inspects   []*inspectRequest
 	inspecting atomic.Int32 // Inspects holding mu, or about to
 	// kickMu is held for reading by an Inspect kicking the thread, and
-	// taken by Run after it clears tid, so that no kick touches the run
-	// page once Run has returned.
+	// taken by Run to clear tid, so that no kick touches the run page once
+	// Run has returned.
 	kickMu sync.RWMutex
 }
 
@@ -132,8 +132,8 @@ func (v *VCPU) Run(ctx context.Context) (Action, error) {
 		v.kickUntil(stopped)
 	})
 	defer func() {
+		v.kickMu.Lock() // an Inspect's kick in flight ends first
 		v.tid.Store(0)
-		v.kickMu.Lock() // wait out an Inspect's kick in flight
 		v.kickMu.Unlock()
 		close(stopped)
 		if !stopKick() {
