@@ -101,6 +101,7 @@ type runOptions struct {
 	nestedState bool
 	verbose     bool
 	forward     bool
+	anatomy     anatomyOptions
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -124,6 +125,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
 	fs.BoolVar(&o.forward, "forward-markers", false, "pass the guest's boot markers on to this machine's own marker port (port 0xf8 via /dev/port), for nested timelines")
+	o.anatomy.addFlags(fs)
 	// Usage is printed only for -h; a parse error is one line.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +161,9 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, usagef("gonest run: -stats-json %s: directory %s does not exist", o.statsJSON, dir)
 		}
+	}
+	if err := o.anatomy.check(); err != nil {
+		return nil, err
 	}
 	if err := checkConflicts(o); err != nil {
 		return nil, err
@@ -196,6 +201,8 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	sigs.setConsole(con, stderr)
 
+	an := newAnatomy(&o.anatomy, stderr)
+	o.cfg.OnMarker = an.onMarker
 	if o.forward {
 		fwd, err := newMarkerForwarder()
 		if err != nil {
@@ -203,7 +210,10 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return machine.ExitUsage
 		}
 		defer fwd.Close()
-		o.cfg.OnMarker = fwd.Forward
+		o.cfg.OnMarker = func(mk machine.Marker) {
+			fwd.Forward(mk)
+			an.onMarker(mk)
+		}
 	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
@@ -230,12 +240,14 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}()
 
 	sigs.setMachine(m)
+	an.attach(m)
 
 	out := m.Run(ctx)
 	cancel()
+	an.finish()
 	con.Restore()
-	if o.stats || o.statsJSON != "" || o.nestedState {
-		if err := report(m, o, out, stderr); err != nil {
+	if o.stats || o.statsJSON != "" || o.nestedState || an.reports() {
+		if err := report(m, o, out, an, stderr); err != nil {
 			fmt.Fprintf(stderr, "gonest: stats: %v\n", err)
 		}
 	}
