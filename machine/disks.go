@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/blk"
 )
@@ -11,9 +12,9 @@ import (
 // firstDiskSlot is the PCI slot of the first disk; slot 0 is the host bridge.
 const firstDiskSlot = 1
 
-// disk is one -disk: the image, its virtio-pci transport and its MSI-X
+// virtioDisk is one virtio -disk: the image, its virtio-pci transport and its MSI-X
 // interrupts.
-type disk struct {
+type virtioDisk struct {
 	spec DiskSpec
 	dev  *blk.Device
 	pci  *virtio.PCI
@@ -21,7 +22,7 @@ type disk struct {
 }
 
 // Close stops the device's workers, then flushes and closes the image.
-func (d *disk) Close() error {
+func (d *virtioDisk) Close() error {
 	var errs []error
 	if d.pci != nil {
 		errs = append(errs, d.pci.Close())
@@ -40,18 +41,18 @@ func (d *disk) Close() error {
 	return errors.Join(errs...)
 }
 
-// DiskSpec is one -disk: PATH[,ro][,serial=ID].
-type DiskSpec = blk.Spec
+// DiskSpec is one -disk: PATH[,ro][,serial=ID][,if=virtio|ide].
+type DiskSpec = disk.Spec
 
 // ParseDiskSpec parses a -disk value.
-func ParseDiskSpec(s string) (DiskSpec, error) { return blk.ParseDiskSpec(s) }
+func ParseDiskSpec(s string) (DiskSpec, error) { return disk.ParseSpec(s) }
 
 // setupDisks opens each -disk and plugs it into PCI bus 0 as a virtio-blk
 // device with MSI-X, ioeventfd notifications and an INTx fallback.
 func (m *Machine) setupDisks() error {
 	for i, spec := range m.cfg.Disks {
 		slot := firstDiskSlot + i
-		d := &disk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
+		d := &virtioDisk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
 		if err != nil {

@@ -44,7 +44,7 @@ type Machine struct {
 	pci      *pci.Bus
 	routes   *gsiRoutes
 	intx     *sharedLines
-	disks    []*disk
+	disks    []*virtioDisk
 
 	stopOnce sync.Once
 	stopped  chan struct{}

@@ -156,7 +156,7 @@ func (r *requestCtx) flush() byte {
 	if r.d.spec.ReadOnly {
 		return StatusOK // nothing was written
 	}
-	if err := fdatasync(r.d.fd); err != nil {
+	if err := r.d.img.Sync(); err != nil {
 		r.d.ioError("flush", err)
 		return StatusIOErr
 	}

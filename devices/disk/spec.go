@@ -1,24 +1,53 @@
-package blk
+package disk
 
 import (
 	"fmt"
 	"strings"
 )
 
-// Spec is one -disk argument: PATH[,ro][,serial=ID]. A comma inside PATH
-// or ID is written twice (",,").
+// Interface is the bus a disk is attached through.
+type Interface uint8
+
+const (
+	// Virtio attaches the disk as a virtio-blk PCI function (the default).
+	Virtio Interface = iota
+	// IDE attaches the disk to the emulated PCI IDE controller (ATA PIO).
+	IDE
+)
+
+// String returns the name -disk's if= option uses.
+func (i Interface) String() string {
+	switch i {
+	case Virtio:
+		return "virtio"
+	case IDE:
+		return "ide"
+	}
+	return fmt.Sprintf("interface(%d)", uint8(i))
+}
+
+// Spec is one -disk argument: PATH[,ro][,serial=ID][,if=virtio|ide]. A
+// comma inside PATH or ID is written twice (",,").
 type Spec struct {
 	Path     string
 	ReadOnly bool
-	// Serial is the GET_ID string (at most 20 printable ASCII bytes);
-	// empty picks one from the file name.
+	// Serial is the disk's serial number (at most SerialBytes printable
+	// ASCII bytes); empty picks one from the file name.
 	Serial string
+	// Interface is the bus the disk is attached through; the zero value
+	// is Virtio.
+	Interface Interface
 }
 
-const specUsage = "use -disk PATH[,ro][,serial=ID]"
+// SerialBytes is the longest serial number: both virtio-blk's GET_ID
+// string (VIRTIO_BLK_ID_BYTES) and ATA's IDENTIFY serial field hold 20
+// bytes.
+const SerialBytes = 20
 
-// ParseDiskSpec parses a -disk argument.
-func ParseDiskSpec(s string) (Spec, error) {
+const specUsage = "use -disk PATH[,ro][,serial=ID][,if=virtio|ide]"
+
+// ParseSpec parses a -disk argument.
+func ParseSpec(s string) (Spec, error) {
 	fields := splitEscaped(s)
 	spec := Spec{Path: fields[0]}
 	if spec.Path == "" {
@@ -39,16 +68,25 @@ func ParseDiskSpec(s string) (Spec, error) {
 				return Spec{}, fmt.Errorf("-disk %q: %w", s, err)
 			}
 			spec.Serial = value
+		case name == "if" && hasValue:
+			switch value {
+			case "virtio":
+				spec.Interface = Virtio
+			case "ide":
+				spec.Interface = IDE
+			default:
+				return Spec{}, fmt.Errorf("-disk %q: unknown interface %q; use if=virtio or if=ide", s, value)
+			}
 		case f == "":
 			return Spec{}, fmt.Errorf("-disk %q: empty option (a stray comma? write a comma in the path as ,,); %s", s, specUsage)
 		default:
-			return Spec{}, fmt.Errorf("-disk %q: unknown option %q; options are ro and serial=ID", s, f)
+			return Spec{}, fmt.Errorf("-disk %q: unknown option %q; options are ro, serial=ID and if=virtio|ide", s, f)
 		}
 	}
 	return spec, nil
 }
 
-// String formats the spec so that ParseDiskSpec returns it again.
+// String formats the spec so that ParseSpec returns it again.
 func (s Spec) String() string {
 	out := strings.ReplaceAll(s.Path, ",", ",,")
 	if s.ReadOnly {
@@ -56,6 +94,9 @@ func (s Spec) String() string {
 	}
 	if s.Serial != "" {
 		out += ",serial=" + strings.ReplaceAll(s.Serial, ",", ",,")
+	}
+	if s.Interface != Virtio {
+		out += ",if=" + s.Interface.String()
 	}
 	return out
 }
@@ -85,8 +126,8 @@ func checkSerial(v string) error {
 	if v == "" {
 		return fmt.Errorf("empty serial")
 	}
-	if len(v) > IDBytes {
-		return fmt.Errorf("serial %q is longer than %d bytes", v, IDBytes)
+	if len(v) > SerialBytes {
+		return fmt.Errorf("serial %q is longer than %d bytes", v, SerialBytes)
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] > 0x7E {
