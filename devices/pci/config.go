@@ -100,6 +100,9 @@ type Config struct {
 	upper [NumBARs]bool // register i holds the high half of BAR i-1
 	caps  []capability
 	last  int // offset of the next pointer to patch when a capability is added
+	// devEnd is one past the last device-specific register
+	// (SetDeviceRegisters); capabilities start there or later.
+	devEnd int
 
 	command atomic.Uint32 // COMMAND, for lock-free readers on the interrupt path
 	intx    atomic.Bool   // StatusInterrupt
@@ -178,7 +181,7 @@ func (c *Config) AddCapability(id uint8, body, writable []byte, h CapabilityHand
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	off := firstCapability
+	off := max(firstCapability, (c.devEnd+3)&^3)
 	if n := len(c.caps); n > 0 {
 		off = c.caps[n-1].off + c.caps[n-1].length
 	}
@@ -196,6 +199,29 @@ func (c *Config) AddCapability(id uint8, body, writable []byte, h CapabilityHand
 	binary.LittleEndian.PutUint16(c.regs[RegStatus:], binary.LittleEndian.Uint16(c.regs[RegStatus:])|StatusCapList)
 	c.caps = append(c.caps, capability{off: off, length: length, h: h})
 	return off, nil
+}
+
+// SetDeviceRegisters gives the bytes [off, off+len(init)) of the
+// device-specific area (0x40 to 0xFF) their reset values and, per byte,
+// the bits the guest may change: a chipset's own registers, such as the
+// PIIX's IDE timing registers. They are plain storage; call it before any
+// capability is added, which then goes after them.
+func (c *Config) SetDeviceRegisters(off int, init, writable []byte) error {
+	if len(writable) != len(init) {
+		return fmt.Errorf("pci device registers at %#x: %d mask bytes for %d bytes", off, len(writable), len(init))
+	}
+	if off < firstCapability || off+len(init) > ConfigSize {
+		return fmt.Errorf("pci device registers at %#x+%d: outside the device-specific area %#x-%#x", off, len(init), firstCapability, ConfigSize-1)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.caps) > 0 {
+		return fmt.Errorf("pci device registers at %#x: set them before adding capabilities", off)
+	}
+	copy(c.regs[off:], init)
+	copy(c.wmask[off:], writable)
+	c.devEnd = max(c.devEnd, off+len(init))
+	return nil
 }
 
 // Command returns the COMMAND register without taking a lock.

@@ -12,7 +12,9 @@
 // a write mask (read-only, read-write, or write-1-to-clear for the STATUS
 // error bits), memory and I/O BARs, and a capability list (MSI-X, virtio's
 // vendor capabilities). A capability with side effects supplies a
-// CapabilityHandler.
+// CapabilityHandler. A function may also declare plain device-specific
+// registers after the header (SetDeviceRegisters: reset values and write
+// masks), as a chipset function has; capabilities then follow them.
 //
 // BARs follow the specification's sizing dance: writing all ones and
 // reading back gives ~(size-1) plus the read-only type bits. When the bus

@@ -129,3 +129,33 @@ func TestIOBARRejects(t *testing.T) {
 		assert.Error(t, err)
 	})
 }
+
+func TestDeviceRegisters(t *testing.T) {
+	cfg := NewConfig(Header{})
+	require.NoError(t, cfg.SetDeviceRegisters(0x40, []byte{0x00, 0x80, 0x12}, []byte{0xFF, 0xFF, 0x0F}))
+	out := make([]byte, 4)
+	cfg.Read(0x40, out)
+	assert.Equal(t, []byte{0x00, 0x80, 0x12, 0x00}, out, "reset values; the byte after them reads 0")
+	cfg.Write(0x40, []byte{0x07, 0x40, 0xFF, 0xFF})
+	cfg.Read(0x40, out)
+	assert.Equal(t, []byte{0x07, 0x40, 0x1F, 0x00}, out, "written through the masks")
+
+	off, err := cfg.AddCapability(capIDVendor, []byte{1, 2}, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0x44, off, "a capability goes after the device registers")
+	assert.Error(t, cfg.SetDeviceRegisters(0x60, []byte{1}, []byte{1}), "not after a capability")
+
+	for _, tt := range []struct {
+		name      string
+		off       int
+		init, msk []byte
+	}{
+		{"in the header", 0x3C, []byte{1}, []byte{1}},
+		{"past the end", 0xFF, []byte{1, 2}, []byte{1, 2}},
+		{"mask length", 0x40, []byte{1, 2}, []byte{1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Error(t, NewConfig(Header{}).SetDeviceRegisters(tt.off, tt.init, tt.msk))
+		})
+	}
+}
