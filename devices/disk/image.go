@@ -46,8 +46,12 @@ func Open(spec Spec, log *slog.Logger) (*Image, error) {
 	f, err := os.OpenFile(spec.Path, flags, 0)
 	if err != nil {
 		hint := "check the path"
-		if errors.Is(err, os.ErrPermission) && !spec.ReadOnly {
+		switch {
+		case spec.ReadOnly:
+		case errors.Is(err, os.ErrPermission):
 			hint = "check its permissions, or attach it read-only with ,ro"
+		case errors.Is(err, unix.EROFS), errors.Is(err, unix.ETXTBSY):
+			hint = "it cannot be written (a read-only file system, or a running program); attach it read-only with ,ro"
 		}
 		return nil, fmt.Errorf("disk %s: %w; %s", spec.Path, err, hint)
 	}

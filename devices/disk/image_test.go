@@ -83,6 +83,20 @@ func TestReadOnlyOpensReadOnly(t *testing.T) {
 	assert.NoError(t, im.Close())
 }
 
+// A file that even root cannot open for writing: the running test binary
+// (ETXTBSY). Read-only, it opens.
+func TestUnwritableFileNeedsRO(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	_, err = Open(Spec{Path: exe, Interface: IDE}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "attach it read-only with ,ro")
+	im, err := Open(Spec{Path: exe, ReadOnly: true, Interface: IDE}, nil)
+	require.NoError(t, err)
+	assert.NotZero(t, im.Sectors())
+	assert.NoError(t, im.Close())
+}
+
 func TestImageReadWriteSyncClose(t *testing.T) {
 	path := newImage(t, 8*SectorSize+100)
 	im, err := Open(Spec{Path: path}, nil)
