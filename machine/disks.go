@@ -9,7 +9,9 @@ import (
 	"github.com/gonest/gonest/devices/virtio/blk"
 )
 
-// firstDiskSlot is the PCI slot of the first disk; slot 0 is the host bridge.
+// firstDiskSlot is the PCI slot of the first virtio disk; slot 0 is the
+// host bridge. The virtio disks take consecutive slots in -disk order, and
+// the IDE controller, when there are if=ide disks, the slot after them.
 const firstDiskSlot = 1
 
 // virtioDisk is one virtio -disk: the image, its virtio-pci transport and its MSI-X
@@ -47,11 +49,15 @@ type DiskSpec = disk.Spec
 // ParseDiskSpec parses a -disk value.
 func ParseDiskSpec(s string) (DiskSpec, error) { return disk.ParseSpec(s) }
 
-// setupDisks opens each -disk and plugs it into PCI bus 0 as a virtio-blk
-// device with MSI-X, ioeventfd notifications and an INTx fallback.
+// setupDisks opens each -disk and plugs it into PCI bus 0: a virtio-blk
+// device with MSI-X, ioeventfd notifications and an INTx fallback for each
+// if=virtio disk, then one IDE controller for the if=ide disks.
 func (m *Machine) setupDisks() error {
-	for i, spec := range m.cfg.Disks {
-		slot := firstDiskSlot + i
+	for _, spec := range m.cfg.Disks {
+		if spec.Interface != disk.Virtio {
+			continue
+		}
+		slot := firstDiskSlot + len(m.disks)
 		d := &virtioDisk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
@@ -74,7 +80,7 @@ func (m *Machine) setupDisks() error {
 			return fmt.Errorf("-disk %s: %w", spec.Path, err)
 		}
 	}
-	return nil
+	return m.setupIDE(firstDiskSlot + len(m.disks))
 }
 
 // flushDisks stops every disk's workers and fdatasyncs its image, so that
@@ -83,6 +89,9 @@ func (m *Machine) flushDisks() error {
 	var errs []error
 	for _, d := range m.disks {
 		errs = append(errs, d.Close())
+	}
+	if m.ide != nil {
+		errs = append(errs, m.ide.Close())
 	}
 	return errors.Join(errs...)
 }
