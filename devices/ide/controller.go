@@ -40,7 +40,7 @@ type Controller struct {
 	closeErr  error
 }
 
-var channelNames = [NumChannels]string{"ide primary", "ide secondary"}
+var channelNames = [NumChannels]string{"primary", "secondary"}
 
 // New builds the controller and its drives. A channel without drives has
 // no BARs and its decode-enable bit clear, so a driver skips it.
@@ -70,18 +70,23 @@ func New(c Config) (*Controller, error) {
 		}
 		if be[0] == nil {
 			if be[1] != nil {
-				return nil, fmt.Errorf("ide %s channel: a slave disk needs a master", channelNames[ch][4:])
+				return nil, fmt.Errorf("ide %s channel: a slave disk needs a master", channelNames[ch])
 			}
 			continue
 		}
 		var drives [DrivesPerChannel]*drive
 		for unit, b := range be {
-			if b != nil {
-				drives[unit] = newDrive(b, unit, be[1-unit] != nil, log.With("ide", channelNames[ch][4:]))
-				ctl.backends = append(ctl.backends, b)
+			if b == nil {
+				continue
 			}
+			dlog := log.With("ide", channelNames[ch])
+			if p, ok := b.(interface{ Path() string }); ok {
+				dlog = dlog.With("disk", p.Path())
+			}
+			drives[unit] = newDrive(b, unit, be[1-unit] != nil, dlog)
+			ctl.backends = append(ctl.backends, b)
 		}
-		chn := newChannel(channelNames[ch], drives, ctl.channelLine(ch))
+		chn := newChannel("ide "+channelNames[ch], drives, ctl.channelLine(ch))
 		ctl.channels[ch] = chn
 		if err := ctl.cfg.AddBAR(2*ch, pci.BAR{Size: CommandBlockSize, IO: true, Device: &chn.cmd}); err != nil {
 			return nil, err
