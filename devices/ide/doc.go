@@ -28,19 +28,25 @@
 //
 // The programming interface is 05h: both channels in native PCI mode, not
 // in compatibility mode at the fixed ports 0x1F0/0x170 with ISA IRQs 14
-// and 15. That is forced by gonest's board. Its ACPI is hardware-reduced,
-// which makes Linux use no legacy PIC and no ISA IRQ numbers
-// (arch/x86/kernel/acpi/boot.c, acpi_generic_reduced_hw_init sets
-// null_legacy_pic; nr_legacy_irqs() is then 0), so every IOAPIC pin gets
-// a dynamically numbered IRQ from 24 up (arch/x86/kernel/apic/io_apic.c,
-// alloc_irq_from_domain, IOAPIC_DOMAIN_DYNAMIC). A compatibility-mode
-// channel makes libata request IRQ 14 by number (libata-sff.c,
-// ata_pci_sff_activate_host, ATA_PRIMARY_IRQ), which does not exist there,
-// and the probe fails. In native mode libata takes the function's PCI
-// interrupt, which the _PRT describes; under gonest in the lab Linux says
-// "ata1: PATA max PIO4 cmd 0x1000 ctl 0x1008 irq 27". The ATA side, the
-// registers, the protocol and the exits per sector are the same in both
-// modes; only where the ports sit and which line interrupts differ.
+// and 15. gonest's board rules compatibility mode out twice. Its DSDT
+// gives the PCI host bridge the I/O window 0x1000-0xFFFF, so the PCI core
+// cannot place a compatibility channel's fixed ports and will not enable
+// the function; with prog-if 00h gonest's G1 in the lab says
+// "ata_piix 0000:00:01.0: BAR 0 [io  size 0x0008]: not assigned; can't
+// enable device" and "probe of 0000:00:01.0 failed with error -22". And
+// its ACPI is hardware-reduced, which makes Linux use no legacy PIC and no
+// ISA IRQ numbers (arch/x86/kernel/acpi/boot.c,
+// acpi_generic_reduced_hw_init sets null_legacy_pic; nr_legacy_irqs() is
+// then 0), so every IOAPIC pin gets a dynamically numbered IRQ from 24 up
+// (arch/x86/kernel/apic/io_apic.c, alloc_irq_from_domain,
+// IOAPIC_DOMAIN_DYNAMIC), while a compatibility-mode channel makes libata
+// request IRQ 14 by number (libata-sff.c, ata_pci_sff_activate_host,
+// ATA_PRIMARY_IRQ), which does not exist there. In native mode the
+// channels are BARs in the window and libata takes the function's PCI
+// interrupt, which the _PRT describes; Linux then says "ata1: PATA max
+// PIO4 cmd 0x1000 ctl 0x1008 irq 27". The ATA side, the registers, the
+// protocol and the exits per sector are the same in both modes; only
+// where the ports sit and which line interrupts differ.
 //
 // # The drives
 //
