@@ -72,7 +72,7 @@ func (c *Config) validate() error {
 	if c.MemSize > boot.MaxMemSize {
 		return inputErrorf("-m %s: at most %s", FormatSize(c.MemSize), FormatSize(boot.MaxMemSize))
 	}
-	return nil
+	return checkIDEDisks(c.Disks)
 }
 
 // FormatSize renders a byte count the way users type it in -m: 512M, 2G.

@@ -4,16 +4,19 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/blk"
 )
 
-// firstDiskSlot is the PCI slot of the first disk; slot 0 is the host bridge.
+// firstDiskSlot is the PCI slot of the first virtio disk; slot 0 is the
+// host bridge. The virtio disks take consecutive slots in -disk order, and
+// the IDE controller, when there are if=ide disks, the slot after them.
 const firstDiskSlot = 1
 
-// disk is one -disk: the image, its virtio-pci transport and its MSI-X
+// virtioDisk is one virtio -disk: the image, its virtio-pci transport and its MSI-X
 // interrupts.
-type disk struct {
+type virtioDisk struct {
 	spec DiskSpec
 	dev  *blk.Device
 	pci  *virtio.PCI
@@ -21,7 +24,7 @@ type disk struct {
 }
 
 // Close stops the device's workers, then flushes and closes the image.
-func (d *disk) Close() error {
+func (d *virtioDisk) Close() error {
 	var errs []error
 	if d.pci != nil {
 		errs = append(errs, d.pci.Close())
@@ -40,18 +43,22 @@ func (d *disk) Close() error {
 	return errors.Join(errs...)
 }
 
-// DiskSpec is one -disk: PATH[,ro][,serial=ID].
-type DiskSpec = blk.Spec
+// DiskSpec is one -disk: PATH[,ro][,serial=ID][,if=virtio|ide].
+type DiskSpec = disk.Spec
 
 // ParseDiskSpec parses a -disk value.
-func ParseDiskSpec(s string) (DiskSpec, error) { return blk.ParseDiskSpec(s) }
+func ParseDiskSpec(s string) (DiskSpec, error) { return disk.ParseSpec(s) }
 
-// setupDisks opens each -disk and plugs it into PCI bus 0 as a virtio-blk
-// device with MSI-X, ioeventfd notifications and an INTx fallback.
+// setupDisks opens each -disk and plugs it into PCI bus 0: a virtio-blk
+// device with MSI-X, ioeventfd notifications and an INTx fallback for each
+// if=virtio disk, then one IDE controller for the if=ide disks.
 func (m *Machine) setupDisks() error {
-	for i, spec := range m.cfg.Disks {
-		slot := firstDiskSlot + i
-		d := &disk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
+	for _, spec := range m.cfg.Disks {
+		if spec.Interface != disk.Virtio {
+			continue
+		}
+		slot := firstDiskSlot + len(m.disks)
+		d := &virtioDisk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
 		if err != nil {
@@ -73,7 +80,7 @@ func (m *Machine) setupDisks() error {
 			return fmt.Errorf("-disk %s: %w", spec.Path, err)
 		}
 	}
-	return nil
+	return m.setupIDE(firstDiskSlot + len(m.disks))
 }
 
 // flushDisks stops every disk's workers and fdatasyncs its image, so that
@@ -82,6 +89,9 @@ func (m *Machine) flushDisks() error {
 	var errs []error
 	for _, d := range m.disks {
 		errs = append(errs, d.Close())
+	}
+	if m.ide != nil {
+		errs = append(errs, m.ide.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/devices"
+	"github.com/gonest/gonest/devices/ide"
 	"github.com/gonest/gonest/devices/pci"
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/hostinfo"
@@ -44,7 +45,8 @@ type Machine struct {
 	pci      *pci.Bus
 	routes   *gsiRoutes
 	intx     *sharedLines
-	disks    []*disk
+	disks    []*virtioDisk
+	ide      *ide.Controller // nil without if=ide disks
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -267,12 +269,10 @@ func (m *Machine) runVCPU(ctx context.Context, v *vcpu.VCPU) {
 // Close releases everything New acquired. It is safe to call more than once.
 func (m *Machine) Close() error {
 	var errs []error
-	for _, d := range m.disks {
-		if err := d.Close(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := m.flushDisks(); err != nil {
+		errs = append(errs, err)
 	}
-	m.disks = nil
+	m.disks, m.ide = nil, nil
 	for _, v := range m.vcpus {
 		if err := v.KVM().Close(); err != nil {
 			errs = append(errs, err)

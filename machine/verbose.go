@@ -45,6 +45,7 @@ func (m *Machine) logBoard() {
 		m.log.Debug("disk", "path", d.spec.Path, "read_only", d.spec.ReadOnly, "sectors", d.dev.Capacity(),
 			"pci_slot", firstDiskSlot+i)
 	}
+	m.logIDE()
 }
 
 // span prints a guest range as base+size in hex.

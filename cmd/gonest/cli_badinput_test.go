@@ -181,6 +181,16 @@ func TestBadInvocations(t *testing.T) {
 			want: "attached twice and writable"},
 		{name: "-stats-json over a disk", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img", "-stats-json", "disk.img"},
 			want: "is also the -disk file"},
+		{name: "-disk unknown interface", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img,if=bogus"},
+			want: `unknown interface "bogus"; use if=virtio or if=ide`},
+		{name: "-disk if=ide, five of them", args: []string{"run", "-kernel", "tiny.elf",
+			"-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide",
+			"-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide"},
+			want: "the IDE controller takes 4"},
+		// The running gonest binary cannot be opened for writing, even by
+		// root (ETXTBSY).
+		{name: "-disk if=ide on a file gonest cannot write", args: []string{"run", "-kernel", "tiny.elf", "-disk", gonestBinary(t) + ",if=ide"},
+			want: "attach it read-only with ,ro", kvm: true},
 		// gonest doctor.
 		{name: "doctor unknown flag", args: []string{"doctor", "-bogus"}, want: "gonest doctor: flag provided but not defined: -bogus"},
 		{name: "doctor stray argument", args: []string{"doctor", "now"}, want: `unexpected argument "now"`},

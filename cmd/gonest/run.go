@@ -38,6 +38,7 @@ Examples:
   gonest run -kernel vmlinuz -initrd g1.cpio -m 1G -smp 2 -append "quiet"
   gonest run -kernel vmlinuz -initrd ci.cpio -timeout 5m -disk data.ext4 -disk base.img,ro
   gonest run -kernel vmlinuz -initrd g1.cpio -nested off    # hide SVM/VMX from the guest
+  gonest run -kernel vmlinuz -initrd g1.cpio -disk old.img,if=ide   # an ATA disk (Linux: ata_piix, /dev/sda)
 `
 
 // diskFlags collects repeated -disk values.
@@ -119,7 +120,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.Var((*cpusFlag)(&o.cfg.CPUs), "smp", "number of vCPUs")
 	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
-	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
+	fs.Var(&disks, "disk", "disk image `PATH[,ro][,serial=ID][,if=virtio|ide]`: virtio-blk, or with if=ide a drive on the emulated IDE controller (ATA PIO, 4 at most); repeat for more disks")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")

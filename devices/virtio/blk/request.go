@@ -156,7 +156,7 @@ func (r *requestCtx) flush() byte {
 	if r.d.spec.ReadOnly {
 		return StatusOK // nothing was written
 	}
-	if err := fdatasync(r.d.fd); err != nil {
+	if err := r.d.img.Sync(); err != nil {
 		r.d.ioError("flush", err)
 		return StatusIOErr
 	}
@@ -223,18 +223,11 @@ func (d *Device) zero(off, n int64, unmap bool) error {
 	}
 	for n > 0 {
 		chunk := min(n, int64(len(zeroBuf)))
-		put, err := unix.Pwrite(d.fd, zeroBuf[:chunk], off)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
+		if err := d.img.WriteAt(zeroBuf[:chunk], off); err != nil {
 			return err
 		}
-		if put == 0 {
-			return errors.New("short write")
-		}
-		off += int64(put)
-		n -= int64(put)
+		off += chunk
+		n -= chunk
 	}
 	return nil
 }
