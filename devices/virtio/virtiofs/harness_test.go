@@ -26,11 +26,13 @@ const (
 )
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // the share
 	outside string // a sibling of the share the guest must never reach
 	dev     *Device
 	s       *server
+	mem     *guestmem.Memory
+	regions []guestmem.Region
 	queues  []*queue
 	unique  uint64
 	panics  []any
@@ -49,7 +51,7 @@ type queue struct {
 
 // newHarness shares a fresh directory, read-only or not, with a sibling
 // directory "outside" holding "secret".
-func newHarness(t *testing.T, ro bool) *harness {
+func newHarness(t testing.TB, ro bool) *harness {
 	t.Helper()
 	top := t.TempDir()
 	h := &harness{t: t, dir: filepath.Join(top, "share"), outside: filepath.Join(top, "outside")}
@@ -63,23 +65,33 @@ func newHarness(t *testing.T, ro bool) *harness {
 	h.s = newServer(dev.fs, ro, dev.log)
 	h.s.onPanic = func(v any) { h.panics = append(h.panics, v) }
 	t.Cleanup(func() { require.Empty(t, h.panics, "a request made the device panic") })
-	var regions []guestmem.Region
 	for i := range dev.QueueSizes() {
-		regions = append(regions, guestmem.Region{GPA: uint64(i+1) << 32, Data: make([]byte, regionSize)})
+		h.regions = append(h.regions, guestmem.Region{GPA: uint64(i+1) << 32, Data: make([]byte, regionSize)})
 	}
-	mem, err := guestmem.New(regions...)
+	mem, err := guestmem.New(h.regions...)
 	require.NoError(t, err)
-	for i, size := range dev.QueueSizes() {
-		drv := virtiotest.New(mem, uint64(i+1)<<32, size)
-		q, err := virtio.NewQueue(mem, virtio.QueueConfig{
-			Index: i, Size: size, DescAddr: drv.Desc, DriverAddr: drv.Avail, DeviceAddr: drv.Used,
-			Features: virtio.FeatureVersion1 | virtio.FeatureRingIndirectDesc,
-			Fail:     func(err error) { h.fails = append(h.fails, err) },
-		})
-		require.NoError(t, err)
-		h.queues = append(h.queues, &queue{drv: drv, q: q, w: &worker{s: h.s}, in: drv.Alloc(bufSize), out: drv.Alloc(bufSize)})
+	h.mem = mem
+	h.queues = make([]*queue, len(h.regions))
+	for i := range h.queues {
+		h.newQueue(i)
 	}
 	return h
+}
+
+// newQueue sets queue i up afresh in a zeroed region, as a driver does
+// after a reset.
+func (h *harness) newQueue(i int) {
+	h.t.Helper()
+	clear(h.regions[i].Data)
+	size := h.dev.QueueSizes()[i]
+	drv := virtiotest.New(h.mem, h.regions[i].GPA, size)
+	q, err := virtio.NewQueue(h.mem, virtio.QueueConfig{
+		Index: i, Size: size, DescAddr: drv.Desc, DriverAddr: drv.Avail, DeviceAddr: drv.Used,
+		Features: virtio.FeatureVersion1 | virtio.FeatureRingIndirectDesc,
+		Fail:     func(err error) { h.fails = append(h.fails, err) },
+	})
+	require.NoError(h.t, err)
+	h.queues[i] = &queue{drv: drv, q: q, w: &worker{s: h.s}, in: drv.Alloc(bufSize), out: drv.Alloc(bufSize)}
 }
 
 // sendBufs chains bufs on queue qi, lets the device run, and returns the

@@ -331,3 +331,37 @@ func TestHostileDeviceNodesAndPrivileges(t *testing.T) {
 		Owner: fuse.Owner{Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid())}}}
 	assert.Equal(t, fuse.OK, h.call(opSetattr, c.NodeId, set).status, "chown to gonest's own ids is fine")
 }
+
+// TestHostileCreateOverSpecialFiles: CREATE without O_EXCL of a name that
+// exists opens it as OPEN would, regular files only. A FIFO would block
+// the device's worker in open(2) until a reader came, and a device node
+// (sharing the host's / brings /dev) would run its driver's open.
+func TestHostileCreateOverSpecialFiles(t *testing.T) {
+	h := newHarness(t, false)
+	h.init()
+	require.NoError(t, unix.Mkfifo(filepath.Join(h.dir, "fifo"), 0o666))
+	require.NoError(t, os.Mkdir(filepath.Join(h.dir, "dir"), 0o755))
+	require.NoError(t, os.Symlink("dir", filepath.Join(h.dir, "link")))
+	require.NoError(t, os.WriteFile(filepath.Join(h.dir, "file"), []byte("old"), 0o644))
+	tests := []struct {
+		name string
+		want fuse.Status
+	}{
+		{"fifo", fuse.EACCES},
+		{"dir", fuse.EISDIR},
+		{"link", fuse.Status(unix.ELOOP)},
+		{"file", fuse.OK},
+	}
+	for _, tt := range tests {
+		for _, flags := range []int{os.O_CREATE | os.O_WRONLY, os.O_CREATE | os.O_RDONLY} {
+			_, st := h.create(root, tt.name, uint32(flags), 0o644)
+			assert.Equal(t, tt.want, st, "%s %#x", tt.name, flags)
+		}
+		_, st := h.create(root, tt.name, uint32(os.O_CREATE|os.O_EXCL|os.O_WRONLY), 0o644)
+		assert.Equal(t, fuse.Status(unix.EEXIST), st, "%s with O_EXCL", tt.name)
+	}
+	c, st := h.create(root, "file", uint32(os.O_CREATE|os.O_TRUNC|os.O_WRONLY), 0o644)
+	require.Equal(t, fuse.OK, st)
+	assert.Equal(t, uint64(0), c.Attr.Size)
+	assert.Empty(t, h.hostFile(h.dir, "file"), "O_TRUNC truncates an existing file")
+}

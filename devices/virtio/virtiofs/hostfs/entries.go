@@ -1,6 +1,7 @@
 package hostfs
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -153,9 +154,11 @@ func (fs *FS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName
 	return status(unix.Renameat2(from.fd, oldName, to.fd, newName, uint(in.Flags)))
 }
 
-// Create implements fuse.RawFileSystem: an atomic create-and-open. A
-// dangling symlink at name is refused (O_NOFOLLOW), not followed to
-// create its target.
+// Create implements fuse.RawFileSystem: an atomic create-and-open. Only
+// a new regular file is created (O_EXCL, so a dangling symlink at name is
+// never followed to create its target); an existing name is opened the
+// way OPEN opens it, regular files only, so a FIFO or a device node in
+// the tree is never opened on the host.
 func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
 	flags, st := openFlags(in.Flags, fs.ro)
 	if !st.Ok() {
@@ -166,31 +169,15 @@ func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out
 		return st
 	}
 	defer fs.putInode(parent)
-	flags |= unix.O_CREAT | int(in.Flags)&(unix.O_EXCL|unix.O_TRUNC)
-	var fd int
-	err := fs.create.run(func() (err error) {
-		fd, err = openBeneath(parent.fd, name, flags, safeMode(in.Mode, unix.S_IFREG))
-		return err
-	})
+	flags |= int(in.Flags) & unix.O_TRUNC
+	fd, pfd, err := fs.createOrOpen(parent, name, flags, safeMode(in.Mode, unix.S_IFREG), in.Flags&unix.O_EXCL != 0)
 	if err != nil {
 		return status(err)
 	}
-	// The node is taken from the open descriptor, not by name again, so it
-	// is the file just opened whatever happens at name meanwhile.
-	pfd, err := fs.reopen(fd, unix.O_PATH)
 	var s unix.Stat_t
-	if err == nil {
-		err = fstat(pfd, &s)
-		if err != nil {
-			unix.Close(pfd)
-		}
-	}
-	if err == nil && s.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(pfd)
-		err = unix.EISDIR
-	}
-	if err != nil {
+	if err := fstat(pfd, &s); err != nil {
 		unix.Close(fd)
+		unix.Close(pfd)
 		return status(err)
 	}
 	id := fs.intern(pfd, &s)
@@ -203,4 +190,46 @@ func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out
 	defer fs.putInode(node)
 	out.OpenOut = fuse.OpenOut{Fh: fs.newHandle(fd, node, false)}
 	return fuse.OK
+}
+
+// createOrOpen returns an open descriptor and an O_PATH descriptor of the
+// regular file name in parent, creating it unless it exists (or failing
+// with EEXIST when excl).
+func (fs *FS) createOrOpen(parent *inode, name string, flags int, mode uint32, excl bool) (fd, pfd int, err error) {
+	err = fs.create.run(func() (err error) {
+		fd, err = openBeneath(parent.fd, name, flags|unix.O_CREAT|unix.O_EXCL, mode)
+		return err
+	})
+	if err == nil {
+		// The node is taken from the open descriptor, not by name again,
+		// so it is the file just created whatever happens at name meanwhile.
+		if pfd, err = fs.reopen(fd, unix.O_PATH); err != nil {
+			unix.Close(fd)
+		}
+		return fd, pfd, err
+	}
+	if !errors.Is(err, unix.EEXIST) || excl {
+		return -1, -1, err
+	}
+	if pfd, err = openBeneath(parent.fd, name, unix.O_PATH, 0); err != nil {
+		return -1, -1, err
+	}
+	var s unix.Stat_t
+	if err = fstat(pfd, &s); err == nil {
+		switch s.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			fd, err = fs.reopen(pfd, flags)
+		case unix.S_IFDIR:
+			err = unix.EISDIR
+		case unix.S_IFLNK:
+			err = unix.ELOOP
+		default:
+			err = unix.EACCES
+		}
+	}
+	if err != nil {
+		unix.Close(pfd)
+		return -1, -1, err
+	}
+	return fd, pfd, nil
 }
