@@ -142,7 +142,7 @@ func TestHostileBuffersTheWrongWayRound(t *testing.T) {
 	g.used(tx)
 	q := g.qs[tx]
 	head := q.drv.AddChain(virtiotest.Buf{Addr: 0x1000, Len: 100}) // below guest memory
-	q.posted[head] = q.drv.Alloc(1)                                 // where used() may look for its 0 bytes
+	q.posted[head] = q.drv.Alloc(1)                                // where used() may look for its 0 bytes
 	g.kick(tx)
 	elems, _ = g.used(tx)
 	assert.Equal(t, uint32(0), elems[0].Len)
