@@ -44,6 +44,9 @@ type Machine struct {
 	routes   *gsiRoutes
 	intx     *sharedLines
 	disks    []*disk
+	shares   []*share
+	console  *console
+	nextSlot int // the next free PCI slot (virtiodev.go)
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -92,6 +95,9 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := checkHostMemory(cfg.MemSize); err != nil {
 		return nil, err
 	}
+	if err := m.openShares(); err != nil {
+		return nil, err
+	}
 	// The header alone tells a bad kernel file; no need for /dev/kvm to say so.
 	if _, err := boot.ParseKernel(kernel, kernel.size); err != nil {
 		return nil, classifyLoadError(cfg, err)
@@ -119,6 +125,9 @@ func New(cfg Config) (_ *Machine, err error) {
 		return nil, err
 	}
 	if err := m.setupDisks(); err != nil {
+		return nil, err
+	}
+	if err := m.plugShares(); err != nil {
 		return nil, err
 	}
 	if err := m.load(kernel, initrd); err != nil {
@@ -224,7 +233,7 @@ func (m *Machine) Run(ctx context.Context) Outcome {
 	cancel()
 	wg.Wait()
 	m.timeline.mark(EventVMStop, time.Now())
-	if err := m.flushDisks(); err != nil && m.outcome.Code == ExitOK {
+	if err := errors.Join(m.flushDisks(), m.closeShares()); err != nil && m.outcome.Code == ExitOK {
 		m.outcome = Outcome{Reason: ReasonFatal, Code: ExitFailure, Err: err}
 	}
 	m.log.Debug("guest stopped", "reason", m.outcome.Reason.String(), "exit_code", m.outcome.Code,
@@ -272,6 +281,9 @@ func (m *Machine) Close() error {
 		}
 	}
 	m.disks = nil
+	if err := m.closeShares(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, v := range m.vcpus {
 		if err := v.KVM().Close(); err != nil {
 			errs = append(errs, err)

@@ -3,10 +3,11 @@ package vconsole
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -86,50 +87,181 @@ func parseFD(v string) (int, error) {
 	return n, nil
 }
 
-// Open opens the spec's input and output and returns the port's
-// configuration, and a closer for what it opened (descriptors 0-2 are
-// left open). Errors are one line that names the file.
-func (s PortSpec) Open() (PortConfig, io.Closer, error) {
-	cfg := PortConfig{Name: s.Name}
-	var files closers
+// Check finds what Open would refuse, without opening or creating
+// anything, so that gonest can refuse a bad -port before it changes a
+// file. Errors are one line that names the file.
+func (s PortSpec) Check() error {
 	if s.In != "" {
-		f, err := openEnd(s, s.In, false)
-		if err != nil {
-			return PortConfig{}, nil, err
+		if err := checkEnd(s, s.In, false); err != nil {
+			return err
 		}
-		files = append(files, f)
-		cfg.In = f
 	}
 	if s.Out != "" {
-		f, err := openEnd(s, s.Out, true)
-		if err != nil {
-			files.Close()
-			return PortConfig{}, nil, err
+		if err := checkEnd(s, s.Out, true); err != nil {
+			return err
 		}
-		files = append(files, f)
-		cfg.Out = f
 	}
-	return cfg, files, nil
+	return nil
+}
+
+// Ends returns the port's configuration, whose In and Out open the spec's
+// files when first used, and the Ends that own them. Nothing is opened
+// yet: Ends.Open does it, once gonest is sure it will run.
+func (s PortSpec) Ends() (PortConfig, *Ends) {
+	e := &Ends{spec: s}
+	cfg := PortConfig{Name: s.Name}
+	if s.In != "" {
+		e.in = &end{spec: s, v: s.In}
+		cfg.In = e.in
+	}
+	if s.Out != "" {
+		e.out = &end{spec: s, v: s.Out, write: true}
+		cfg.Out = e.out
+	}
+	return cfg, e
+}
+
+// Ends are the host files of one -port.
+type Ends struct {
+	spec    PortSpec
+	in, out *end
+}
+
+// Open opens both ends now: out= creates or truncates its file, as a
+// shell's > does.
+func (e *Ends) Open() error {
+	for _, x := range []*end{e.in, e.out} {
+		if x != nil {
+			if _, err := x.file(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close closes what was opened; descriptors 0-2 stay open.
+func (e *Ends) Close() error {
+	var errs []error
+	for _, x := range []*end{e.in, e.out} {
+		if x != nil {
+			errs = append(errs, x.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// end is one side of a port: a path or a descriptor, opened on first use.
+type end struct {
+	spec  PortSpec
+	v     string
+	write bool
+
+	mu     sync.Mutex
+	f      *os.File
+	err    error
+	closed bool
+}
+
+func (x *end) file() (*os.File, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.f == nil && x.err == nil {
+		if x.closed {
+			x.err = fmt.Errorf("-port %s: closed", x.spec.Name)
+		} else {
+			x.f, x.err = openEnd(x.spec, x.v, x.write)
+		}
+	}
+	return x.f, x.err
+}
+
+func (x *end) Read(p []byte) (int, error) {
+	f, err := x.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Read(p)
+}
+
+func (x *end) Write(p []byte) (int, error) {
+	f, err := x.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Write(p)
+}
+
+func (x *end) close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closed = true
+	f := x.f
+	x.f = nil
+	if f == nil || f == os.Stdin || f == os.Stdout || f == os.Stderr {
+		return nil
+	}
+	return f.Close()
+}
+
+// checkEnd is openEnd without the opening.
+func checkEnd(s PortSpec, v string, write bool) error {
+	what := direction(write)
+	if fd, _ := parseFD(v); fd >= 0 {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			return fmt.Errorf("-port %s: %s=%s: descriptor %d is not open; open it in the shell (%d<FILE or %d>FILE)", s.Name, what, v, fd, fd, fd)
+		}
+		acc := flags & unix.O_ACCMODE
+		if write && acc == unix.O_RDONLY || !write && acc == unix.O_WRONLY {
+			return fmt.Errorf("-port %s: %s=%s: descriptor %d is not open for %s", s.Name, what, v, fd, map[bool]string{true: "writing", false: "reading"}[write])
+		}
+		return nil
+	}
+	st, err := os.Stat(v)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("-port %s: %s=%s is a directory; give a file", s.Name, what, v)
+	case err == nil && st.Mode()&os.ModeNamedPipe != 0:
+		return fmt.Errorf("-port %s: %s=%s is a FIFO; pass it as a descriptor: %s=fd:3 3%sFIFO", s.Name, what, v, what, map[bool]string{true: ">", false: "<"}[write])
+	case err == nil:
+		mode := uint32(unix.R_OK)
+		if write {
+			mode = unix.W_OK
+		}
+		if err := unix.Access(v, mode); err != nil {
+			return fmt.Errorf("-port %s: %s=%s: %w", s.Name, what, v, err)
+		}
+		return nil
+	case !write || !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("-port %s: %s=%s: %w", s.Name, what, v, unwrapPath(err))
+	}
+	// out= names a file to create: its directory must take it.
+	dir := filepath.Dir(v)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("-port %s: %s=%s: directory %s does not exist", s.Name, what, v, dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("-port %s: %s=%s: cannot create files in %s: %w", s.Name, what, v, dir, err)
+	}
+	return nil
+}
+
+func direction(write bool) string {
+	if write {
+		return "out"
+	}
+	return "in"
 }
 
 // openEnd opens one end: a descriptor, or a path (a regular file or a
 // character device; a FIFO would block here until its other end opened,
 // so it is passed as fd:N instead).
 func openEnd(s PortSpec, v string, write bool) (*os.File, error) {
-	what := "in"
-	if write {
-		what = "out"
+	if err := checkEnd(s, v, write); err != nil {
+		return nil, err
 	}
-	fd, _ := parseFD(v)
-	if fd >= 0 {
-		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-		if err != nil {
-			return nil, fmt.Errorf("-port %s: %s=%s: descriptor %d is not open; open it in the shell (%d<FILE or %d>FILE)", s.Name, what, v, fd, fd, fd)
-		}
-		acc := flags & unix.O_ACCMODE
-		if write && acc == unix.O_RDONLY || !write && acc == unix.O_WRONLY {
-			return nil, fmt.Errorf("-port %s: %s=%s: descriptor %d is not open for %s", s.Name, what, v, fd, map[bool]string{true: "writing", false: "reading"}[write])
-		}
+	if fd, _ := parseFD(v); fd >= 0 {
 		if fd < len(stdFiles) {
 			// Their own *os.File: another would close the descriptor when
 			// the garbage collector finalized it.
@@ -137,23 +269,13 @@ func openEnd(s PortSpec, v string, write bool) (*os.File, error) {
 		}
 		return os.NewFile(uintptr(fd), v), nil
 	}
-	if st, err := os.Stat(v); err == nil {
-		switch {
-		case st.IsDir():
-			return nil, fmt.Errorf("-port %s: %s=%s is a directory; give a file", s.Name, what, v)
-		case st.Mode()&os.ModeNamedPipe != 0:
-			return nil, fmt.Errorf("-port %s: %s=%s is a FIFO; pass it as a descriptor: %s=fd:3 3%sFIFO", s.Name, what, v, what, map[bool]string{true: ">", false: "<"}[write])
-		}
-	} else if !write || !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("-port %s: %s=%s: %w", s.Name, what, v, unwrapPath(err))
-	}
 	flags := os.O_RDONLY
 	if write {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
 	f, err := os.OpenFile(v, flags, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("-port %s: %s=%s: %w", s.Name, what, v, unwrapPath(err))
+		return nil, fmt.Errorf("-port %s: %s=%s: %w", s.Name, direction(write), v, unwrapPath(err))
 	}
 	return f, nil
 }
@@ -168,16 +290,3 @@ func unwrapPath(err error) error {
 }
 
 var stdFiles = []*os.File{os.Stdin, os.Stdout, os.Stderr}
-
-// closers closes files, leaving the standard descriptors open.
-type closers []*os.File
-
-func (c closers) Close() error {
-	var errs []error
-	for _, f := range c {
-		if f != os.Stdin && f != os.Stdout && f != os.Stderr {
-			errs = append(errs, f.Close())
-		}
-	}
-	return errors.Join(errs...)
-}

@@ -57,7 +57,7 @@ func TestParsePortSpec(t *testing.T) {
 	}
 }
 
-func TestPortSpecOpen(t *testing.T) {
+func TestPortSpecEnds(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	require.NoError(t, os.WriteFile(in, []byte("input"), 0o644))
@@ -65,18 +65,36 @@ func TestPortSpecOpen(t *testing.T) {
 	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	out := filepath.Join(dir, "out")
 	require.NoError(t, os.WriteFile(out, []byte("old contents"), 0o644))
+	fresh := filepath.Join(dir, "fresh")
 
-	cfg, closer, err := PortSpec{Name: "p", In: in, Out: out}.Open()
+	// Nothing is created or truncated before Open.
+	spec := PortSpec{Name: "p", In: in, Out: out}
+	require.NoError(t, spec.Check())
+	cfg, ends := spec.Ends()
+	got, err := os.ReadFile(out)
 	require.NoError(t, err)
+	assert.Equal(t, "old contents", string(got))
+	require.NoError(t, ends.Open())
 	b, err := io.ReadAll(cfg.In)
 	require.NoError(t, err)
 	assert.Equal(t, "input", string(b))
 	_, err = cfg.Out.Write([]byte("new"))
 	require.NoError(t, err)
-	require.NoError(t, closer.Close())
-	got, err := os.ReadFile(out)
+	require.NoError(t, ends.Close())
+	got, err = os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(got), "out= truncates, as a shell's > does")
+	_, err = cfg.Out.Write([]byte("late"))
+	assert.Error(t, err, "a closed end stays closed")
+
+	// A file to create: created by Open, or by the first write.
+	require.NoError(t, PortSpec{Name: "p", Out: fresh}.Check())
+	assert.NoFileExists(t, fresh)
+	cfg, ends = PortSpec{Name: "p", Out: fresh}.Ends()
+	_, err = cfg.Out.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, ends.Close())
+	assert.FileExists(t, fresh)
 
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
@@ -84,12 +102,14 @@ func TestPortSpecOpen(t *testing.T) {
 	defer w.Close()
 	inherited, err := unix.Dup(int(r.Fd()))
 	require.NoError(t, err)
-	cfg, closer, err = PortSpec{Name: "p", In: "fd:" + strconv.Itoa(inherited), Out: "fd:1"}.Open()
-	require.NoError(t, err)
-	assert.Same(t, os.Stdout, cfg.Out, "fd:1 is os.Stdout itself, never closed by gonest")
-	require.NoError(t, closer.Close())
+	cfg, ends = PortSpec{Name: "p", In: "fd:" + strconv.Itoa(inherited), Out: "fd:1"}.Ends()
+	require.NoError(t, ends.Open())
+	assert.Same(t, os.Stdout, ends.out.f, "fd:1 is os.Stdout itself, never closed by gonest")
+	require.NoError(t, ends.Close())
 	_, err = unix.FcntlInt(uintptr(inherited), unix.F_GETFD, 0)
 	assert.ErrorIs(t, err, unix.EBADF, "an inherited descriptor is gonest's to close")
+	_, err = unix.FcntlInt(1, unix.F_GETFD, 0)
+	assert.NoError(t, err, "stdout stays open")
 
 	tests := []struct {
 		spec PortSpec
@@ -100,18 +120,18 @@ func TestPortSpecOpen(t *testing.T) {
 		{PortSpec{Name: "p", Out: dir}, "is a directory; give a file"},
 		{PortSpec{Name: "p", In: fifo}, "is a FIFO; pass it as a descriptor: in=fd:3 3<FIFO"},
 		{PortSpec{Name: "p", Out: fifo}, "out=fd:3 3>FIFO"},
-		{PortSpec{Name: "p", Out: filepath.Join(dir, "no", "such", "dir", "f")}, "no such file or directory"},
+		{PortSpec{Name: "p", Out: filepath.Join(dir, "no", "such", "f")}, "directory " + filepath.Join(dir, "no", "such") + " does not exist"},
 		{PortSpec{Name: "p", In: "fd:1000"}, "descriptor 1000 is not open; open it in the shell"},
-		{PortSpec{Name: "p", Out: "fd:" + itoa(r.Fd())}, "is not open for writing"},
-		{PortSpec{Name: "p", In: "fd:" + itoa(w.Fd())}, "is not open for reading"},
+		{PortSpec{Name: "p", Out: "fd:" + strconv.Itoa(int(r.Fd()))}, "is not open for writing"},
+		{PortSpec{Name: "p", In: "fd:" + strconv.Itoa(int(w.Fd()))}, "is not open for reading"},
 	}
 	for _, tt := range tests {
-		_, _, err := tt.spec.Open()
+		err := tt.spec.Check()
 		require.Error(t, err, tt.spec.String())
 		assert.Contains(t, err.Error(), tt.want)
 		assert.NotContains(t, err.Error(), "\n")
+		_, ends := tt.spec.Ends()
+		assert.Equal(t, err, ends.Open(), "Open refuses what Check refuses")
 	}
 	assert.NoFileExists(t, filepath.Join(dir, "no"))
 }
-
-func itoa(fd uintptr) string { return strconv.Itoa(int(fd)) }

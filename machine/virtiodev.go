@@ -1,0 +1,65 @@
+package machine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gonest/gonest/devices/virtio"
+)
+
+// firstVirtioSlot is the PCI slot of the first virtio device; slot 0 is
+// the host bridge. Devices take slots in order: disks, shares, console.
+const firstVirtioSlot = 1
+
+// virtioFn is a virtio device's PCI function on bus 0: the transport and
+// its MSI-X interrupts.
+type virtioFn struct {
+	slot int
+	pci  *virtio.PCI
+	msi  *msiRouter
+}
+
+// plugVirtio puts backend on the next free slot of PCI bus 0 behind a
+// virtio-pci transport with MSI-X, ioeventfd notifications and an INTx
+// fallback. what names the device in errors.
+func (m *Machine) plugVirtio(what string, backend virtio.Backend) (*virtioFn, error) {
+	slot := m.nextSlot
+	if slot < firstVirtioSlot {
+		slot = firstVirtioSlot
+	}
+	m.nextSlot = slot + 1
+	fn := &virtioFn{slot: slot, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
+	p, err := virtio.NewPCI(backend, virtio.PCIOptions{
+		Memory:   m.mem,
+		Notifier: ioeventNotifier{vm: m.vm},
+		MSI:      fn.msi,
+		INTx:     m.intx.line(intxGSI(slot), slot),
+		Logger:   m.log,
+	})
+	if err != nil {
+		return fn, fmt.Errorf("%s: %w", what, err)
+	}
+	fn.pci = p
+	if err := m.pci.AddAt(slot, p); err != nil {
+		return fn, fmt.Errorf("%s: %w", what, err)
+	}
+	return fn, nil
+}
+
+// close stops the backend's workers (through the transport) and releases
+// the interrupt routes. The backend itself stays open for its owner.
+func (f *virtioFn) close() error {
+	if f == nil {
+		return nil
+	}
+	var errs []error
+	if f.pci != nil {
+		errs = append(errs, f.pci.Close())
+		f.pci = nil
+	}
+	if f.msi != nil {
+		errs = append(errs, f.msi.Close())
+		f.msi = nil
+	}
+	return errors.Join(errs...)
+}
