@@ -76,7 +76,10 @@ func (m *Machine) closeShares() error {
 	}
 	m.shares = nil
 	if c := m.console; c != nil {
-		errs = append(errs, c.fn.close(), c.dev.Close())
+		// The device before its transport: closing the transport resets
+		// the device, and a reset drops what the guest queued, where
+		// Close writes it out.
+		errs = append(errs, c.dev.Close(), c.fn.close())
 		m.console = nil
 	}
 	return errors.Join(errs...)
