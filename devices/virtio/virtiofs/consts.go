@@ -92,9 +92,13 @@ const (
 	// struct fuse_write_in: size, after fh and offset.
 	ioSize = 16
 
-	// struct fuse_init_in: major and minor.
+	// struct fuse_init_in: major, minor and flags.
 	initMajor = 0
 	initMinor = 4
+	initFlags = 12
+	// FUSE_SUBMOUNTS in fuse_init_in.flags: the kernel automounts
+	// directories whose attributes carry FUSE_ATTR_SUBMOUNT.
+	fuseSubmounts = 1 << 27
 
 	fuseMajor    = 7  // FUSE_KERNEL_VERSION
 	fuseMinorMin = 12 // the oldest minor go-fuse speaks (_MINIMUM_MINOR_VERSION)

@@ -247,3 +247,36 @@ func TestDestroyForgetsEverything(t *testing.T) {
 	h.init() // a new mount
 	assert.Equal(t, uint64(1), h.mustLookup(root, "f").Attr.Size)
 }
+
+// TestMountPointsAreSubmounts: a directory on another host file system
+// is flagged FUSE_ATTR_SUBMOUNT when the guest's kernel automounts
+// submounts, so that it gets a device number of its own in the guest.
+func TestMountPointsAreSubmounts(t *testing.T) {
+	h := newHarness(t, false)
+	mnt := filepath.Join(h.dir, "mnt")
+	require.NoError(t, os.Mkdir(mnt, 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(h.dir, "plain"), 0o755))
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("mounting a tmpfs inside the share needs CAP_SYS_ADMIN: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	for _, submounts := range []bool{false, true} {
+		flags := uint32(fuse.CAP_MAX_PAGES | fuse.CAP_INIT_EXT)
+		if submounts {
+			flags |= fuseSubmounts
+		}
+		var out initOut
+		r := h.call(opInit, 0, fuse.InitIn{Major: 7, Minor: 36, Flags: flags})
+		require.Equal(t, fuse.OK, r.status)
+		require.NoError(t, binary.Read(bytes.NewReader(r.body), binary.LittleEndian, &out))
+		want := uint32(0)
+		if submounts {
+			want = fuse.ATTR_SUBMOUNT
+		}
+		assert.Equal(t, want, h.mustLookup(root, "mnt").Attr.Flags, "submounts %v", submounts)
+		assert.Zero(t, h.mustLookup(root, "plain").Attr.Flags)
+		a, st := h.getattr(h.mustLookup(root, "mnt").NodeId)
+		require.Equal(t, fuse.OK, st)
+		assert.Equal(t, want, a.Attr.Flags)
+	}
+}

@@ -170,10 +170,13 @@ func (s *server) check(h []byte, length uint32, readable uint64, info opInfo) fu
 	}
 	if binary.LittleEndian.Uint32(h[inOpcode:]) == opInit {
 		// go-fuse would refuse these too, but through the global logger.
-		if len(b) < initMinor+4 || binary.LittleEndian.Uint32(b[initMajor:]) != fuseMajor ||
+		if len(b) < initFlags+4 || binary.LittleEndian.Uint32(b[initMajor:]) != fuseMajor ||
 			binary.LittleEndian.Uint32(b[initMinor:]) < fuseMinorMin {
 			return fuse.EIO
 		}
+		// go-fuse does not pass this on: the kernel says it automounts
+		// directories flagged as submounts.
+		s.fs.SetSubmounts(binary.LittleEndian.Uint32(b[initFlags:])&fuseSubmounts != 0)
 	}
 	return fuse.OK
 }

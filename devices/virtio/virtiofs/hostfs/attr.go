@@ -33,16 +33,16 @@ func (fs *FS) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.Attr
 		return st
 	}
 	defer fs.putInode(node)
-	return fs.attrOut(node.fd, out)
+	return fs.attrOut(node, out)
 }
 
-func (fs *FS) attrOut(fd int, out *fuse.AttrOut) fuse.Status {
+func (fs *FS) attrOut(node *inode, out *fuse.AttrOut) fuse.Status {
 	var s unix.Stat_t
-	if err := fstat(fd, &s); err != nil {
+	if err := fstat(node.fd, &s); err != nil {
 		return status(err)
 	}
 	out.AttrValid, out.AttrValidNsec = fs.validSec, fs.validNs
-	fillAttr(&out.Attr, &s)
+	fillAttr(&out.Attr, &s, fs.attrFlags(node))
 	return fuse.OK
 }
 
@@ -88,7 +88,7 @@ func (fs *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.Attr
 			return st
 		}
 	}
-	return fs.attrOut(node.fd, out)
+	return fs.attrOut(node, out)
 }
 
 func (fs *FS) chmod(node *inode, mode uint32) fuse.Status {

@@ -41,6 +41,11 @@
 // A mount point inside the tree is crossed like any directory: sharing
 // the host's / shows its /proc and /sys. The guest's magic links there
 // (/proc/self/root, ...) are symlinks to it, resolved in its namespace.
+// When the guest's kernel automounts submounts (FUSE_SUBMOUNTS at INIT,
+// which Linux's virtio-fs sends), a directory on another host file system
+// than its parent carries FUSE_ATTR_SUBMOUNT: the guest mounts it with a
+// device number of its own, so inode numbers of two host file systems
+// never look like one file (to find, tar or cp -a), as with virtiofsd.
 //
 // # Credentials and ownership
 //

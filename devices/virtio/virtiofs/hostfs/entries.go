@@ -180,8 +180,8 @@ func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out
 		unix.Close(pfd)
 		return status(err)
 	}
-	id := fs.intern(pfd, &s)
-	fs.fillEntry(&out.EntryOut, id, &s)
+	id, aflags := fs.intern(pfd, &s, parent.key.dev)
+	fs.fillEntry(&out.EntryOut, id, aflags, &s)
 	node, st := fs.getInode(id)
 	if !st.Ok() { // forgotten already: only a hostile guest races FORGET with its own CREATE
 		unix.Close(fd)

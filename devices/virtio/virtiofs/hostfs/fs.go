@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,9 @@ type FS struct {
 	log      *slog.Logger
 	dir      string
 	create   *creator // nil: files are created with gonest's umask
+	// submounts: the guest automounts directories flagged
+	// FUSE_ATTR_SUBMOUNT (SetSubmounts).
+	submounts atomic.Bool
 
 	mu      sync.Mutex
 	inodes  map[uint64]*inode
@@ -187,8 +191,12 @@ func retryEINTR(f func() error) error {
 	}
 }
 
-// fillAttr converts a host stat into FUSE attributes.
-func fillAttr(a *fuse.Attr, st *unix.Stat_t) {
+// SetSubmounts records whether the guest's kernel automounts submounts
+// (it says so with FUSE_SUBMOUNTS in its INIT request).
+func (fs *FS) SetSubmounts(on bool) { fs.submounts.Store(on) }
+
+// fillAttr converts a host stat into FUSE attributes with flags.
+func fillAttr(a *fuse.Attr, st *unix.Stat_t, flags uint32) {
 	*a = fuse.Attr{
 		Ino:       st.Ino,
 		Size:      uint64(st.Size),
@@ -204,6 +212,7 @@ func fillAttr(a *fuse.Attr, st *unix.Stat_t) {
 		Owner:     fuse.Owner{Uid: st.Uid, Gid: st.Gid},
 		Rdev:      encodeDev(st.Rdev),
 		Blksize:   uint32(st.Blksize),
+		Flags:     flags,
 	}
 }
 
@@ -215,12 +224,12 @@ func encodeDev(dev uint64) uint32 {
 }
 
 // fillEntry answers a LOOKUP-like request with node id and attributes.
-func (fs *FS) fillEntry(out *fuse.EntryOut, id uint64, st *unix.Stat_t) {
+func (fs *FS) fillEntry(out *fuse.EntryOut, id uint64, flags uint32, st *unix.Stat_t) {
 	out.NodeId = id
 	out.Generation = 0 // node IDs are never reused
 	out.EntryValid, out.EntryValidNsec = fs.validSec, fs.validNs
 	out.AttrValid, out.AttrValidNsec = fs.validSec, fs.validNs
-	fillAttr(&out.Attr, st)
+	fillAttr(&out.Attr, st, flags)
 }
 
 // fstat stats what fd refers to, without following a symlink.

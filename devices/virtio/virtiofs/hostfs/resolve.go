@@ -105,7 +105,8 @@ func (fs *FS) lookupAt(parent *inode, name string, out *fuse.EntryOut) fuse.Stat
 		unix.Close(fd)
 		return status(err)
 	}
-	fs.fillEntry(out, fs.intern(fd, &st), &st)
+	id, flags := fs.intern(fd, &st, parent.key.dev)
+	fs.fillEntry(out, id, flags, &st)
 	return fuse.OK
 }
 

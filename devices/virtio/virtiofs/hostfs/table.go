@@ -20,6 +20,9 @@ type inode struct {
 	fd   int // O_PATH
 	key  inodeKey
 	mode uint32 // S_IFMT bits; an inode's type never changes
+	// submount: a directory on another host file system than the one it
+	// was found in (a mount point), reported as FUSE_ATTR_SUBMOUNT.
+	submount bool
 
 	lookups uint64 // the kernel's nlookup count
 	refs    int    // requests using fd right now
@@ -72,23 +75,39 @@ func (fs *FS) putInode(in *inode) {
 }
 
 // intern enters the host inode behind fd (an O_PATH descriptor the caller
-// gives up) into the table, or counts one more lookup of the node that
-// already holds it, and returns the node's id.
-func (fs *FS) intern(fd int, st *unix.Stat_t) uint64 {
+// gives up), found in directory parentDev, into the table, or counts one
+// more lookup of the node that already holds it, and returns the node's
+// id and attribute flags.
+func (fs *FS) intern(fd int, st *unix.Stat_t, parentDev uint64) (uint64, uint32) {
 	key := keyOf(st)
 	fs.mu.Lock()
-	if in, ok := fs.byKey[key]; ok {
+	in, ok := fs.byKey[key]
+	if ok {
 		in.lookups++
-		fs.mu.Unlock()
-		unix.Close(fd)
-		return in.id
+	} else {
+		in = &inode{id: fs.nextID, fd: fd, key: key, mode: st.Mode & unix.S_IFMT, lookups: 1,
+			submount: st.Dev != parentDev && st.Mode&unix.S_IFMT == unix.S_IFDIR}
+		fs.nextID++
+		fs.inodes[in.id] = in
+		fs.byKey[key] = in
 	}
-	in := &inode{id: fs.nextID, fd: fd, key: key, mode: st.Mode & unix.S_IFMT, lookups: 1}
-	fs.nextID++
-	fs.inodes[in.id] = in
-	fs.byKey[key] = in
+	id, flags := in.id, fs.attrFlags(in)
 	fs.mu.Unlock()
-	return in.id
+	if ok {
+		unix.Close(fd)
+	}
+	return id, flags
+}
+
+// attrFlags are a node's fuse_attr flags: FUSE_ATTR_SUBMOUNT for a mount
+// point, when the guest's kernel said it automounts them (FUSE_SUBMOUNTS
+// at INIT), so that each host file system gets its own device number in
+// the guest and inode numbers from two of them never look alike.
+func (fs *FS) attrFlags(in *inode) uint32 {
+	if in.submount && fs.submounts.Load() {
+		return fuse.ATTR_SUBMOUNT
+	}
+	return 0
 }
 
 // Forget implements fuse.RawFileSystem: the kernel dropped n lookups of
