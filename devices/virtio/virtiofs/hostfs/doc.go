@@ -83,6 +83,11 @@
 // are valid in the guest for one second, so host-side changes show up
 // within a second.
 //
+// Each node the guest's kernel keeps cached holds one host descriptor, so
+// New raises gonest's RLIMIT_NOFILE as far as it may (limits.go); past
+// that, LOOKUP and OPEN fail with EMFILE, logged once, until the guest
+// forgets nodes.
+//
 // Extended attributes, locks, ioctl and the rest of FUSE are not served
 // (package virtiofs answers ENOSYS, which makes the kernel stop asking,
 // or fall back to local locking).

@@ -56,6 +56,8 @@ type FS struct {
 	handles map[uint64]*handle
 	nextFH  uint64
 	closed  bool
+
+	fdWarned atomic.Bool
 }
 
 // New opens dir, which must be a directory, as the root of an FS.
@@ -108,6 +110,7 @@ func New(dir string, o Options) (*FS, error) {
 		handles:       map[uint64]*handle{},
 		nextFH:        1,
 	}
+	fs.log.Debug("share opened", "read_only", fs.ro, "descriptor_limit", raiseNoFile())
 	if fs.create = newCreator(); fs.create == nil {
 		fs.log.Warn("unshare(CLONE_FS) refused: files the guest creates get gonest's umask applied to their modes")
 	}
@@ -167,6 +170,15 @@ func (fs *FS) Close() error {
 func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
+	}
+}
+
+// noteFDs warns, once, when the host runs out of descriptors for the
+// share: the guest then sees EMFILE until its kernel forgets nodes.
+func (fs *FS) noteFDs(err error) {
+	if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && fs.fdWarned.CompareAndSwap(false, true) {
+		fs.log.Warn("out of file descriptors for the share: each file the guest keeps cached holds one; "+
+			"raise the hard RLIMIT_NOFILE (ulimit -Hn) or run gonest as root", "limit", raiseNoFile(), "err", err)
 	}
 }
 

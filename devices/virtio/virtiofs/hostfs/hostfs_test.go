@@ -3,6 +3,7 @@ package hostfs
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -215,4 +216,39 @@ func TestUmaskDoesNotApply(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, fi.Mode().Perm(), name)
 	}
+}
+
+// TestOutOfDescriptors: each cached node holds a descriptor. New raises
+// the limit as far as it may; past it, lookups fail with EMFILE (and the
+// share says so once in the log), and work again once nodes are forgotten.
+func TestOutOfDescriptors(t *testing.T) {
+	fs, share := newFS(t, false)
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &lim))
+	assert.Equal(t, lim.Max, lim.Cur, "the soft limit is raised to the hard one")
+	for i := range 20 {
+		require.NoError(t, os.WriteFile(filepath.Join(share, strconv.Itoa(i)), nil, 0o644))
+	}
+	low := lim
+	low.Cur = uint64(openFDs(t) + 10)
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &low))
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+
+	var ids []uint64
+	var failed fuse.Status
+	for i := range 20 {
+		var out fuse.EntryOut
+		st := fs.Lookup(nil, &fuse.InHeader{NodeId: root}, strconv.Itoa(i), &out)
+		if !st.Ok() {
+			failed = st
+			break
+		}
+		ids = append(ids, out.NodeId)
+	}
+	assert.Equal(t, fuse.Status(unix.EMFILE), failed)
+	assert.True(t, fs.fdWarned.Load(), "the share said so in the log")
+	for _, id := range ids {
+		fs.Forget(id, 1)
+	}
+	lookup(t, fs, root, "19")
 }

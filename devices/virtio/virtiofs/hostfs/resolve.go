@@ -88,6 +88,7 @@ func (fs *FS) reopen(fd, flags int) (int, error) {
 		nfd, err = unix.Openat(fs.procFD, strconv.Itoa(fd), flags|unix.O_CLOEXEC, 0)
 		return err
 	})
+	fs.noteFDs(err)
 	return nfd, err
 }
 
@@ -98,6 +99,7 @@ func (fs *FS) lookupAt(parent *inode, name string, out *fuse.EntryOut) fuse.Stat
 	}
 	fd, err := openBeneath(parent.fd, name, unix.O_PATH, 0)
 	if err != nil {
+		fs.noteFDs(err)
 		return status(err)
 	}
 	var st unix.Stat_t
