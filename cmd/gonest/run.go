@@ -39,7 +39,7 @@ Examples:
   gonest run -kernel vmlinuz -initrd g1.cpio -m 1G -smp 2 -append "quiet"
   gonest run -kernel vmlinuz -initrd ci.cpio -timeout 5m -disk data.ext4 -disk base.img,ro
   gonest run -kernel vmlinuz -initrd g1.cpio -nested off    # hide SVM/VMX from the guest
-  gonest run -kernel vmlinuz -initrd g1.cpio -fs $PWD,tag=work -fs /usr,tag=usr,ro
+  gonest run -kernel vmlinuz -initrd g1.cpio -fs $PWD,tag=work -fs /usr,tag=usr,ro,cache=1h
       # in the guest: modprobe virtiofs; mount -t virtiofs work /mnt
   gonest run -kernel vmlinuz -initrd g1.cpio -port data,in=input.bin,out=output.bin -port log,out=fd:3 3>guest.log
       # in the guest: /dev/vportNpM, named in /sys/class/virtio-ports/vportNpM/name
@@ -155,7 +155,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
 	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
-	fs.Var(&shares, "fs", "share host directory `DIR,tag=TAG[,ro]` over virtio-fs; the guest mounts it with mount -t virtiofs TAG /mnt; repeat for more")
+	fs.Var(&shares, "fs", "share host directory `DIR,tag=TAG[,ro][,cache=DURATION]` over virtio-fs; the guest mounts it with mount -t virtiofs TAG /mnt; cache: how long the guest trusts names and attributes (default 1s); repeat for more")
 	fs.Var(&ports, "port", "virtio-console port `NAME[,in=PATH|fd:N][,out=PATH|fd:N]`: in= is sent to the guest, the guest's writes go to out=; repeat for more")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")

@@ -34,7 +34,10 @@ func New(spec Spec, log *slog.Logger) (*Device, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("fs_tag", spec.Tag)
-	fs, err := hostfs.New(spec.Dir, hostfs.Options{ReadOnly: spec.ReadOnly, Logger: log})
+	if spec.Cache < 0 || spec.Cache > MaxCache {
+		return nil, fmt.Errorf("-fs %s: cache %s is outside 0 to %s", spec, spec.Cache, MaxCache)
+	}
+	fs, err := hostfs.New(spec.Dir, hostfs.Options{ReadOnly: spec.ReadOnly, Timeout: spec.Cache, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("-fs %s: %w", spec, err)
 	}

@@ -3,12 +3,14 @@ package virtiofs
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gonest/gonest/internal/optlist"
 )
 
-// Spec is one shared directory: gonest run's -fs HOSTDIR,tag=TAG[,ro].
-// A comma inside HOSTDIR is written twice (",,").
+// Spec is one shared directory: gonest run's
+// -fs HOSTDIR,tag=TAG[,ro][,cache=DURATION]. A comma inside HOSTDIR is
+// written twice (",,").
 type Spec struct {
 	// Dir is the host directory the guest sees.
 	Dir string
@@ -16,9 +18,17 @@ type Spec struct {
 	Tag string
 	// ReadOnly refuses every change with EROFS.
 	ReadOnly bool
+	// Cache is how long the guest may trust names and attributes before
+	// asking again; 0 means hostfs.DefaultTimeout (a second). Longer
+	// suits a tree that does not change on the host while the guest runs
+	// (a read-only toolchain), and makes walking it much cheaper.
+	Cache time.Duration
 }
 
-const specUsage = "use -fs HOSTDIR,tag=TAG[,ro]"
+// MaxCache bounds Spec.Cache.
+const MaxCache = 24 * time.Hour
+
+const specUsage = "use -fs HOSTDIR,tag=TAG[,ro][,cache=DURATION]"
 
 // ParseSpec parses a -fs argument. It checks the syntax and the tag; New
 // checks the directory.
@@ -40,10 +50,16 @@ func ParseSpec(s string) (Spec, error) {
 			spec.ReadOnly = true
 		case name == "tag" && hasValue:
 			spec.Tag = value
+		case name == "cache" && hasValue:
+			d, err := time.ParseDuration(value)
+			if err != nil || d <= 0 || d > MaxCache {
+				return Spec{}, fmt.Errorf("-fs %q: cache=%s: want a duration from 1ms to %s, such as 1s or 10m", s, value, MaxCache)
+			}
+			spec.Cache = d
 		case f == "":
 			return Spec{}, fmt.Errorf("-fs %q: empty option (a stray comma? write a comma in the path as ,,); %s", s, specUsage)
 		default:
-			return Spec{}, fmt.Errorf("-fs %q: unknown option %q; options are tag=TAG and ro", s, f)
+			return Spec{}, fmt.Errorf("-fs %q: unknown option %q; options are tag=TAG, ro and cache=DURATION", s, f)
 		}
 	}
 	if !seen["tag"] {
@@ -60,6 +76,9 @@ func (s Spec) String() string {
 	out := optlist.Escape(s.Dir) + ",tag=" + optlist.Escape(s.Tag)
 	if s.ReadOnly {
 		out += ",ro"
+	}
+	if s.Cache != 0 {
+		out += ",cache=" + s.Cache.String()
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/stretchr/testify/assert"
@@ -251,4 +252,19 @@ func TestOutOfDescriptors(t *testing.T) {
 		fs.Forget(id, 1)
 	}
 	lookup(t, fs, root, "19")
+}
+
+func TestCacheTimeout(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := New(dir, Options{Timeout: 90*time.Minute + 500*time.Millisecond})
+	require.NoError(t, err)
+	defer fs.Close()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), nil, 0o644))
+	var e fuse.EntryOut
+	require.Equal(t, fuse.OK, fs.Lookup(nil, &fuse.InHeader{NodeId: root}, "f", &e))
+	assert.Equal(t, []uint64{5400, 5400}, []uint64{e.EntryValid, e.AttrValid})
+	assert.Equal(t, []uint32{5e8, 5e8}, []uint32{e.EntryValidNsec, e.AttrValidNsec})
+	var a fuse.AttrOut
+	require.Equal(t, fuse.OK, fs.GetAttr(nil, &fuse.GetAttrIn{InHeader: fuse.InHeader{NodeId: e.NodeId}}, &a))
+	assert.Equal(t, uint64(5400), a.AttrValid)
 }
