@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/gonest/gonest/devices/virtio"
+
+	"github.com/gonest/gonest/internal/iov"
 )
 
 // Control is one struct virtio_console_control, with the port name that
@@ -173,7 +175,7 @@ func (c *control) reject(m Control, why string) {
 // chain, read from its first bytes.
 func (c *control) txHandler(ch *virtio.Chain) (uint32, error) {
 	var b [controlSize]byte
-	n := gather(b[:], ch.Readable)
+	n := iov.Gather(b[:], ch.Readable)
 	m, err := ParseControl(b[:n])
 	if err != nil || ch.Err != nil {
 		c.reject(m, "short or outside guest memory")
@@ -199,19 +201,11 @@ func (c *control) rxLoop(q *virtio.Queue, stop <-chan struct{}) {
 			}
 			continue
 		}
-		ok, err := q.Pop(&ch)
-		if err != nil {
-			return // the driver broke the queue; the device awaits a reset
+		got, live := popOrWait(q, &ch, stop, nil)
+		if !live {
+			return
 		}
-		if !ok {
-			q.SignalUsed()
-			if q.Idle() {
-				select {
-				case <-stop:
-					return
-				case <-q.Kicked():
-				}
-			}
+		if !got {
 			continue
 		}
 		msg := next[0]
@@ -222,7 +216,7 @@ func (c *control) rxLoop(q *virtio.Queue, stop <-chan struct{}) {
 			q.Push(ch.Head, 0)
 			continue
 		}
-		scatter(ch.Writable, msg)
+		iov.Scatter(ch.Writable, msg)
 		c.mu.Lock()
 		c.pending = c.pending[1:]
 		c.mu.Unlock()

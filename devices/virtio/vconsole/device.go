@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gonest/gonest/devices/virtio"
+	"github.com/gonest/gonest/internal/optlist"
 )
 
 // Config describes a console device.
@@ -25,17 +26,15 @@ type Device struct {
 	config [configSize]byte
 	done   chan struct{} // closed by Close: the readers stop
 
-	mu     sync.Mutex
-	sess   *session
-	closed bool
+	workers virtio.Workers
+	mu      sync.Mutex // sess
+	sess    *session
 }
 
 // session is the device between DRIVER_OK and reset.
 type session struct {
-	ctl  *control
-	stop chan struct{}
-	wg   sync.WaitGroup
-	tx   map[*Port]*virtio.Queue
+	ctl *control
+	tx  map[*Port]*virtio.Queue
 }
 
 // New builds a console with cfg's ports and starts reading their inputs
@@ -104,12 +103,7 @@ func (d *Device) QueueSizes() []uint16 {
 }
 
 // ReadConfig implements virtio.Backend.
-func (d *Device) ReadConfig(off uint64, data []byte) {
-	clear(data)
-	if off < configSize {
-		copy(data, d.config[off:])
-	}
-}
+func (d *Device) ReadConfig(off uint64, data []byte) { virtio.ReadConfigBytes(d.config[:], off, data) }
 
 // WriteConfig implements virtio.Backend: emerg_wr is not offered, so
 // nothing is writable.
@@ -117,59 +111,59 @@ func (d *Device) WriteConfig(off uint64, data []byte) {}
 
 // Activate implements virtio.Backend: a worker goroutine per queue.
 func (d *Device) Activate(a virtio.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return fmt.Errorf("virtio-console is closed")
-	}
-	if d.sess != nil {
-		return fmt.Errorf("virtio-console is already active")
-	}
 	if a.Features&FeatureMultiport == 0 {
 		d.log.Warn("virtio-console: the guest driver did not take MULTIPORT; its ports are unreachable")
 	}
-	s := &session{ctl: newControl(d), stop: make(chan struct{}), tx: map[*Port]*virtio.Queue{}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sess != nil {
+		return fmt.Errorf("virtio-console: %w", virtio.ErrActive)
+	}
+	s := &session{ctl: newControl(d), tx: map[*Port]*virtio.Queue{}}
 	for _, p := range d.ports {
 		p.guestGone()
 	}
+	var run []func(stop <-chan struct{})
 	for i, q := range a.Queues {
-		if q == nil {
-			continue
+		if q != nil {
+			if f := d.worker(s, i, q); f != nil {
+				run = append(run, f)
+			}
 		}
-		run := d.worker(s, i, q)
-		if run == nil {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			run()
-		}()
+	}
+	if err := d.workers.Start(run...); err != nil {
+		return fmt.Errorf("virtio-console: %w", err)
 	}
 	d.sess = s
 	return nil
 }
 
 // worker returns what runs queue i, or nil.
-func (d *Device) worker(s *session, i int, q *virtio.Queue) func() {
+func (d *Device) worker(s *session, i int, q *virtio.Queue) func(stop <-chan struct{}) {
 	switch i {
 	case 0:
 		return nil // port 0's receiveq: nothing is sent there
 	case 1:
 		// Port 0's transmitq: taken and dropped, so that a driver that
 		// writes there anyway (a console without MULTIPORT) never waits.
-		return func() { virtio.Serve(q, s.stop, func(*virtio.Chain) (uint32, error) { return 0, nil }) }
+		return func(stop <-chan struct{}) {
+			virtio.Serve(q, stop, func(*virtio.Chain) (uint32, error) { return 0, nil })
+		}
 	case controlRxQueue:
-		return func() { s.ctl.rxLoop(q, s.stop) }
+		return func(stop <-chan struct{}) { s.ctl.rxLoop(q, stop) }
 	case controlTxQueue:
-		return func() { virtio.Serve(q, s.stop, s.ctl.txHandler) }
+		return func(stop <-chan struct{}) { virtio.Serve(q, stop, s.ctl.txHandler) }
 	}
-	p := d.ports[(i-2)/2-1]
+	n := (i-2)/2 - 1
+	if n >= len(d.ports) {
+		return nil // past the queues QueueSizes asked for
+	}
+	p := d.ports[n]
 	if i == rxQueue(p.id) {
-		return func() { p.rxLoop(q, s.ctl, s.stop) }
+		return func(stop <-chan struct{}) { p.rxLoop(q, s.ctl, stop) }
 	}
 	s.tx[p] = q
-	return func() { p.txLoop(q, s.stop) }
+	return func(stop <-chan struct{}) { p.txLoop(q, stop) }
 }
 
 // Reset implements virtio.Backend: the workers stop (a write to Out in
@@ -179,17 +173,8 @@ func (d *Device) worker(s *session, i int, q *virtio.Queue) func() {
 func (d *Device) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.stopLocked()
-}
-
-func (d *Device) stopLocked() *session {
-	s := d.sess
-	if s != nil {
-		close(s.stop)
-		s.wg.Wait()
-		d.sess = nil
-	}
-	return s
+	d.workers.Stop()
+	d.sess = nil
 }
 
 // Close stops the device. Everything the guest had queued on a port's
@@ -199,16 +184,16 @@ func (d *Device) stopLocked() *session {
 func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if !d.workers.Close() {
 		return nil
 	}
-	d.closed = true
-	if s := d.stopLocked(); s != nil {
+	if s := d.sess; s != nil {
 		var ch virtio.Chain
 		for p, q := range s.tx {
 			virtio.Drain(q, make(chan struct{}), &ch, p.txHandler)
 			p.reportEvents()
 		}
+		d.sess = nil
 	}
 	close(d.done)
 	return nil
@@ -216,18 +201,4 @@ func (d *Device) Close() error {
 
 // CheckName accepts a port name: 1 to NameMax bytes of letters, digits,
 // '.', '_' and '-'.
-func CheckName(name string) error {
-	if name == "" {
-		return fmt.Errorf("empty port name")
-	}
-	if len(name) > NameMax {
-		return fmt.Errorf("port name %.20q... is longer than %d bytes", name, NameMax)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("port name %q: use letters, digits, '.', '_' and '-'", name)
-		}
-	}
-	return nil
-}
+func CheckName(name string) error { return optlist.CheckWord("port name", name, NameMax) }

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
+	"github.com/gonest/gonest/internal/syncbuf"
 )
 
 // streamSize is how much each stream test moves; the lab moves 64 MiB
@@ -119,7 +121,7 @@ func (o *oddReader) Read(p []byte) (int, error) {
 
 func TestGuestToHostStream(t *testing.T) {
 	data := randomBytes(streamSize, 2)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	var mu sync.Mutex
 	var events []bool
 	var lenAtClose int
@@ -128,7 +130,7 @@ func TestGuestToHostStream(t *testing.T) {
 		defer mu.Unlock()
 		events = append(events, open)
 		if !open {
-			lenAtClose = out.Len()
+			lenAtClose = len(out.String())
 		}
 	}}}})
 	g.bringUp()
@@ -136,7 +138,7 @@ func TestGuestToHostStream(t *testing.T) {
 	g.write(1, data, 48)
 	g.sendControl(1, EventPortOpen, 0)
 	require.NoError(t, g.dev.Close())
-	assert.True(t, bytes.Equal(data, out.Bytes()), "every byte arrives once, in order")
+	assert.True(t, bytes.Equal(data, []byte(out.String())), "every byte arrives once, in order")
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []bool{true, false}, events)
@@ -161,11 +163,11 @@ func TestSlowWriterHoldsTheGuestBack(t *testing.T) {
 		elems, _ := g.used(tx)
 		n += len(elems)
 	}
-	assert.Equal(t, []byte{0, 1, 2, 3}, w.Bytes())
+	assert.Equal(t, "\x00\x01\x02\x03", w.String())
 }
 
 type gateWriter struct {
-	syncBuffer
+	syncbuf.Buffer
 	entered chan struct{}
 	release chan struct{}
 }
@@ -173,7 +175,7 @@ type gateWriter struct {
 func (w *gateWriter) Write(p []byte) (int, error) {
 	w.entered <- struct{}{}
 	<-w.release
-	return w.syncBuffer.Write(p)
+	return w.Buffer.Write(p)
 }
 
 // TestHostWaitsForGuestBuffers: the device fills only the buffers the
@@ -211,7 +213,7 @@ func TestResetKeepsUndeliveredBytes(t *testing.T) {
 // TestCloseDrainsWhatTheGuestQueued: bytes queued without a kick (the VM
 // stopped before the device looked) reach Out at Close.
 func TestCloseDrainsWhatTheGuestQueued(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	g := newGuest(t, Config{Ports: []PortConfig{{Name: "out", Out: &out}}})
 	g.bringUp()
 	q := g.qs[txQueue(1)]
@@ -222,7 +224,7 @@ func TestCloseDrainsWhatTheGuestQueued(t *testing.T) {
 		q.drv.AddChain(virtiotest.Buf{Addr: addr, Len: uint32(len(s))})
 	}
 	require.NoError(t, g.dev.Close())
-	assert.Equal(t, "last words", string(out.Bytes()))
+	assert.Equal(t, "last words", out.String())
 }
 
 // TestBrokenWriterDoesNotStallTheGuest: after Out fails, the guest's
@@ -240,3 +242,15 @@ func TestBrokenWriterDoesNotStallTheGuest(t *testing.T) {
 type failWriter struct{ err error }
 
 func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestActivateResetClose(t *testing.T) {
+	dev, err := New(Config{Ports: []PortConfig{{Name: "p"}}})
+	require.NoError(t, err)
+	require.NoError(t, dev.Activate(virtio.Activation{Features: FeatureMultiport, Queues: make([]*virtio.Queue, 6)}))
+	assert.ErrorIs(t, dev.Activate(virtio.Activation{Features: FeatureMultiport}), virtio.ErrActive)
+	dev.Reset()
+	require.NoError(t, dev.Activate(virtio.Activation{Features: FeatureMultiport}))
+	require.NoError(t, dev.Close())
+	require.NoError(t, dev.Close())
+	assert.ErrorIs(t, dev.Activate(virtio.Activation{Features: FeatureMultiport}), virtio.ErrClosed)
+}

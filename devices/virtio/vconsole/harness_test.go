@@ -2,7 +2,6 @@ package vconsole
 
 import (
 	"bytes"
-	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -290,30 +289,4 @@ func (g *guest) write(id uint32, data []byte, inflight int) {
 		}
 		g.used(tx)
 	}
-}
-
-func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-
-// syncBuffer is an io.Writer tests can read while the device writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }

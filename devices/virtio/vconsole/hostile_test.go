@@ -9,6 +9,7 @@ import (
 
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
+	"github.com/gonest/gonest/internal/syncbuf"
 )
 
 // A hostile driver sends control messages out of order, for ports that do
@@ -22,7 +23,7 @@ func (g *guest) session() *session {
 }
 
 func TestHostileControlOutOfOrder(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	g := newGuest(t, Config{Ports: []PortConfig{{Name: "a", Out: &out}, {Name: "b"}}})
 	g.postControlBuffers(8)
 	// Before DEVICE_READY no port exists for the driver: all ignored.
@@ -74,7 +75,7 @@ func TestHostileControlOutOfOrder(t *testing.T) {
 	g.sendControl(1, EventPortOpen, 1)
 	g.write(1, []byte("still works"), 1)
 	require.NoError(t, g.dev.Close())
-	assert.Equal(t, "still works", string(out.Bytes()))
+	assert.Equal(t, "still works", out.String())
 }
 
 // TestHostileControlFlood: a driver that repeats DEVICE_READY and never
@@ -128,7 +129,7 @@ func TestHostileSmallControlBuffers(t *testing.T) {
 // returned untouched.
 func TestHostileBuffersTheWrongWayRound(t *testing.T) {
 	data := []byte("host bytes")
-	var out syncBuffer
+	var out syncbuf.Buffer
 	g := newGuest(t, Config{Ports: []PortConfig{{Name: "p", In: bytes.NewReader(data), Out: &out}}})
 	g.bringUp()
 	g.sendControl(1, EventPortOpen, 1)
@@ -148,7 +149,7 @@ func TestHostileBuffersTheWrongWayRound(t *testing.T) {
 	assert.Equal(t, uint32(0), elems[0].Len)
 	assert.Equal(t, data, g.readPort(1, 2), "the host's bytes wait for a proper buffer")
 	require.NoError(t, g.dev.Close())
-	assert.Empty(t, out.Bytes())
+	assert.Empty(t, out.String())
 }
 
 // FuzzControl feeds a session's control handler arbitrary driver messages

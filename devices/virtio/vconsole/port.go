@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/gonest/gonest/devices/virtio"
+
+	"github.com/gonest/gonest/internal/iov"
 )
 
 // PortConfig is one named port and the host streams behind it.
@@ -165,23 +167,14 @@ func (p *Port) rxLoop(q *virtio.Queue, ctl *control, stop <-chan struct{}) {
 			}
 			continue
 		}
-		ok, err := q.Pop(&ch)
-		if err != nil {
-			return // the driver broke the queue; the device awaits a reset
+		got, live := popOrWait(q, &ch, stop, changed)
+		if !live {
+			return
 		}
-		if !ok {
-			q.SignalUsed()
-			if q.Idle() {
-				select {
-				case <-stop:
-					return
-				case <-changed:
-				case <-q.Kicked():
-				}
-			}
+		if !got {
 			continue
 		}
-		n := scatter(ch.Writable, p.pending)
+		n := iov.Scatter(ch.Writable, p.pending)
 		p.pending = p.pending[n:]
 		p.bytesIn.Add(uint64(n))
 		q.Push(ch.Head, uint32(n))
@@ -259,27 +252,27 @@ func (p *Port) Err() error {
 	return p.outErr
 }
 
-// gather copies the start of bufs into dst and returns how many bytes.
-func gather(dst []byte, bufs [][]byte) int {
-	n := 0
-	for _, b := range bufs {
-		if n == len(dst) {
-			break
-		}
-		n += copy(dst[n:], b)
+// popOrWait takes the next chain of q into c. With none there it
+// signals the chains used so far, asks for a kick and sleeps until one
+// comes, wake fires (nil: never) or stop closes. got says whether c holds
+// a chain; live is false once stop closed or the driver broke the queue
+// (the device then awaits a reset).
+func popOrWait(q *virtio.Queue, c *virtio.Chain, stop, wake <-chan struct{}) (got, live bool) {
+	ok, err := q.Pop(c)
+	switch {
+	case err != nil:
+		return false, false
+	case ok:
+		return true, true
 	}
-	return n
-}
-
-// scatter copies as much of src as fits into bufs and returns how much.
-// A nil buffer (outside guest memory) takes nothing.
-func scatter(bufs [][]byte, src []byte) int {
-	n := 0
-	for _, b := range bufs {
-		if n == len(src) {
-			break
+	q.SignalUsed()
+	if q.Idle() {
+		select {
+		case <-stop:
+			return false, false
+		case <-wake:
+		case <-q.Kicked():
 		}
-		n += copy(b, src[n:])
 	}
-	return n
+	return false, true
 }

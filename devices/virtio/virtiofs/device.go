@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiofs/hostfs"
@@ -18,10 +17,7 @@ type Device struct {
 	log    *slog.Logger
 	config [configSize]byte
 
-	mu     sync.Mutex
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	closed bool
+	workers virtio.Workers
 }
 
 // New opens the shared directory of spec. Its errors name the directory
@@ -67,12 +63,7 @@ func (d *Device) QueueSizes() []uint16 {
 }
 
 // ReadConfig implements virtio.Backend.
-func (d *Device) ReadConfig(off uint64, data []byte) {
-	clear(data)
-	if off < configSize {
-		copy(data, d.config[off:])
-	}
-}
+func (d *Device) ReadConfig(off uint64, data []byte) { virtio.ReadConfigBytes(d.config[:], off, data) }
 
 // WriteConfig implements virtio.Backend: the configuration is read-only.
 func (d *Device) WriteConfig(off uint64, data []byte) {}
@@ -80,26 +71,16 @@ func (d *Device) WriteConfig(off uint64, data []byte) {}
 // Activate implements virtio.Backend: a FUSE session starts with a fresh
 // protocol state, and each queue gets a worker goroutine.
 func (d *Device) Activate(a virtio.Activation) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return fmt.Errorf("-fs %s is closed", d.spec)
-	}
-	if d.stop != nil {
-		return fmt.Errorf("-fs %s is already active", d.spec)
-	}
 	s := newServer(d.fs, d.spec.ReadOnly, d.log)
-	d.stop = make(chan struct{})
+	var run []func(stop <-chan struct{})
 	for _, q := range a.Queues {
-		if q == nil {
-			continue
+		if q != nil {
+			w := &worker{s: s}
+			run = append(run, func(stop <-chan struct{}) { virtio.Serve(q, stop, w.handle) })
 		}
-		d.wg.Add(1)
-		w := &worker{s: s}
-		go func() {
-			defer d.wg.Done()
-			virtio.Serve(q, d.stop, w.handle)
-		}()
+	}
+	if err := d.workers.Start(run...); err != nil {
+		return fmt.Errorf("-fs %s: %w", d.spec, err)
 	}
 	return nil
 }
@@ -108,31 +89,17 @@ func (d *Device) Activate(a virtio.Activation) error {
 // request it is executing) and the guest's nodes and open files are
 // forgotten, as for a new mount.
 func (d *Device) Reset() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopLocked()
+	d.workers.Stop()
 	d.fs.Reset()
-}
-
-func (d *Device) stopLocked() {
-	if d.stop != nil {
-		close(d.stop)
-		d.wg.Wait()
-		d.stop = nil
-	}
 }
 
 // Close stops the workers and closes every host descriptor. Every WRITE
 // the guest completed is in the host's page cache already; the guest's
 // fsync and syncfs reach the host disk when it makes them.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if !d.workers.Close() {
 		return nil
 	}
-	d.closed = true
-	d.stopLocked()
 	if err := d.fs.Close(); err != nil {
 		return fmt.Errorf("-fs %s: %w", d.spec, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/gonest/gonest/devices/virtio"
 )
 
 const root = fuse.FUSE_ROOT_ID
@@ -279,4 +281,16 @@ func TestMountPointsAreSubmounts(t *testing.T) {
 		require.Equal(t, fuse.OK, st)
 		assert.Equal(t, want, a.Attr.Flags)
 	}
+}
+
+func TestActivateResetClose(t *testing.T) {
+	dev, err := New(Spec{Dir: t.TempDir(), Tag: "t"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, dev.Activate(virtio.Activation{Queues: make([]*virtio.Queue, 2)}))
+	assert.ErrorIs(t, dev.Activate(virtio.Activation{}), virtio.ErrActive)
+	dev.Reset()
+	require.NoError(t, dev.Activate(virtio.Activation{}))
+	require.NoError(t, dev.Close())
+	require.NoError(t, dev.Close())
+	assert.ErrorIs(t, dev.Activate(virtio.Activation{}), virtio.ErrClosed)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiofs/hostfs"
+
+	"github.com/gonest/gonest/internal/iov"
 )
 
 // errNoReplySpace fails the queue: a request that needs a reply came
@@ -83,7 +85,7 @@ func (w *worker) handle(c *virtio.Chain) (uint32, error) {
 		return replyStatus(out, 0, fuse.EIO), nil
 	}
 	h := w.hdr[:]
-	got := gather(h, c.Readable)
+	got := iov.Gather(h, c.Readable)
 	if got < inHeaderSize {
 		return w.needReply(out, 0, fuse.EIO)
 	}
@@ -116,7 +118,7 @@ func (w *worker) handle(c *virtio.Chain) (uint32, error) {
 		w.s.fs.Reset() // the guest unmounted: its nodes and files are gone
 		return replyStatus(out, unique, fuse.OK), nil
 	}
-	w.in = trimIov(w.in[:0], c.Readable, uint64(length))
+	w.in = iov.Trim(w.in[:0], c.Readable, uint64(length))
 	n, st := w.s.call(w.in, out, opcode == opInit)
 	clear(w.in)
 	switch {
@@ -134,7 +136,7 @@ func (w *worker) handle(c *virtio.Chain) (uint32, error) {
 // needReply answers a request the decoder refused with status, or, when
 // there is no room for the answer, fails the queue.
 func (w *worker) needReply(out [][]byte, unique uint64, st fuse.Status) (uint32, error) {
-	if total(out) < outHeaderSize {
+	if iov.Len(out) < outHeaderSize {
 		return 0, errNoReplySpace
 	}
 	return replyStatus(out, unique, st), nil
@@ -234,57 +236,11 @@ func replyStatus(out [][]byte, unique uint64, st fuse.Status) uint32 {
 	binary.LittleEndian.PutUint32(b[outLen:], outHeaderSize)
 	binary.LittleEndian.PutUint32(b[outError:], uint32(-int32(st)))
 	binary.LittleEndian.PutUint64(b[outUnique:], unique)
-	if total(out) < outHeaderSize {
+	if iov.Len(out) < outHeaderSize {
 		return 0
 	}
-	scatter(out, b[:])
+	iov.Scatter(out, b[:])
 	return outHeaderSize
-}
-
-// gather copies the first bytes of bufs into dst and returns how many.
-// A nil buffer (outside guest memory) ends the copy.
-func gather(dst []byte, bufs [][]byte) int {
-	n := 0
-	for _, b := range bufs {
-		if n == len(dst) || b == nil {
-			break
-		}
-		n += copy(dst[n:], b)
-	}
-	return n
-}
-
-// scatter copies src to the start of bufs, which must hold it.
-func scatter(bufs [][]byte, src []byte) {
-	for _, b := range bufs {
-		src = src[copy(b, src):]
-		if len(src) == 0 {
-			return
-		}
-	}
-}
-
-func total(bufs [][]byte) uint64 {
-	var n uint64
-	for _, b := range bufs {
-		n += uint64(len(b))
-	}
-	return n
-}
-
-// trimIov appends to dst the first n bytes of bufs.
-func trimIov(dst, bufs [][]byte, n uint64) [][]byte {
-	for _, b := range bufs {
-		if n == 0 {
-			break
-		}
-		if uint64(len(b)) > n {
-			b = b[:n]
-		}
-		dst = append(dst, b)
-		n -= uint64(len(b))
-	}
-	return dst
 }
 
 // maxLogged bounds what go-fuse may log per session: its messages are

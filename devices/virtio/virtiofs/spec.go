@@ -86,18 +86,4 @@ func (s Spec) String() string {
 // CheckTag accepts a tag the guest can type in a mount command and the
 // configuration space can hold: 1 to 36 bytes of letters, digits, '.',
 // '_' and '-'.
-func CheckTag(tag string) error {
-	if tag == "" {
-		return fmt.Errorf("empty tag")
-	}
-	if len(tag) > TagMax {
-		return fmt.Errorf("tag %q is longer than %d bytes", tag, TagMax)
-	}
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("tag %q: use letters, digits, '.', '_' and '-'", tag)
-		}
-	}
-	return nil
-}
+func CheckTag(tag string) error { return optlist.CheckWord("tag", tag, TagMax) }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/gonest/gonest/internal/iov"
 )
 
 // iovMax is how many buffers one preadv/pwritev takes (Linux's IOV_MAX).
@@ -110,7 +112,7 @@ func (r *readResult) Done() {
 // Readv fills dst from the file, up to Size bytes, stopping early only
 // at the end of the file (a short READ means end of file to FUSE).
 func (r *readResult) Readv(dst [][]byte) (int, fuse.Status) {
-	n, err := preadvFull(r.h.fd, trimIov(dst, r.size), r.off)
+	n, err := preadvFull(r.h.fd, iov.Trim(nil, dst, uint64(r.size)), r.off)
 	if err != nil && n == 0 {
 		return 0, status(err)
 	}
@@ -124,10 +126,10 @@ func (r *readResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 }
 
 // preadvFull reads into iov at off until it is full or the file ends.
-func preadvFull(fd int, iov [][]byte, off int64) (int, error) {
+func preadvFull(fd int, bufs [][]byte, off int64) (int, error) {
 	total := 0
-	for len(iov) > 0 {
-		n, err := unix.Preadv(fd, iov[:min(len(iov), iovMax)], off)
+	for len(bufs) > 0 {
+		n, err := unix.Preadv(fd, bufs[:min(len(bufs), iovMax)], off)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -136,7 +138,7 @@ func preadvFull(fd int, iov [][]byte, off int64) (int, error) {
 		}
 		total += n
 		off += int64(n)
-		iov = advance(iov, n)
+		bufs = iov.Advance(bufs, uint64(n))
 	}
 	return total, nil
 }
@@ -148,7 +150,7 @@ func (fs *FS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (u
 	if fs.ro {
 		return 0, fuse.EROFS
 	}
-	if in.Offset > math.MaxInt64 || iovLen(data) != uint64(in.Size) {
+	if in.Offset > math.MaxInt64 || iov.Len(data) != uint64(in.Size) {
 		return 0, fuse.EINVAL
 	}
 	h, st := fs.getHandle(in.Fh, false)
@@ -158,9 +160,9 @@ func (fs *FS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (u
 	defer fs.putHandle(h)
 	off := int64(in.Offset)
 	total := 0
-	iov := append([][]byte(nil), data...) // advance trims its elements; data stays as it was
-	for len(iov) > 0 {
-		n, err := unix.Pwritev(h.fd, iov[:min(len(iov), iovMax)], off)
+	bufs := append([][]byte(nil), data...) // Advance trims its elements; data stays as it was
+	for len(bufs) > 0 {
+		n, err := unix.Pwritev(h.fd, bufs[:min(len(bufs), iovMax)], off)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -175,7 +177,7 @@ func (fs *FS) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (u
 		}
 		total += n
 		off += int64(n)
-		iov = advance(iov, n)
+		bufs = iov.Advance(bufs, uint64(n))
 	}
 	return uint32(total), fuse.OK
 }
@@ -255,39 +257,4 @@ func (fs *FS) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut
 	}
 	out.Offset = uint64(off)
 	return fuse.OK
-}
-
-// iovLen returns the total length of iov.
-func iovLen(iov [][]byte) uint64 {
-	var n uint64
-	for _, b := range iov {
-		n += uint64(len(b))
-	}
-	return n
-}
-
-// trimIov returns the first n bytes of iov.
-func trimIov(iov [][]byte, n int) [][]byte {
-	out := make([][]byte, 0, len(iov))
-	for _, b := range iov {
-		if n == 0 {
-			break
-		}
-		b = b[:min(len(b), n)]
-		out = append(out, b)
-		n -= len(b)
-	}
-	return out
-}
-
-// advance drops the first n bytes of iov.
-func advance(iov [][]byte, n int) [][]byte {
-	for len(iov) > 0 && n >= len(iov[0]) {
-		n -= len(iov[0])
-		iov = iov[1:]
-	}
-	if len(iov) > 0 && n > 0 {
-		iov[0] = iov[0][n:]
-	}
-	return iov
 }
