@@ -13,6 +13,7 @@ import (
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/devices"
 	"github.com/gonest/gonest/devices/pci"
+	"github.com/gonest/gonest/devices/virtio/vconsole"
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/kvm"
@@ -46,6 +47,7 @@ type Machine struct {
 	disks    []*disk
 	shares   []*share
 	console  *console
+	ports    []*vconsole.Port
 	nextSlot int // the next free PCI slot (virtiodev.go)
 
 	stopOnce sync.Once

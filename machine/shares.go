@@ -46,6 +46,7 @@ func (m *Machine) openShares() error {
 			return &InputError{Err: err}
 		}
 		m.console = &console{dev: dev}
+		m.ports = dev.Ports()
 	}
 	return nil
 }
@@ -86,13 +87,8 @@ func (m *Machine) closeShares() error {
 }
 
 // Ports returns the console's ports (none without -port), for their
-// statistics and errors.
-func (m *Machine) Ports() []*vconsole.Port {
-	if m.console == nil {
-		return nil
-	}
-	return m.console.dev.Ports()
-}
+// statistics and errors, during the run and after it.
+func (m *Machine) Ports() []*vconsole.Port { return m.ports }
 
 // checkShares refuses what would make two devices ambiguous to the guest.
 func (c *Config) checkShares() error {

@@ -32,7 +32,7 @@ func TestSharesAndConsoleOnThePCIBus(t *testing.T) {
 
 	log := new(syncbuf.Buffer)
 	var out bytes.Buffer
-	o, console, _ := runTiny(t, a.Bytes(), func(c *Config) {
+	o, console, m := runTiny(t, a.Bytes(), func(c *Config) {
 		c.Disks = []DiskSpec{{Path: img}}
 		c.Shares = []ShareSpec{{Dir: dir, Tag: "work"}}
 		c.Ports = []PortConfig{{Name: "out", Out: &out}}
@@ -40,6 +40,8 @@ func TestSharesAndConsoleOnThePCIBus(t *testing.T) {
 	})
 	require.Equal(t, 0, o.Code, "%v; console %q", o, console)
 	assert.Equal(t, "\x42\x10\x5a\x10\x43\x10", console, "virtio-blk 0x1042, virtio-fs 0x105a, virtio-console 0x1043")
+	require.Len(t, m.Ports(), 1, "the ports outlive the run, for their statistics")
+	assert.Equal(t, "out", m.Ports()[0].Name())
 	for _, want := range []string{
 		`msg=share dir=` + dir + ` tag=work read_only=false pci_slot=2 mount="mount -t virtiofs work /mnt"`,
 		`msg="console port" name=out id=1 pci_slot=3`,
