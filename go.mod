@@ -2,7 +2,10 @@ module github.com/gonest/gonest
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
+require (
+	github.com/hanwen/go-fuse/v2 v2.12.1
+	golang.org/x/sys v0.50.0
+)
 
 require (
 	github.com/stretchr/testify v1.12.1 // indirect

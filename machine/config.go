@@ -33,6 +33,10 @@ type Config struct {
 	Nested  vcpu.Nested
 
 	Disks []DiskSpec
+	// Shares are host directories served over virtio-fs, a device each.
+	Shares []ShareSpec
+	// Ports are the virtio-console's named ports; none: no console device.
+	Ports []PortConfig
 
 	// Timeout ends the run with ExitTimeout after this long (0: never).
 	Timeout time.Duration
@@ -72,7 +76,10 @@ func (c *Config) validate() error {
 	if c.MemSize > boot.MaxMemSize {
 		return inputErrorf("-m %s: at most %s", FormatSize(c.MemSize), FormatSize(boot.MaxMemSize))
 	}
-	return checkIDEDisks(c.Disks)
+	if err := checkIDEDisks(c.Disks); err != nil {
+		return err
+	}
+	return c.checkShares()
 }
 
 // FormatSize renders a byte count the way users type it in -m: 512M, 2G.

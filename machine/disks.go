@@ -5,35 +5,19 @@ import (
 	"fmt"
 
 	"github.com/gonest/gonest/devices/disk"
-	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/blk"
 )
 
-// firstDiskSlot is the PCI slot of the first virtio disk; slot 0 is the
-// host bridge. The virtio disks take consecutive slots in -disk order, and
-// the IDE controller, when there are if=ide disks, the slot after them.
-const firstDiskSlot = 1
-
-// virtioDisk is one virtio -disk: the image, its virtio-pci transport and its MSI-X
-// interrupts.
+// virtioDisk is one if=virtio -disk: the image and its PCI function.
 type virtioDisk struct {
 	spec DiskSpec
 	dev  *blk.Device
-	pci  *virtio.PCI
-	msi  *msiRouter
+	fn   *virtioFn
 }
 
 // Close stops the device's workers, then flushes and closes the image.
 func (d *virtioDisk) Close() error {
-	var errs []error
-	if d.pci != nil {
-		errs = append(errs, d.pci.Close())
-		d.pci = nil
-	}
-	if d.msi != nil {
-		errs = append(errs, d.msi.Close())
-		d.msi = nil
-	}
+	errs := []error{d.fn.close()}
 	if d.dev != nil {
 		if err := d.dev.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("disk %s: %w", d.spec.Path, err))
@@ -57,30 +41,18 @@ func (m *Machine) setupDisks() error {
 		if spec.Interface != disk.Virtio {
 			continue
 		}
-		slot := firstDiskSlot + len(m.disks)
-		d := &virtioDisk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
+		d := &virtioDisk{spec: spec}
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
 		if err != nil {
 			return &InputError{Err: err} // blk's errors name the disk
 		}
 		d.dev = dev
-		p, err := virtio.NewPCI(dev, virtio.PCIOptions{
-			Memory:   m.mem,
-			Notifier: ioeventNotifier{vm: m.vm},
-			MSI:      d.msi,
-			INTx:     m.intx.line(intxGSI(slot), slot),
-			Logger:   m.log,
-		})
-		if err != nil {
-			return fmt.Errorf("-disk %s: %w", spec.Path, err)
-		}
-		d.pci = p
-		if err := m.pci.AddAt(slot, p); err != nil {
-			return fmt.Errorf("-disk %s: %w", spec.Path, err)
+		if d.fn, err = m.plugVirtio("-disk "+spec.Path, dev); err != nil {
+			return err
 		}
 	}
-	return m.setupIDE(firstDiskSlot + len(m.disks))
+	return m.setupIDE()
 }
 
 // flushDisks stops every disk's workers and fdatasyncs its image, so that

@@ -28,13 +28,14 @@ func checkIDEDisks(specs []DiskSpec) error {
 	return nil
 }
 
-// setupIDE opens the if=ide disks and plugs the IDE controller into PCI
-// slot slot, its INTA# routed like any slot's.
-func (m *Machine) setupIDE(slot int) error {
+// setupIDE opens the if=ide disks and plugs the IDE controller into the
+// next free PCI slot, its INTA# routed like any slot's.
+func (m *Machine) setupIDE() error {
 	specs := ideDisks(m.cfg.Disks)
 	if len(specs) == 0 {
 		return nil
 	}
+	slot := m.takeSlot()
 	var drives []ide.Backend
 	closeAll := func() {
 		for _, d := range drives {
@@ -54,7 +55,7 @@ func (m *Machine) setupIDE(slot int) error {
 		closeAll()
 		return &InputError{Err: err}
 	}
-	m.ide = ctl
+	m.ide, m.ideSlot = ctl, slot
 	if err := m.pci.AddAt(slot, ctl); err != nil {
 		return fmt.Errorf("ide controller: %w", err)
 	}
@@ -66,6 +67,6 @@ func (m *Machine) logIDE() {
 	for i, spec := range ideDisks(m.cfg.Disks) {
 		place := [ide.MaxDrives]string{"primary master", "primary slave", "secondary master", "secondary slave"}[i]
 		m.log.Debug("disk", "path", spec.Path, "read_only", spec.ReadOnly, "interface", "ide", "place", place,
-			"pci_slot", firstDiskSlot+len(m.disks))
+			"pci_slot", m.ideSlot)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gonest/gonest/devices"
 	"github.com/gonest/gonest/devices/ide"
 	"github.com/gonest/gonest/devices/pci"
+	"github.com/gonest/gonest/devices/virtio/vconsole"
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/kvm"
@@ -47,6 +48,11 @@ type Machine struct {
 	intx     *sharedLines
 	disks    []*virtioDisk
 	ide      *ide.Controller // nil without if=ide disks
+	ideSlot  int             // the IDE controller's PCI slot
+	shares   []*share
+	console  *console
+	ports    []*vconsole.Port
+	nextSlot int // the next free PCI slot (virtiodev.go)
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -95,6 +101,9 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := checkHostMemory(cfg.MemSize); err != nil {
 		return nil, err
 	}
+	if err := m.openShares(); err != nil {
+		return nil, err
+	}
 	// The header alone tells a bad kernel file; no need for /dev/kvm to say so.
 	if _, err := boot.ParseKernel(kernel, kernel.size); err != nil {
 		return nil, classifyLoadError(cfg, err)
@@ -122,6 +131,9 @@ func New(cfg Config) (_ *Machine, err error) {
 		return nil, err
 	}
 	if err := m.setupDisks(); err != nil {
+		return nil, err
+	}
+	if err := m.plugShares(); err != nil {
 		return nil, err
 	}
 	if err := m.load(kernel, initrd); err != nil {
@@ -227,7 +239,7 @@ func (m *Machine) Run(ctx context.Context) Outcome {
 	cancel()
 	wg.Wait()
 	m.timeline.mark(EventVMStop, time.Now())
-	if err := m.flushDisks(); err != nil && m.outcome.Code == ExitOK {
+	if err := errors.Join(m.flushDisks(), m.closeShares()); err != nil && m.outcome.Code == ExitOK {
 		m.outcome = Outcome{Reason: ReasonFatal, Code: ExitFailure, Err: err}
 	}
 	m.log.Debug("guest stopped", "reason", m.outcome.Reason.String(), "exit_code", m.outcome.Code,
@@ -273,6 +285,9 @@ func (m *Machine) Close() error {
 		errs = append(errs, err)
 	}
 	m.disks, m.ide = nil, nil
+	if err := m.closeShares(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, v := range m.vcpus {
 		if err := v.KVM().Close(); err != nil {
 			errs = append(errs, err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/console"
+	"github.com/gonest/gonest/devices/virtio/vconsole"
 	"github.com/gonest/gonest/doctor"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/machine"
@@ -39,6 +40,10 @@ Examples:
   gonest run -kernel vmlinuz -initrd ci.cpio -timeout 5m -disk data.ext4 -disk base.img,ro
   gonest run -kernel vmlinuz -initrd g1.cpio -nested off    # hide SVM/VMX from the guest
   gonest run -kernel vmlinuz -initrd g1.cpio -disk old.img,if=ide   # an ATA disk (Linux: ata_piix, /dev/sda)
+  gonest run -kernel vmlinuz -initrd g1.cpio -fs $PWD,tag=work -fs /usr,tag=usr,ro,cache=1h
+      # in the guest: modprobe virtiofs; mount -t virtiofs work /mnt
+  gonest run -kernel vmlinuz -initrd g1.cpio -port data,in=input.bin,out=output.bin -port log,out=fd:3 3>guest.log
+      # in the guest: /dev/vportNpM, named in /sys/class/virtio-ports/vportNpM/name
 `
 
 // diskFlags collects repeated -disk values.
@@ -52,6 +57,34 @@ func (d *diskFlags) Set(s string) error {
 		return err
 	}
 	*d = append(*d, spec)
+	return nil
+}
+
+// shareFlags collects repeated -fs values.
+type shareFlags []machine.ShareSpec
+
+func (f *shareFlags) String() string { return "" }
+
+func (f *shareFlags) Set(s string) error {
+	spec, err := machine.ParseShareSpec(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, spec)
+	return nil
+}
+
+// portFlags collects repeated -port values.
+type portFlags []vconsole.PortSpec
+
+func (f *portFlags) String() string { return "" }
+
+func (f *portFlags) Set(s string) error {
+	spec, err := vconsole.ParsePortSpec(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, spec)
 	return nil
 }
 
@@ -103,6 +136,7 @@ type runOptions struct {
 	verbose     bool
 	forward     bool
 	anatomy     anatomyOptions
+	ports       []vconsole.PortSpec
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -112,6 +146,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.SetOutput(io.Discard)
 	mem := sizeFlag(o.cfg.MemSize)
 	var disks diskFlags
+	var shares shareFlags
+	var ports portFlags
 	nested := "auto"
 	fs.StringVar(&o.cfg.Kernel, "kernel", "", "kernel `PATH`: a bzImage or an uncompressed ELF vmlinux (required)")
 	fs.StringVar(&o.cfg.Initrd, "initrd", "", "initramfs `PATH` (cpio, optionally compressed)")
@@ -121,6 +157,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
 	fs.Var(&disks, "disk", "disk image `PATH[,ro][,serial=ID][,if=virtio|ide]`: virtio-blk, or with if=ide a drive on the emulated IDE controller (ATA PIO, 4 at most); repeat for more disks")
+	fs.Var(&shares, "fs", "share host directory `DIR,tag=TAG[,ro][,cache=DURATION]` over virtio-fs; the guest mounts it with mount -t virtiofs TAG /mnt; cache: how long the guest trusts names and attributes (default 1s); repeat for more")
+	fs.Var(&ports, "port", "virtio-console port `NAME[,in=PATH|fd:N][,out=PATH|fd:N]`: in= is sent to the guest, the guest's writes go to out=; repeat for more")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
@@ -153,6 +191,13 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	o.cfg.Nested = n
 	o.cfg.MemSize = uint64(mem)
 	o.cfg.Disks = disks
+	o.cfg.Shares = shares
+	o.ports = ports
+	for _, p := range ports {
+		if err := p.Check(); err != nil {
+			return nil, usagef("gonest run: %v", err)
+		}
+	}
 	if o.cfg.Timeout < 0 {
 		return nil, usagef("gonest run: -timeout %s is negative", o.cfg.Timeout)
 	}
@@ -216,6 +261,13 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			an.onMarker(mk)
 		}
 	}
+	ends := make([]*vconsole.Ends, len(o.ports))
+	for i, p := range o.ports {
+		var pc machine.PortConfig
+		pc, ends[i] = p.Ends()
+		o.cfg.Ports = append(o.cfg.Ports, pc)
+		defer ends[i].Close()
+	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
 		con.Restore()
@@ -226,6 +278,15 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return machine.ExitFailure
 	}
 	defer m.Close()
+	// The ports' files are opened (out= created) only now that the
+	// machine is sure to run.
+	for _, e := range ends {
+		if err := e.Open(); err != nil {
+			con.Restore()
+			fmt.Fprintf(stderr, "gonest: %v\n", oneLine(err))
+			return machine.ExitUsage
+		}
+	}
 	// The host warning comes once the machine is built, so that bad input
 	// gets exactly one line.
 	if w := doctor.StartupWarning(hostinfo.Root()); w != "" {

@@ -3,6 +3,8 @@ package disk
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gonest/gonest/internal/optlist"
 )
 
 // Interface is the bus a disk is attached through.
@@ -48,7 +50,7 @@ const specUsage = "use -disk PATH[,ro][,serial=ID][,if=virtio|ide]"
 
 // ParseSpec parses a -disk argument.
 func ParseSpec(s string) (Spec, error) {
-	fields := splitEscaped(s)
+	fields := optlist.Split(s)
 	spec := Spec{Path: fields[0]}
 	if spec.Path == "" {
 		return Spec{}, fmt.Errorf("-disk %q: empty path; %s", s, specUsage)
@@ -88,38 +90,17 @@ func ParseSpec(s string) (Spec, error) {
 
 // String formats the spec so that ParseSpec returns it again.
 func (s Spec) String() string {
-	out := strings.ReplaceAll(s.Path, ",", ",,")
+	out := optlist.Escape(s.Path)
 	if s.ReadOnly {
 		out += ",ro"
 	}
 	if s.Serial != "" {
-		out += ",serial=" + strings.ReplaceAll(s.Serial, ",", ",,")
+		out += ",serial=" + optlist.Escape(s.Serial)
 	}
 	if s.Interface != Virtio {
 		out += ",if=" + s.Interface.String()
 	}
 	return out
-}
-
-// splitEscaped splits s at single commas; ",," stands for a literal comma.
-// It always returns at least one field.
-func splitEscaped(s string) []string {
-	var fields []string
-	var cur strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != ',' {
-			cur.WriteByte(s[i])
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == ',' {
-			cur.WriteByte(',')
-			i++
-			continue
-		}
-		fields = append(fields, cur.String())
-		cur.Reset()
-	}
-	return append(fields, cur.String())
 }
 
 func checkSerial(v string) error {
