@@ -45,9 +45,10 @@ type Machine struct {
 	intx     *sharedLines
 	disks    []*disk
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	outcome  Outcome
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	outcome    Outcome
+	badMessage sync.Once // a broken message line is logged once
 }
 
 // New builds the machine described by cfg. Errors caused by the user's

@@ -92,7 +92,7 @@ func listDisks(sysBlock string) string {
 func blkChildArgs(ctx context.Context, env *Env, scenario string, disks ...string) []string {
 	args := []string{"run", "-m", blkG1Memory,
 		"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd,
-		"-forward-markers",
+		"-forward",
 		// gonest stops G1 itself (exit 124) before this level's deadline.
 		"-timeout", env.Budget(ctx, 0.9, 0).String(),
 	}

@@ -66,7 +66,7 @@ func TestBlkChildArgs(t *testing.T) {
 	assert.Equal(t, "run", args[0])
 	assert.Contains(t, line, "-m "+blkG1Memory+" -kernel "+guestabi.NextKernel+" -initrd "+guestabi.NextInitrd)
 	assert.Contains(t, line, "-disk /dev/vda,serial=a -disk /dev/vdb,ro,serial=b -append ")
-	assert.Contains(t, line, "-forward-markers")
+	assert.Contains(t, line, "-forward")
 	assert.Regexp(t, `-timeout 1m(29|30)s`, line, "gonest's own timeout: 90% of the time left")
 	appendArg := args[len(args)-1]
 	assert.Contains(t, appendArg, guestabi.ParamScenario+"=blk-g1")

@@ -66,7 +66,7 @@ func runLinux(ctx context.Context, env *Env) guestabi.Verdict {
 	args := []string{"run",
 		"-smp", strconv.Itoa(linuxCPUs), "-m", linuxMemory,
 		"-kernel", guestabi.NextKernel, "-initrd", guestabi.NextInitrd,
-		"-stats", "-stats-json", linuxStatsJSON, "-forward-markers",
+		"-stats", "-stats-json", linuxStatsJSON, "-forward",
 		"-timeout", env.Budget(ctx, 0.9, 10*time.Minute).String(),
 		// nosoftlockup: G1's two vCPUs share H's one emulated CPU, so a
 		// vCPU can wait 20 s for its turn and the detector would print an

@@ -117,7 +117,7 @@ func (c child) gonestArgs(level string, params map[string]string, disk bool, chi
 		"-kernel", nextKernel(params),
 		"-initrd", guestabi.NextInitrd,
 		// The outermost VMM (the lab's QEMU) sees every level's markers.
-		"-forward-markers",
+		"-forward",
 	}
 	if disk {
 		args = append(args, "-disk", guestabi.NextDisk+",ro")

@@ -8,7 +8,7 @@ import (
 )
 
 // The nested chains the lab tests run from H. Each boots G1 with gonest
-// (-forward-markers, so the lab sees every level's markers) and gives G1 a
+// (-forward, so the lab sees every level's markers) and gives G1 a
 // scenario that boots G2:
 //
 //	l2-tiny   G1 runs tiny-guest: G2 is a tiny ELF that exits with gonest.code,

@@ -118,18 +118,18 @@ func TestChildGonestArgs(t *testing.T) {
 		want string
 	}{
 		{"tiny", child{scenario: "tiny-guest"}, false,
-			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers -timeout 1m30s" +
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward -timeout 1m30s" +
 				" -append quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
 		{"off", child{scenario: "tiny-guest", nested: "off"}, true,
-			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward" +
 				" -disk /images/next/next.ext4,ro -nested off -timeout 1m30s" +
 				" -append quiet gonest.scenario=tiny-guest gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
 		{"linux with stats", child{scenario: "kvmtests+nested", next: "boot", statsJSON: "/tmp/s.json", params: []string{"gonest.stats=1"}}, true,
-			"run -m 1G -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers" +
+			"run -m 1G -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward" +
 				" -disk /images/next/next.ext4,ro -stats -stats-json /tmp/s.json -nested-state -timeout 1m30s" +
 				" -append quiet gonest.scenario=kvmtests+nested gonest.level=G1 gonest.next=boot gonest.timeout=1m20s gonest.code=9 gonest.stats=1"},
 		{"stats table only", child{scenario: "boot", stats: true}, false,
-			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward-markers -stats -timeout 1m30s" +
+			"run -m 384M -kernel /images/next/vmlinuz -initrd /images/next/initrd -forward -stats -timeout 1m30s" +
 				" -append quiet gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s gonest.code=9"},
 	}
 	for _, tt := range tests {
@@ -147,7 +147,7 @@ func TestChildGonestArgs(t *testing.T) {
 func TestChildGonestArgsVmlinux(t *testing.T) {
 	params := map[string]string{guestabi.ParamKernel: "vmlinux", guestabi.ParamLevel: "H"}
 	got := strings.Join(child{scenario: "boot"}.gonestArgs("H", params, true, 0, 0), " ")
-	assert.Equal(t, "run -m 384M -kernel /images/next/vmlinux -initrd /images/next/initrd -forward-markers"+
+	assert.Equal(t, "run -m 384M -kernel /images/next/vmlinux -initrd /images/next/initrd -forward"+
 		" -disk /images/next/next.ext4,ro -append quiet gonest.scenario=boot gonest.level=G1", got)
 }
 

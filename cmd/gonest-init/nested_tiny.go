@@ -89,7 +89,7 @@ func runTinyGuest(ctx context.Context, env *Env) guestabi.Verdict {
 	greeting := tinyGreeting(code)
 	out := newLineWriter(env.Console, "["+level+"] ", tailLines)
 	errOut := newLineWriter(env.Console, "", tailLines)
-	args := []string{"run", "-kernel", kernel, "-m", tinyGuestMemory, "-forward-markers",
+	args := []string{"run", "-kernel", kernel, "-m", tinyGuestMemory, "-forward",
 		"-timeout", env.Budget(ctx, 0.9, defaultTinyTimeout).String()}
 	cmd := exec.CommandContext(ctx, guestabi.GonestBinary, args...)
 	cmd.Stdout, cmd.Stderr = out, errOut

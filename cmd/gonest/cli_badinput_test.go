@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guest/portio"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm"
@@ -176,6 +177,19 @@ func TestBadInvocations(t *testing.T) {
 			want: "attached twice and writable"},
 		{name: "-stats-json over a disk", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img", "-stats-json", "disk.img"},
 			want: "is also the -disk file"},
+		{name: "-messages over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-messages", "tiny.elf"},
+			want: "-messages tiny.elf is also the -kernel file"},
+		{name: "-messages in a missing directory", args: []string{"run", "-kernel", "tiny.elf", "-messages", "no/such/dir/m"},
+			want: "gonest run: -messages: open no/such/dir/m: no such file or directory"},
+		{name: "-forward where ioperm is refused", args: []string{"run", "-kernel", "tiny.elf", "-forward"},
+			want: "gonest run: -forward: ioperm port 0xf8: ",
+			skip: func(t *testing.T) string {
+				if w, err := portio.Open(0xf8); err == nil {
+					w.Close()
+					return "this host grants ioperm, so -forward would write this machine's own ports 0xf8 and 0xe9"
+				}
+				return ""
+			}},
 		// gonest doctor.
 		{name: "doctor unknown flag", args: []string{"doctor", "-bogus"}, want: "gonest doctor: flag provided but not defined: -bogus"},
 		{name: "doctor stray argument", args: []string{"doctor", "now"}, want: `unexpected argument "now"`},

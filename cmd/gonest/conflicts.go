@@ -5,18 +5,19 @@ import (
 )
 
 // checkConflicts refuses flag combinations that would destroy a file:
-// -stats-json naming the kernel, the initrd or a disk (written at exit,
-// it would replace the file), and one disk image attached twice with a
-// writable copy (two devices caching one file corrupt it).
+// -stats-json or -messages naming the kernel, the initrd or a disk
+// (written by gonest, it would replace the file), and one disk image
+// attached twice with a writable copy (two devices caching one file
+// corrupt it).
 func checkConflicts(o *runOptions) error {
-	if o.statsJSON != "" && o.statsJSON != "-" {
-		inputs := []struct{ flag, path string }{{"-kernel", o.cfg.Kernel}, {"-initrd", o.cfg.Initrd}}
-		for _, d := range o.cfg.Disks {
-			inputs = append(inputs, struct{ flag, path string }{"-disk", d.Path})
-		}
+	inputs := []struct{ flag, path string }{{"-kernel", o.cfg.Kernel}, {"-initrd", o.cfg.Initrd}}
+	for _, d := range o.cfg.Disks {
+		inputs = append(inputs, struct{ flag, path string }{"-disk", d.Path})
+	}
+	for _, out := range []struct{ flag, path string }{{"-stats-json", o.statsJSON}, {"-messages", o.messages}} {
 		for _, in := range inputs {
-			if sameFile(o.statsJSON, in.path) {
-				return usagef("gonest run: -stats-json %s is also the %s file; writing the statistics would replace it (pick another file)", o.statsJSON, in.flag)
+			if out.path != "-" && sameFile(out.path, in.path) {
+				return usagef("gonest run: %s %s is also the %s file; gonest would replace it (pick another file)", out.flag, out.path, in.flag)
 			}
 		}
 	}

@@ -101,6 +101,7 @@ type runOptions struct {
 	nestedState bool
 	verbose     bool
 	forward     bool
+	messages    string
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -123,7 +124,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
-	fs.BoolVar(&o.forward, "forward-markers", false, "pass the guest's boot markers on to this machine's own marker port (port 0xf8 via /dev/port), for nested timelines")
+	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (a pipe: /dev/fd/3)")
+	fs.BoolVar(&o.forward, "forward", false, "pass the guest's boot markers and messages on to this machine's own ports 0xf8 and 0xe9, one level deeper (gonest inside a guest; needs root)")
 	// Usage is printed only for -h; a parse error is one line.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -196,18 +198,21 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	sigs.setConsole(con, stderr)
 
-	if o.forward {
-		fwd, err := newMarkerForwarder()
-		if err != nil {
-			fmt.Fprintf(stderr, "gonest: -forward-markers: %v\n", err)
-			return machine.ExitUsage
-		}
-		defer fwd.Close()
-		o.cfg.OnMarker = fwd.Forward
+	rel, err := newRelay(o.messages, o.forward)
+	if err != nil {
+		con.Restore()
+		fmt.Fprintf(stderr, "gonest run: %v\n", err)
+		return machine.ExitUsage
+	}
+	if rel != nil {
+		o.cfg.OnMarker, o.cfg.OnMessage = rel.Marker, rel.Message
 	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
 		con.Restore()
+		if rel != nil {
+			rel.Close() //nolint:errcheck // nothing was queued: the machine never ran
+		}
 		fmt.Fprintf(stderr, "gonest: %v\n", oneLine(err))
 		if machine.IsInputError(err) {
 			return machine.ExitUsage
@@ -234,6 +239,12 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	out := m.Run(ctx)
 	cancel()
 	con.Restore()
+	if rel != nil {
+		// The guest's verdict message leaves before gonest's exit status.
+		if err := rel.Close(); err != nil {
+			fmt.Fprintf(stderr, "gonest: %v\n", err)
+		}
+	}
 	if o.stats || o.statsJSON != "" || o.nestedState {
 		if err := report(m, o, out, stderr); err != nil {
 			fmt.Fprintf(stderr, "gonest: stats: %v\n", err)
