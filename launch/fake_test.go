@@ -1,10 +1,8 @@
-package launch
+package launch_test
 
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,47 +15,15 @@ import (
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/internal/syncbuf"
+	"github.com/gonest/gonest/launch"
+	"github.com/gonest/gonest/launch/launchtest"
 )
 
-// shVMM is a VMM played by a shell script: the guest's console is its
-// stdout, $MSG the message channel (a pipe, as gonest's -messages, where
-// markers come as marker messages), and its exit status is decoded as
-// gonest's.
-type shVMM struct {
-	script string
-}
-
-func (shVMM) Name() string      { return "fake" }
-func (shVMM) Check(*Spec) error { return nil }
-func (v shVMM) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, error) {
-	cmd := exec.CommandContext(ctx, "sh", "-c", v.script)
-	msg, err := w.MessagePipe(cmd)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Env = append(os.Environ(), "MSG="+msg, "CMDLINE="+s.GuestCmdline())
-	return cmd, nil
-}
-func (shVMM) Decode(status int) (guestabi.Verdict, bool) { return Gonest{}.Decode(status) }
-
-// msgLine is a message as a script prints it.
-func msgLine(t *testing.T, m guestabi.Message) string {
+func fakeSpec(t *testing.T, script string, console *syncbuf.Buffer) launch.Spec {
 	t.Helper()
-	line, err := guestabi.EncodeMessage(m)
+	kernel, err := launchtest.Kernel(t.TempDir())
 	require.NoError(t, err)
-	return "printf '%s' '" + string(line) + "' >$MSG"
-}
-
-// kernelFile is a file that passes the spec's checks.
-func kernelFile(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "vmlinuz")
-	require.NoError(t, os.WriteFile(p, []byte("k"), 0o644))
-	return p
-}
-
-func fakeSpec(t *testing.T, script string, console *syncbuf.Buffer) Spec {
-	return Spec{VMM: shVMM{script: script}, Kernel: kernelFile(t), Memory: 64 << 20, Level: "G1",
+	return launch.Spec{VMM: launchtest.Script{Sh: script}, Kernel: kernel, Memory: 64 << 20, Level: "G1",
 		Console: console, Timeout: time.Minute, GuestReports: true}
 }
 
@@ -71,34 +37,34 @@ func TestRunReadsTheVerdictMessage(t *testing.T) {
 		ok      bool
 		why     string
 	}{
-		{"pass", msgLine(t, guestabi.VerdictMessage(guestabi.Pass)), true, guestabi.Pass, true, "the guest reported verdict 0"},
-		{"fail passed up", msgLine(t, guestabi.VerdictMessage(guestabi.Fail)) + "; exit 1", true, guestabi.Fail, true, "reported verdict 1"},
-		{"no kvm passed up", msgLine(t, guestabi.VerdictMessage(guestabi.NoKVM)) + "; exit 5", true, guestabi.NoKVM, true, "verdict 5"},
+		{"pass", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)), true, guestabi.Pass, true, "the guest reported verdict 0"},
+		{"fail passed up", launchtest.Send(guestabi.VerdictMessage(guestabi.Fail)) + "; exit 1", true, guestabi.Fail, true, "reported verdict 1"},
+		{"no kvm passed up", launchtest.Send(guestabi.VerdictMessage(guestabi.NoKVM)) + "; exit 5", true, guestabi.NoKVM, true, "verdict 5"},
 		{"VMM refused to start", "echo 'gonest: bad flag' >&2; exit 2", true, guestabi.SetupError, false, "before the guest reported"},
 		{"guest silent, VMM happy", "echo booted", true, guestabi.Fail, false, "never reported a verdict"},
-		{"VMM crashed after a pass", msgLine(t, guestabi.VerdictMessage(guestabi.Pass)) + "; exit 2", true, guestabi.Fail, false, "did the VMM crash?"},
-		{"status 0 but guest failed", msgLine(t, guestabi.VerdictMessage(guestabi.Fail)), true, guestabi.Fail, false,
+		{"VMM crashed after a pass", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)) + "; exit 2", true, guestabi.Fail, false, "did the VMM crash?"},
+		{"status 0 but guest failed", launchtest.Send(guestabi.VerdictMessage(guestabi.Fail)), true, guestabi.Fail, false,
 			"exited with status 0 but the guest reported verdict 1"},
-		{"signal after the report", msgLine(t, guestabi.VerdictMessage(guestabi.Pass)) + "; exit 143", true, guestabi.Fail, false, "status 143"},
-		{"a deeper level's verdict is not the guest's", msgLine(t, guestabi.VerdictMessage(guestabi.Pass).Forwarded()) + "; exit 0", true,
+		{"signal after the report", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)) + "; exit 143", true, guestabi.Fail, false, "status 143"},
+		{"a deeper level's verdict is not the guest's", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass).Forwarded()) + "; exit 0", true,
 			guestabi.Fail, false, "never reported"},
 		{"a tiny guest's status is its verdict", "echo hi; exit 42", false, 42, true, "exit status 42 carries verdict 42"},
 		{"a tiny guest's code above 127", "exit 130", false, guestabi.Fail, false, "status 130 and no verdict"},
-		{"markers as messages", msgLine(t, g2) + "; " + msgLine(t, guestabi.VerdictMessage(guestabi.Pass)), true, guestabi.Pass, true, "verdict 0"},
+		{"markers as messages", launchtest.Send(g2) + "; " + launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)), true, guestabi.Pass, true, "verdict 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var console syncbuf.Buffer
 			spec := fakeSpec(t, tt.script, &console)
 			spec.GuestReports = tt.reports
-			res, err := Run(context.Background(), spec, nil)
+			res, err := launch.Run(context.Background(), spec, nil)
 			assert.Equal(t, tt.want, res.Verdict)
 			assert.Contains(t, res.Reason, tt.why)
 			if tt.ok {
 				assert.NoError(t, err)
 				return
 			}
-			var nv *NoVerdictError
+			var nv *launch.NoVerdictError
 			require.ErrorAs(t, err, &nv)
 			assert.Contains(t, err.Error(), tt.why)
 		})
@@ -111,24 +77,24 @@ func TestRunReadsTheVerdictMessage(t *testing.T) {
 func TestRunRecordsMarksAndMessages(t *testing.T) {
 	g2 := guestabi.MarkerMessage(guestabi.MarkerInitStarted).Forwarded()
 	script := strings.Join([]string{
-		msgLine(t, guestabi.MarkerMessage(guestabi.MarkerInitStarted)),
+		launchtest.Send(guestabi.MarkerMessage(guestabi.MarkerInitStarted)),
 		"echo 'init: started'",
-		msgLine(t, g2),
-		msgLine(t, guestabi.EventMessage("blk-synced", "files", "200")),
+		launchtest.Send(g2),
+		launchtest.Send(guestabi.EventMessage("blk-synced", "files", "200")),
 		"printf 'not a message\\n@gonest {\"v\":7}\\n' >$MSG",
-		msgLine(t, guestabi.ResultMessage(guestabi.ResultBenchRow, "a row", nil)),
-		msgLine(t, guestabi.VerdictMessage(guestabi.Pass)),
+		launchtest.Send(guestabi.ResultMessage(guestabi.ResultBenchRow, "a row", nil)),
+		launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)),
 	}, "; ")
 	var console syncbuf.Buffer
 	var mu sync.Mutex
 	var seen []string
-	obs := &Observer{
-		Message: func(m Message) { mu.Lock(); seen = append(seen, string(m.Type)); mu.Unlock() },
-		Mark:    func(m Mark) { mu.Lock(); seen = append(seen, m.String()); mu.Unlock() },
+	obs := &launch.Observer{
+		Message: func(m launch.Message) { mu.Lock(); seen = append(seen, string(m.Type)); mu.Unlock() },
+		Mark:    func(m launch.Mark) { mu.Lock(); seen = append(seen, m.String()); mu.Unlock() },
 	}
-	res, err := Run(context.Background(), fakeSpec(t, script, &console), obs)
+	res, err := launch.Run(context.Background(), fakeSpec(t, script, &console), obs)
 	require.NoError(t, err)
-	assert.Equal(t, []Mark{{Marker: guestabi.MarkerInitStarted, At: res.Marks[0].At},
+	assert.Equal(t, []launch.Mark{{Marker: guestabi.MarkerInitStarted, At: res.Marks[0].At},
 		{Marker: guestabi.MarkerInitStarted, Depth: 1, At: res.Marks[1].At}}, res.Marks)
 	_, ok := res.MarkAt(1, guestabi.MarkerInitStarted)
 	assert.True(t, ok)
@@ -150,33 +116,33 @@ func TestRunStreamsConsoleAndTails(t *testing.T) {
 	var console, vmmLog syncbuf.Buffer
 	spec := fakeSpec(t, "echo booting; echo '[G2] hello from G2'; echo 'vmm-warning' >&2; printf 'panic\\r\\n'; exit 1", &console)
 	spec.VMMLog = &vmmLog
-	res, err := Run(context.Background(), spec, nil)
+	res, err := launch.Run(context.Background(), spec, nil)
 	require.Error(t, err)
 	assert.Equal(t, "[G1] booting\n[G1] [G2] hello from G2\n[G1] panic\n", console.String())
 	assert.Equal(t, "vmm-warning\n", vmmLog.String())
-	assert.Equal(t, map[string][]string{"G1": {"booting", "panic"}, "G1/G2": {"hello from G2"}, "fake": {"vmm-warning"}}, res.Tails)
-	assert.Contains(t, err.Error(), "fake: fake exited with status 1 before the guest reported a verdict"+
-		"\n--- last 2 lines of G1 ---\n  | booting\n  | panic\n--- last 1 lines of fake ---\n  | vmm-warning\n--- last 1 lines of G1/G2 ---\n  | hello from G2")
+	assert.Equal(t, map[string][]string{"G1": {"booting", "panic"}, "G1/G2": {"hello from G2"}, "script": {"vmm-warning"}}, res.Tails)
+	assert.Contains(t, err.Error(), "script: script exited with status 1 before the guest reported a verdict"+
+		"\n--- last 2 lines of G1 ---\n  | booting\n  | panic\n--- last 1 lines of script ---\n  | vmm-warning\n--- last 1 lines of G1/G2 ---\n  | hello from G2")
 }
 
 // TestRunObserverHidesAndSignals plays the SIGTERM run: the observer hides
 // bulk lines and, on an event, signals the VMM, which exits 143.
 func TestRunObserverHidesAndSignals(t *testing.T) {
-	script := "trap 'exit 143' TERM; echo bulk 1; echo shown; " + msgLine(t, guestabi.EventMessage("blk-synced")) +
+	script := "trap 'exit 143' TERM; echo bulk 1; echo shown; " + launchtest.Send(guestabi.EventMessage("blk-synced")) +
 		"; while :; do sleep 0.05; done"
 	var console syncbuf.Buffer
-	var proc *Process
+	var proc *launch.Process
 	signalled := false
-	obs := &Observer{
-		Started: func(p *Process) { proc = p },
+	obs := &launch.Observer{
+		Started: func(p *launch.Process) { proc = p },
 		Line:    func(l string) bool { return strings.HasPrefix(l, "bulk") },
-		Message: func(m Message) {
+		Message: func(m launch.Message) {
 			if m.IsEvent("blk-synced") {
 				signalled = proc.Signal(syscall.SIGTERM) == nil
 			}
 		},
 	}
-	res, err := Run(context.Background(), fakeSpec(t, script, &console), obs)
+	res, err := launch.Run(context.Background(), fakeSpec(t, script, &console), obs)
 	require.Error(t, err, "SIGTERM before a verdict is no verdict")
 	assert.True(t, signalled)
 	assert.Equal(t, 143, res.ExitCode)
@@ -188,22 +154,22 @@ func TestRunObserverHidesAndSignals(t *testing.T) {
 
 func TestRunTimeoutKillsTheVMM(t *testing.T) {
 	var console syncbuf.Buffer
-	spec := fakeSpec(t, "echo started; "+msgLine(t, guestabi.MarkerMessage(guestabi.MarkerScenarioStart))+"; exec sleep 60", &console)
+	spec := fakeSpec(t, "echo started; "+launchtest.Send(guestabi.MarkerMessage(guestabi.MarkerScenarioStart))+"; exec sleep 60", &console)
 	spec.Timeout = 500 * time.Millisecond
 	start := time.Now()
-	res, err := Run(context.Background(), spec, nil)
+	res, err := launch.Run(context.Background(), spec, nil)
 	require.Error(t, err)
 	assert.True(t, res.TimedOut)
 	assert.Less(t, time.Since(start), 30*time.Second, "killed, not waited for")
-	assert.Contains(t, err.Error(), "timeout: no verdict within 500ms; fake killed\n--- last 1 lines of G1 ---\n  | started")
+	assert.Contains(t, err.Error(), "timeout: no verdict within 500ms; script killed\n--- last 1 lines of G1 ---\n  | started")
 	assert.Len(t, res.Marks, 1, "what arrived before the kill is kept")
 }
 
 func TestRunStdinAndInteractiveOff(t *testing.T) {
 	var console syncbuf.Buffer
-	spec := fakeSpec(t, "read x; echo \"got $x\"; "+msgLine(t, guestabi.VerdictMessage(guestabi.Pass)), &console)
+	spec := fakeSpec(t, "read x; echo \"got $x\"; "+launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)), &console)
 	spec.Stdin = strings.NewReader("from the parent\n")
-	_, err := Run(context.Background(), spec, nil)
+	_, err := launch.Run(context.Background(), spec, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "[G1] got from the parent\n", console.String())
 }
@@ -213,7 +179,7 @@ func TestRunCutsEndlessConsoleLines(t *testing.T) {
 	spec := fakeSpec(t, "head -c 20000 /dev/zero | tr '\\0' x; exit 0", nil)
 	spec.Console = &console
 	spec.GuestReports = false
-	res, err := Run(context.Background(), spec, nil)
+	res, err := launch.Run(context.Background(), spec, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 3, res.ConsoleLines, "8192 + 8192 + 3616 bytes")
 	assert.Equal(t, 20000+3*len("[G1] \n"), console.Len())

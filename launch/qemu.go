@@ -108,14 +108,16 @@ func DecodeQEMUStatus(status int) (guestabi.Verdict, bool) {
 // messages (either may be "" for none).
 func QEMUReportArgs(markers, messages string) []string {
 	args := []string{"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort)}
-	for _, c := range []struct {
-		id, sock string
-		port     int
-	}{{"markers", markers, guestabi.MarkerPort}, {"messages", messages, guestabi.MessagePort}} {
-		if c.sock != "" {
-			args = append(args, "-chardev", "socket,id="+c.id+",path="+c.sock,
-				"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=%s", c.port, c.id))
-		}
+	args = append(args, QEMUDebugcon("markers", guestabi.MarkerPort, markers)...)
+	return append(args, QEMUDebugcon("messages", guestabi.MessagePort, messages)...)
+}
+
+// QEMUDebugcon is an isa-debugcon on port that writes to the Unix socket
+// sock, under the chardev id; nothing when sock is "".
+func QEMUDebugcon(id string, port int, sock string) []string {
+	if sock == "" {
+		return nil
 	}
-	return args
+	return []string{"-chardev", "socket,id=" + id + ",path=" + sock,
+		"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=%s", port, id)}
 }
