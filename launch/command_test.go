@@ -32,14 +32,14 @@ func TestGonestCommand(t *testing.T) {
 	assert.Equal(t, "/bin/gonest run -m 1G -kernel /n/vmlinuz -initrd /n/initrd -smp 2"+
 		" -disk /n/next.ext4,ro -disk /dev/vda,serial=blk-rw.ext4 -nested off"+
 		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state -timeout 1m30s"+
-		" -messages /dev/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
+		" -messages /proc/self/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
 		strings.Join(cmd.Args, " "), "gonest stops at 90%% of the timeout, the guest at its own")
 	assert.Len(t, cmd.ExtraFiles, 1, "the message pipe is fd 3")
 
 	tiny := Spec{VMM: Gonest{}, Kernel: "/t/tiny.elf", Memory: 16 << 20}
 	cmd, err = tiny.VMM.Command(context.Background(), &tiny, wiringFor(t, &tiny))
 	require.NoError(t, err)
-	assert.Equal(t, "gonest run -m 16M -kernel /t/tiny.elf -messages /dev/fd/3", strings.Join(cmd.Args, " "))
+	assert.Equal(t, "gonest run -m 16M -kernel /t/tiny.elf -messages /proc/self/fd/3", strings.Join(cmd.Args, " "))
 }
 
 func TestQEMUCommand(t *testing.T) {

@@ -76,7 +76,8 @@ func (w *Wiring) Diag(prefix string, hide func(line string) bool) io.Writer {
 func (w *Wiring) Dir() string { return w.dir }
 
 // MessagePipe adds a pipe to cmd.ExtraFiles and returns the path the VMM
-// opens to write message lines into it ("/dev/fd/3"): gonest -messages.
+// opens to write message lines into it ("/proc/self/fd/3": a guest's
+// devtmpfs has no /dev/fd link): gonest -messages.
 func (w *Wiring) MessagePipe(cmd *exec.Cmd) (string, error) {
 	r, wr, err := os.Pipe()
 	if err != nil {
@@ -88,7 +89,7 @@ func (w *Wiring) MessagePipe(cmd *exec.Cmd) (string, error) {
 	w.child = append(w.child, wr)
 	w.mu.Unlock()
 	w.read(r, w.rec.messageStream(nil), r.Close)
-	return fmt.Sprintf("/dev/fd/%d", fd), nil
+	return fmt.Sprintf("/proc/self/fd/%d", fd), nil
 }
 
 // MessageSocket returns the path of a Unix socket the VMM connects to and

@@ -124,7 +124,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
-	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (a pipe: /dev/fd/3)")
+	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (an inherited pipe: /proc/self/fd/3)")
 	fs.BoolVar(&o.forward, "forward", false, "pass the guest's boot markers and messages on to this machine's own ports 0xf8 and 0xe9, one level deeper (gonest inside a guest; needs root)")
 	// Usage is printed only for -h; a parse error is one line.
 	fs.Usage = func() {}
