@@ -24,6 +24,7 @@ build:
 # go vet, and gofmt: a file gofmt would change fails the build.
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags gonest_bench ./cmd/gonest-init
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './images/out/*')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted (run: gofmt -w $$unformatted)" >&2; exit 1; fi
 

@@ -13,7 +13,6 @@ import (
 	"github.com/gonest/gonest/guest/report"
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/scenario"
-	"github.com/gonest/gonest/scenario/bench"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +44,7 @@ func main() {
 	if cmdlineErr != nil {
 		log.Error("cannot read the kernel command line", "err", cmdlineErr)
 	} else {
-		v = boot(env, pid1, start, append(scenario.Table(), bench.Scenarios()...))
+		v = boot(env, pid1, start, append(scenario.Table(), benchScenarios()...))
 	}
 	reportVerdict(env, v)
 	end(log, v, pid1)
@@ -76,8 +75,11 @@ func boot(env *scenario.Env, pid1 bool, start time.Time, table []scenario.Scenar
 		for _, s := range table {
 			known = append(known, s.Name)
 		}
-		log.Error("unknown scenario; pass gonest.scenario=NAME on the kernel command line",
-			"scenario", name, "known", strings.Join(known, ","))
+		hint := "unknown scenario; pass gonest.scenario=NAME on the kernel command line"
+		if strings.HasPrefix(name, "bench-") {
+			hint = "unknown scenario: the benchmarks are in the bench image's init only (make bench-images: images/out/h-bench.cpio.gz)"
+		}
+		log.Error(hint, "scenario", name, "known", strings.Join(known, ","))
 		return guestabi.UnknownScenario
 	}
 	ctx := context.Background()
