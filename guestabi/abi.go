@@ -161,9 +161,9 @@ func NextLevel(level string) string {
 
 // A marker byte carries, in bits 6-7, how many levels below the VMM that
 // reads it the marker was written: 0 for its own guest. A VMM run with
-// -forward-markers passes each marker it receives on to its own marker
-// port with the depth raised by one, so the outermost VMM (or the lab)
-// sees the boot milestones of every level.
+// -forward passes each marker it receives on to its own marker port with
+// the depth raised by one, so the outermost VMM (or the lab) sees the
+// boot milestones of every level.
 const (
 	markerDepthShift = 6
 	markerIDMask     = 1<<markerDepthShift - 1

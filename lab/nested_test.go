@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// The nested chains (cmd/gonest-init nested_chains.go): H boots G1 with
+// The nested chains (scenario/nested.go): H boots G1 with
 // gonest, G1 boots G2 with gonest, from the next-level images disks. Every
-// level's gonest runs with -forward-markers, so the lab sees each level's
+// level's gonest runs with -forward, so the lab sees each level's
 // boot markers at its depth. About 50 s (l2-tiny, l2-off) and 2 to 3 min
 // (l2-linux) here.
 
