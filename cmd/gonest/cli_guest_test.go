@@ -57,9 +57,8 @@ func TestGuestMessagesFile(t *testing.T) {
 	a.MovDX(boot.MarkerPort).MovAL(uint8(guestabi.MarkerInitStarted)).OutB().
 		MovAL(guestabi.ForwardMarker(uint8(guestabi.MarkerScenarioEnd))).OutB()
 	a.Print(boot.MessagePort, "not a message\n"+string(verdict)).Exit(boot.ExitPort, 1).Hlt()
-	k := tinyKernel(t, dir, "msgs.elf", a.Bytes())
 	file := filepath.Join(dir, "messages")
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", k, "-messages", file)
+	r := runGuest(t, dir, "msgs.elf", &a, "-messages", file)
 	assert.Equal(t, 1, r.code, "stderr: %s", r.stderr)
 	data, err := os.ReadFile(file)
 	require.NoError(t, err)
@@ -99,12 +98,9 @@ func TestGuestExitCodeAndConsole(t *testing.T) {
 }
 
 func TestGuestTimeout(t *testing.T) {
-	needKVM(t)
-	dir := t.TempDir()
 	var a tinyelf.Asm
 	a.Print(boot.COM1Port, "spinning\n").Spin()
-	k := tinyKernel(t, dir, "spin.elf", a.Bytes())
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", k, "-timeout", "500ms")
+	r := runGuest(t, t.TempDir(), "spin.elf", &a, "-timeout", "500ms")
 	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
 	assert.Equal(t, "spinning\n", r.stdout)
 	msg := withoutWarnings(r.stderr)
@@ -114,12 +110,9 @@ func TestGuestTimeout(t *testing.T) {
 }
 
 func TestGuestTripleFault(t *testing.T) {
-	needKVM(t)
-	dir := t.TempDir()
 	var a tinyelf.Asm
 	a.Print(boot.COM1Port, "about to fault\n").Ud2()
-	k := tinyKernel(t, dir, "ud2.elf", a.Bytes())
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", k)
+	r := runGuest(t, t.TempDir(), "ud2.elf", &a)
 	assert.Equal(t, 1, r.code, "stderr: %s", r.stderr)
 	assert.Equal(t, "about to fault\n", r.stdout)
 	assert.Contains(t, r.stderr, "SHUTDOWN")

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gonest/gonest/console"
@@ -54,43 +53,55 @@ func (d *diskFlags) Set(s string) error {
 	return nil
 }
 
-// sizeFlag is -m.
-type sizeFlag uint64
-
-func (s *sizeFlag) String() string { return machine.FormatSize(uint64(*s)) }
-func (s *sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
-	if err != nil {
-		return err
-	}
-	*s = sizeFlag(n)
-	return nil
+// valueFlag is a flag.Value of type T, parsed by parse (whose error is
+// the whole message after "invalid value ... for flag -x:") and shown by
+// format.
+type valueFlag[T any] struct {
+	v      *T
+	parse  func(string) (T, error)
+	format func(T) string
 }
 
-// cpusFlag is -smp: a whole number, with a message that says so.
-type cpusFlag int
-
-func (c *cpusFlag) String() string { return strconv.Itoa(int(*c)) }
-func (c *cpusFlag) Set(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return fmt.Errorf("want a whole number of vCPUs, such as 2")
+func (f valueFlag[T]) String() string {
+	if f.v == nil {
+		return ""
 	}
-	*c = cpusFlag(n)
-	return nil
+	return f.format(*f.v)
 }
 
-// durationFlag is -timeout: a Go duration, with a message that says so.
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string { return time.Duration(*d).String() }
-func (d *durationFlag) Set(v string) error {
-	t, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("want a duration with a unit, such as 90s or 5m")
+func (f valueFlag[T]) Set(s string) error {
+	v, err := f.parse(s)
+	if err == nil {
+		*f.v = v
 	}
-	*d = durationFlag(t)
-	return nil
+	return err
+}
+
+// sizeValue is -m: 512M, 2G, a bare number of MiB.
+func sizeValue(v *uint64) valueFlag[uint64] {
+	return valueFlag[uint64]{v, parseSize, machine.FormatSize}
+}
+
+// cpusValue is -smp: a whole number, with a message that says so.
+func cpusValue(v *int) valueFlag[int] {
+	return valueFlag[int]{v, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("want a whole number of vCPUs, such as 2")
+		}
+		return n, nil
+	}, strconv.Itoa}
+}
+
+// durationValue is -timeout: a Go duration, with a message that says so.
+func durationValue(v *time.Duration) valueFlag[time.Duration] {
+	return valueFlag[time.Duration]{v, func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("want a duration with a unit, such as 90s or 5m")
+		}
+		return d, nil
+	}, time.Duration.String}
 }
 
 // runOptions are gonest run's parsed flags.
@@ -109,15 +120,14 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	o := &runOptions{cfg: machine.Config{MemSize: machine.DefaultMemSize, CPUs: machine.DefaultCPUs}}
 	fs := flag.NewFlagSet("gonest run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	mem := sizeFlag(o.cfg.MemSize)
 	var disks diskFlags
 	nested := "auto"
 	fs.StringVar(&o.cfg.Kernel, "kernel", "", "kernel `PATH`: a bzImage or an uncompressed ELF vmlinux (required)")
 	fs.StringVar(&o.cfg.Initrd, "initrd", "", "initramfs `PATH` (cpio, optionally compressed)")
 	fs.StringVar(&o.cfg.Append, "append", "", "extra kernel command line, added after gonest's console defaults")
-	fs.Var(&mem, "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
-	fs.Var((*cpusFlag)(&o.cfg.CPUs), "smp", "number of vCPUs")
-	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
+	fs.Var(sizeValue(&o.cfg.MemSize), "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
+	fs.Var(cpusValue(&o.cfg.CPUs), "smp", "number of vCPUs")
+	fs.Var(durationValue(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
 	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
@@ -126,15 +136,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
 	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (an inherited pipe: /proc/self/fd/3)")
 	fs.BoolVar(&o.forward, "forward", false, "pass the guest's boot markers and messages on to this machine's own ports 0xf8 and 0xe9, one level deeper (gonest inside a guest; needs root)")
-	// Usage is printed only for -h; a parse error is one line.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, runUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			var b strings.Builder
-			fs.SetOutput(&b)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-			fmt.Fprintf(stdout, runUsage, b.String())
 			return nil, err
 		}
 		return nil, usagef("gonest run: %v (see gonest run -h)", err)
@@ -150,7 +153,6 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 		return nil, usagef("gonest run: %v", err)
 	}
 	o.cfg.Nested = n
-	o.cfg.MemSize = uint64(mem)
 	o.cfg.Disks = disks
 	if o.cfg.Timeout < 0 {
 		return nil, usagef("gonest run: -timeout %s is negative", o.cfg.Timeout)
