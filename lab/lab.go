@@ -71,12 +71,11 @@ func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) { return r.MarkAt(
 // MarkAt returns when marker m of the level depth below H (1 for G1, 2
 // for G2) first arrived, and whether it did.
 func (r Result) MarkAt(depth int, m guestabi.Marker) (time.Duration, bool) {
-	for _, mk := range r.Marks {
-		if mk.Depth == depth && mk.Marker == m {
-			return mk.At, true
-		}
+	marks := make([]launch.Mark, len(r.Marks))
+	for i, mk := range r.Marks {
+		marks[i] = launch.Mark(mk)
 	}
-	return 0, false
+	return launch.Result{Marks: marks}.MarkAt(depth, m)
 }
 
 func (cfg *Config) defaults() error {

@@ -32,11 +32,7 @@ func (tcg) Check(*launch.Spec) error { return nil }
 // Command implements launch.VMM: qemuArgs, plus isa-debugcon on the
 // message port.
 func (t tcg) Command(ctx context.Context, _ *launch.Spec, w *launch.Wiring) (*exec.Cmd, error) {
-	markers, err := w.MarkerSocket()
-	if err != nil {
-		return nil, err
-	}
-	messages, err := w.MessageSocket()
+	markers, messages, err := w.DebugconSockets()
 	if err != nil {
 		return nil, err
 	}

@@ -56,11 +56,7 @@ func (q QEMU) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, error
 	if machine == "" {
 		machine = "microvm"
 	}
-	markers, err := w.MarkerSocket()
-	if err != nil {
-		return nil, err
-	}
-	messages, err := w.MessageSocket()
+	markers, messages, err := w.DebugconSockets()
 	if err != nil {
 		return nil, err
 	}

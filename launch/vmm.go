@@ -99,6 +99,15 @@ func (w *Wiring) MessageSocket() (string, error) {
 	return w.socket("messages", w.rec.messageStream(nil))
 }
 
+// DebugconSockets is MarkerSocket and MessageSocket, for a VMM with an
+// isa-debugcon on each port (QEMUReportArgs).
+func (w *Wiring) DebugconSockets() (markers, messages string, err error) {
+	if markers, err = w.MarkerSocket(); err == nil {
+		messages, err = w.MessageSocket()
+	}
+	return markers, messages, err
+}
+
 // MarkerSocket returns the path of a Unix socket the VMM connects to and
 // writes marker bytes on (QEMU: isa-debugcon on guestabi.MarkerPort).
 // Marker messages are then messages only, not marks twice.

@@ -81,6 +81,33 @@ func alternate(ctx context.Context, env *scenario.Env, runs int, cs [2]contender
 	return all, ratios, nil
 }
 
+// row is how a comparison is written: "TITLE: GONEST 8.00 s (min ..),
+// QEMU 9.00 s (min ..), ratio 0.89 (median of N OF; PERRUN 0.85 0.92)".
+// tools/bench.sh reads the ratio and the per-run ratios back.
+type row struct {
+	title, gonest, qemu, of, perRun, unit string
+	prec                                  int
+}
+
+// compare ends a benchmark: Fail when alternate failed, else the row of
+// gonest's figures g against QEMU's q, reported, and Pass.
+func compare(env *scenario.Env, err error, r row, figures [2][]float64, perRun []float64, runs int) guestabi.Verdict {
+	if err != nil {
+		env.Log.Error("bench boot failed", "err", err)
+		return guestabi.Fail
+	}
+	g, q := figures[0], figures[1]
+	n := runs
+	if r.of != "" {
+		n = len(g)
+	}
+	ratio := median(g) / median(q)
+	report(env, fmt.Sprintf("%s: %s %s, %s %s, ratio %.2f (median of %d%s; %s %s)", r.title, r.gonest, spread(g, r.prec, r.unit),
+		r.qemu, spread(q, r.prec, r.unit), ratio, n, r.of, r.perRun, ratios(perRun)),
+		map[string]float64{"ratio": ratio, "gonest": median(g), "qemu": median(q)})
+	return guestabi.Pass
+}
+
 // report logs a table row and sends it to the level above, where
 // lab/cmd/gonest-bench prints it.
 func report(env *scenario.Env, row string, metrics map[string]float64) {

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -110,4 +112,28 @@ func TestScenarios(t *testing.T) {
 func testEnv() (*scenario.Env, *syncbuf.Buffer) {
 	var console syncbuf.Buffer
 	return &scenario.Env{Log: slog.New(initkit.NewConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}, &console
+}
+
+// TestCompareRows: the rows keep the form tools/bench.sh reads back
+// ("ratio R", "per run ..." or "per-run ratios ...").
+func TestCompareRows(t *testing.T) {
+	tests := []struct {
+		r    row
+		want string
+	}{
+		{row{title: "lab G1 boot (start → init marker)", gonest: "gonest", qemu: "QEMU microvm", perRun: "per run", unit: "s", prec: 2},
+			"lab G1 boot (start → init marker): gonest 2.00 s (min 1.00, max 3.00), QEMU microvm 4.00 s (min 4.00, max 4.00), ratio 0.50 (median of 3; per run 0.25 0.50 0.75)"},
+		{row{title: "virtio-blk sequential read (G1, 256 MiB, O_DIRECT 1 MiB)", gonest: "gonest", qemu: "QEMU",
+			of: " reads each", perRun: "per-run ratios", unit: "MB/s", prec: 0},
+			"virtio-blk sequential read (G1, 256 MiB, O_DIRECT 1 MiB): gonest 2 MB/s (min 1, max 3), QEMU 4 MB/s (min 4, max 4), ratio 0.50 (median of 3 reads each; per-run ratios 0.25 0.50 0.75)"},
+	}
+	for _, tt := range tests {
+		env, console := testEnv()
+		v := compare(env, nil, tt.r, [2][]float64{{1, 2, 3}, {4, 4, 4}}, []float64{0.25, 0.5, 0.75}, 3)
+		assert.Equal(t, guestabi.Pass, v)
+		assert.Contains(t, console.String(), strconv.Quote(tt.want))
+	}
+	env, console := testEnv()
+	assert.Equal(t, guestabi.Fail, compare(env, errors.New("qemu run 2: verdict fail"), row{}, [2][]float64{}, nil, 3))
+	assert.Contains(t, console.String(), "init: ERROR bench boot failed")
 }

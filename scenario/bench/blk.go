@@ -49,15 +49,8 @@ func runBenchBlk(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 		{name: "gonest", spec: gonest, measure: readRates},
 		{name: "qemu", spec: qemu, measure: readRates},
 	})
-	if err != nil {
-		env.Log.Error("bench boot failed", "err", err)
-		return guestabi.Fail
-	}
-	g, q := rates[0], rates[1]
-	report(env, fmt.Sprintf("virtio-blk sequential read (G1, 256 MiB, O_DIRECT 1 MiB): gonest %s, QEMU %s, ratio %.2f (median of %d reads each; per-run ratios %s)",
-		spread(g, 0, "MB/s"), spread(q, 0, "MB/s"), median(g)/median(q), len(g), ratios(perRun)),
-		map[string]float64{"ratio": median(g) / median(q), "gonest_MBps": median(g), "qemu_MBps": median(q)})
-	return guestabi.Pass
+	return compare(env, err, row{title: "virtio-blk sequential read (G1, 256 MiB, O_DIRECT 1 MiB)", gonest: "gonest", qemu: "QEMU",
+		of: " reads each", perRun: "per-run ratios", unit: "MB/s", prec: 0}, rates, perRun, runs)
 }
 
 // readRates is G1's reads of one boot, in MB/s, from its results.

@@ -88,15 +88,8 @@ func runBenchNested(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 		{name: "gonest", spec: gonest, measure: launchTime, during: sample},
 		{name: "qemu", spec: specFor(launch.QEMU{Binary: qemuBinary, Machine: "microvm,pcie=on"}), measure: launchTime, during: sample},
 	})
-	if err != nil {
-		env.Log.Error("bench nested boot failed", "err", err)
-		return guestabi.Fail
-	}
-	g, q := times[0], times[1]
-	report(env, fmt.Sprintf("G2 launch (G1 init → G2 verdict): gonest-as-G1-VMM %s, QEMU-as-G1-VMM %s, ratio %.2f (median of %d; per run %s)",
-		spread(g, 1, "s"), spread(q, 1, "s"), median(g)/median(q), runs, ratios(perRun)),
-		map[string]float64{"ratio": median(g) / median(q), "gonest_s": median(g), "qemu_s": median(q)})
-	return guestabi.Pass
+	return compare(env, err, row{title: "G2 launch (G1 init → G2 verdict)", gonest: "gonest-as-G1-VMM", qemu: "QEMU-as-G1-VMM",
+		perRun: "per run", unit: "s", prec: 1}, times, perRun, runs)
 }
 
 // kvmDebugfs holds KVM's counters summed over every VM of this level.
