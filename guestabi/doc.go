@@ -28,7 +28,7 @@
 //   - Parameters named gonest.* on the kernel command line (ParamScenario,
 //     ParamLevel, ...) tell cmd/gonest-init what to do.
 //
-// The paths below (ModulesDir, NextKernel, ...) are where the images pipeline
+// The paths below (ModulesRoot, NextKernel, ...) are where the images pipeline
 // (package images) puts files inside each level's initramfs, so that
 // gonest-init in level N can find what level N+1 boots.
 //

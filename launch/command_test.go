@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -100,4 +101,23 @@ func TestSocketsWithoutConnection(t *testing.T) {
 	start := time.Now()
 	w.finish()
 	assert.Less(t, time.Since(start), acceptGrace+5*time.Second, "a VMM that never connected costs at most the grace")
+}
+
+// TestConsolePipe: a VMM that writes the guest's serial port to a file
+// given as a path gets a pipe into the console.
+func TestConsolePipe(t *testing.T) {
+	s := Spec{VMM: QEMU{}, Level: "G1"}
+	w := s.wiring(&recorder{}, t.TempDir())
+	cmd := exec.Command("sh", "-c", `echo "from the serial file" > "$0"`)
+	path, err := w.ConsolePipe(cmd)
+	require.NoError(t, err)
+	assert.Equal(t, "/proc/self/fd/3", path)
+	cmd.Args = append(cmd.Args, path)
+	require.NoError(t, cmd.Start())
+	w.started()
+	require.NoError(t, cmd.Wait())
+	w.finish()
+	tails := map[string][]string{}
+	w.console.copyTails(tails)
+	assert.Equal(t, map[string][]string{"G1": {"from the serial file"}}, tails)
 }

@@ -79,16 +79,28 @@ func (w *Wiring) Dir() string { return w.dir }
 // opens to write message lines into it ("/proc/self/fd/3": a guest's
 // devtmpfs has no /dev/fd link): gonest -messages.
 func (w *Wiring) MessagePipe(cmd *exec.Cmd) (string, error) {
+	return w.pipe(cmd, w.rec.messageStream(nil))
+}
+
+// ConsolePipe adds a pipe to cmd.ExtraFiles whose bytes are the guest's
+// console, and returns the path the VMM opens to write it, for a VMM that
+// writes its serial port to a file (Bochs: com1 mode=file).
+func (w *Wiring) ConsolePipe(cmd *exec.Cmd) (string, error) {
+	return w.pipe(cmd, w.console)
+}
+
+// pipe adds a pipe whose read end is copied to dst.
+func (w *Wiring) pipe(cmd *exec.Cmd, dst io.Writer) (string, error) {
 	r, wr, err := os.Pipe()
 	if err != nil {
-		return "", fmt.Errorf("message pipe: %w", err)
+		return "", fmt.Errorf("pipe: %w", err)
 	}
 	fd := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, wr)
 	w.mu.Lock()
 	w.child = append(w.child, wr)
 	w.mu.Unlock()
-	w.read(r, w.rec.messageStream(nil), r.Close)
+	w.read(r, dst, r.Close)
 	return fmt.Sprintf("/proc/self/fd/%d", fd), nil
 }
 
