@@ -36,6 +36,7 @@ type Machine struct {
 	policy  vcpu.CPUIDPolicy
 
 	closers []func() error // released in reverse order by Close
+	kstats  kvmStatsFiles  // statistics fds, opened on first use (counters.go)
 
 	start    time.Time
 	timeline *Timeline

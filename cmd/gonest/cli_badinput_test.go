@@ -167,6 +167,11 @@ func TestBadInvocations(t *testing.T) {
 			want: "is also the -kernel file"},
 		{name: "-stats-json over the initrd", args: []string{"run", "-kernel", "tiny.elf", "-initrd", "initrd.cpio", "-stats-json", "./initrd.cpio"},
 			want: "is also the -initrd file"},
+		// Looking inside a run.
+		{name: "-window without ..", args: []string{"run", "-kernel", "tiny.elf", "-window", "scenario start"}, want: "-window: window \"scenario start\": want OPEN..CLOSE"},
+		{name: "-window unknown marker", args: []string{"run", "-kernel", "tiny.elf", "-window", "lunch..scenario end"}, want: `no marker is called "lunch"`},
+		{name: "-nested-state-at garbage", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "later"}, want: "want a duration since the VMM started"},
+		{name: "-nested-state-at negative", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "-1s"}, want: "want a duration since the VMM started"},
 		// Disks.
 		{name: "-disk missing file", args: []string{"run", "-kernel", "tiny.elf", "-disk", "nope.img"}, want: "nope.img"},
 		{name: "-disk bad option", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img,rw=5"}, want: "rw=5"},

@@ -53,6 +53,8 @@ func FuzzParseRunFlags(f *testing.F) {
 		{"-kernel", "k", "-bogus\nsecond line"},
 		{"-kernel", "k", "-stats-json", "k"},
 		{"-kernel", "k", "-disk", "d", "-disk", "d,ro"},
+		{"-kernel", "k", "-window", "+1 scenario start..+1 scenario end", "-trace-exits", "-nested-state-at", "30s"},
+		{"-kernel", "k", "-window", "..", "-nested-state-at", "-3s"},
 	} {
 		f.Add(strings.Join(args, "\x00"))
 	}

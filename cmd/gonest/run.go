@@ -113,6 +113,7 @@ type runOptions struct {
 	verbose     bool
 	forward     bool
 	messages    string
+	anatomy     anatomyOptions
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -136,6 +137,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
 	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (an inherited pipe: /proc/self/fd/3)")
 	fs.BoolVar(&o.forward, "forward", false, "pass the guest's boot markers and messages on to this machine's own ports 0xf8 and 0xe9, one level deeper (gonest inside a guest; needs root)")
+	o.anatomy.addFlags(fs)
 	if err := parseFlags(fs, args, stdout, runUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -163,6 +165,9 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, usagef("gonest run: -stats-json %s: directory %s does not exist", o.statsJSON, dir)
 		}
+	}
+	if err := o.anatomy.check(); err != nil {
+		return nil, err
 	}
 	if err := checkConflicts(o); err != nil {
 		return nil, err
@@ -200,6 +205,8 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	sigs.setConsole(con, stderr)
 
+	an := newAnatomy(&o.anatomy, stderr)
+	o.cfg.OnMarker = an.onMarker
 	rel, err := newRelay(o.messages, o.forward)
 	if err != nil {
 		con.Restore()
@@ -207,7 +214,11 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return machine.ExitUsage
 	}
 	if rel != nil {
-		o.cfg.OnMarker, o.cfg.OnMessage = rel.Marker, rel.Message
+		o.cfg.OnMarker = func(mk machine.Marker) {
+			rel.Marker(mk)
+			an.onMarker(mk)
+		}
+		o.cfg.OnMessage = rel.Message
 	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
@@ -237,9 +248,11 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}()
 
 	sigs.setMachine(m)
+	an.attach(m)
 
 	out := m.Run(ctx)
 	cancel()
+	an.finish()
 	con.Restore()
 	if rel != nil {
 		// The guest's verdict message leaves before gonest's exit status.
@@ -247,8 +260,8 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gonest: %v\n", err)
 		}
 	}
-	if o.stats || o.statsJSON != "" || o.nestedState {
-		if err := report(m, o, out, stderr); err != nil {
+	if o.stats || o.statsJSON != "" || o.nestedState || an.reports() {
+		if err := report(m, o, out, an, stderr); err != nil {
 			fmt.Fprintf(stderr, "gonest: stats: %v\n", err)
 		}
 	}
