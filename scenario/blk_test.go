@@ -3,7 +3,6 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,7 +63,7 @@ func TestSigtermNext(t *testing.T) {
 func TestWriteAndCheckFiles(t *testing.T) {
 	root := t.TempDir()
 	var console bytes.Buffer
-	env := &Env{Log: slog.New(initkit.NewConsoleHandler(&console, "init: ")), Console: &console}
+	env := &Env{Log: initkit.NewLogger(&console, "init: "), Console: &console}
 	files := diskfiles.Written(30, 99)
 	require.NoError(t, writeFiles(env, root, files))
 	assert.Contains(t, console.String(), "init: blk: files written files=30")
@@ -93,7 +92,7 @@ func TestWriteAndCheckFiles(t *testing.T) {
 func TestCheckKnown(t *testing.T) {
 	root := t.TempDir()
 	var console bytes.Buffer
-	env := &Env{Log: slog.New(initkit.NewConsoleHandler(&console, "init: ")), Console: &console}
+	env := &Env{Log: initkit.NewLogger(&console, "init: "), Console: &console}
 	known := diskfiles.Known()
 	require.NoError(t, writeFiles(env, root, known))
 	sums, err := os.Create(filepath.Join(root, filepath.FromSlash(diskfiles.SumsFile)))

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 // testEnv is an Env at level whose console and log go to one buffer.
 func testEnv(level string) (*Env, *syncbuf.Buffer) {
 	var console syncbuf.Buffer
-	return &Env{Log: slog.New(initkit.NewConsoleHandler(&console, "init: ")), Console: &console, Level: level}, &console
+	return &Env{Log: initkit.NewLogger(&console, "init: "), Console: &console, Level: level}, &console
 }
 
 // scriptSpec is env's NextSpec with the next level played by a script.

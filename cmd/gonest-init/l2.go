@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -32,7 +31,7 @@ Flags:
 // otherwise (a scenario runs it) the next level's console is prefixed
 // with its name. Its own messages go to stderr.
 func l2Main(args []string) int {
-	log := slog.New(initkit.NewConsoleHandler(os.Stderr, "l2: "))
+	log := initkit.NewLogger(os.Stderr, "l2: ")
 	fs := flag.NewFlagSet(scenario.L2Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	mem := fs.String("m", "256M", "memory for the next level")

@@ -22,7 +22,7 @@ func main() {
 	if filepath.Base(os.Args[0]) == scenario.L2Name {
 		os.Exit(l2Main(os.Args[1:]))
 	}
-	log := slog.New(initkit.NewConsoleHandler(os.Stdout, "init: "))
+	log := initkit.NewLogger(os.Stdout, "init: ")
 	pid1 := os.Getpid() == 1
 	start := time.Now()
 	if pid1 {

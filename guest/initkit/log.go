@@ -23,6 +23,12 @@ type ConsoleHandler struct {
 	group  string
 }
 
+// NewLogger returns a logger that writes a console's lines to w, each
+// starting with prefix ("init: "), through a ConsoleHandler.
+func NewLogger(w io.Writer, prefix string) *slog.Logger {
+	return slog.New(NewConsoleHandler(w, prefix))
+}
+
 // NewConsoleHandler returns a ConsoleHandler writing to w, each line
 // starting with prefix ("init: ").
 func NewConsoleHandler(w io.Writer, prefix string) *ConsoleHandler {

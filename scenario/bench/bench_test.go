@@ -2,7 +2,6 @@ package bench
 
 import (
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,7 +110,7 @@ func TestScenarios(t *testing.T) {
 // testEnv is an Env whose console and log go to one buffer.
 func testEnv() (*scenario.Env, *syncbuf.Buffer) {
 	var console syncbuf.Buffer
-	return &scenario.Env{Log: slog.New(initkit.NewConsoleHandler(&console, "init: ")), Console: &console, Level: "H"}, &console
+	return &scenario.Env{Log: initkit.NewLogger(&console, "init: "), Console: &console, Level: "H"}, &console
 }
 
 // TestCompareRows: the rows keep the form tools/bench.sh reads back
