@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 
 	// OnMarker, if set, is called for each timing marker the guest writes.
 	OnMarker func(Marker)
+	// OnMessage, if set, is called for each valid message line the guest
+	// writes to the message port (guestabi.MessagePort), on the vCPU
+	// thread: it must not block. Lines that are not messages are dropped.
+	OnMessage func(guestabi.Message)
 }
 
 // Cmdline is the kernel command line the guest gets.

@@ -54,9 +54,10 @@ type Machine struct {
 	ports    []*vconsole.Port
 	nextSlot int // the next free PCI slot (virtiodev.go)
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	outcome  Outcome
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	outcome    Outcome
+	badMessage sync.Once // a broken message line is logged once
 }
 
 // New builds the machine described by cfg. Errors caused by the user's

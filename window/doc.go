@@ -7,7 +7,7 @@
 // that guest runs. A window isolates what a learner asks about: "while G2
 // ran this loop, how many exits did each level take?". The guest writes a
 // marker before its loop and one after (guestabi markers, forwarded up by
-// every nested gonest with -forward-markers), and each VMM in the chain
+// every nested gonest with -forward), and each VMM in the chain
 // opens its window at the first and closes it at the second:
 //
 //	G2 writes "scenario start"   G1's gonest sees it at depth 0, H's at depth 1 ("+1 scenario start")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guest/portio"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm"
@@ -209,6 +210,19 @@ func TestBadInvocations(t *testing.T) {
 		{name: "-port closed descriptor", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=fd:9"}, want: "descriptor 9 is not open"},
 		{name: "-port stdin", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,in=fd:0"}, want: "serial console's input"},
 		{name: "-port output created only once the VM runs", args: []string{"run", "-kernel", "garbage", "-port", "p,out=created.txt"}, want: "garbage"},
+		{name: "-messages over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-messages", "tiny.elf"},
+			want: "-messages tiny.elf is also the -kernel file"},
+		{name: "-messages in a missing directory", args: []string{"run", "-kernel", "tiny.elf", "-messages", "no/such/dir/m"},
+			want: "gonest run: -messages: open no/such/dir/m: no such file or directory"},
+		{name: "-forward where ioperm is refused", args: []string{"run", "-kernel", "tiny.elf", "-forward"},
+			want: "gonest run: -forward: ioperm port 0xf8: ",
+			skip: func(t *testing.T) string {
+				if w, err := portio.Open(0xf8); err == nil {
+					w.Close()
+					return "this host grants ioperm, so -forward would write this machine's own ports 0xf8 and 0xe9"
+				}
+				return ""
+			}},
 		// gonest doctor.
 		{name: "doctor unknown flag", args: []string{"doctor", "-bogus"}, want: "gonest doctor: flag provided but not defined: -bogus"},
 		{name: "doctor stray argument", args: []string{"doctor", "now"}, want: `unexpected argument "now"`},

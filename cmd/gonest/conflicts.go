@@ -7,18 +7,20 @@ import (
 )
 
 // checkConflicts refuses flag combinations that would destroy a file:
-// -stats-json or a -port's out= naming the kernel, the initrd, a disk or
-// each other (written by gonest, it would replace the file), and one disk
-// image attached twice with a writable copy (two devices caching one
-// file corrupt it).
+// -stats-json, -messages or a -port's out= naming the kernel, the
+// initrd, a disk or each other (written by gonest, it would replace the
+// file), and one disk image attached twice with a writable copy (two
+// devices caching one file corrupt it).
 func checkConflicts(o *runOptions) error {
 	inputs := []struct{ flag, path string }{{"-kernel", o.cfg.Kernel}, {"-initrd", o.cfg.Initrd}}
 	for _, d := range o.cfg.Disks {
 		inputs = append(inputs, struct{ flag, path string }{"-disk", d.Path})
 	}
 	var outputs []struct{ flag, path string }
-	if o.statsJSON != "" && o.statsJSON != "-" {
-		outputs = append(outputs, struct{ flag, path string }{"-stats-json ", o.statsJSON})
+	for _, f := range []struct{ flag, path string }{{"-stats-json ", o.statsJSON}, {"-messages ", o.messages}} {
+		if f.path != "" && f.path != "-" {
+			outputs = append(outputs, f)
+		}
 	}
 	for _, p := range o.ports {
 		if p.Out != "" && !strings.HasPrefix(p.Out, "fd:") {
