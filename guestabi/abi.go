@@ -54,6 +54,12 @@ const (
 	MarkerModulesLoaded Marker = 2 // kernel modules are loaded
 	MarkerScenarioStart Marker = 3 // the scenario function starts
 	MarkerScenarioEnd   Marker = 4 // the scenario function returned; the verdict follows
+	// MarkerMeasureStart and MarkerMeasureEnd bracket one measured piece
+	// of work inside a scenario (one disk read of l2-disk), so that a VMM's
+	// -window 'measure start..measure end' counts that work and not the
+	// set-up around it; a scenario may write several pairs.
+	MarkerMeasureStart Marker = 5
+	MarkerMeasureEnd   Marker = 6
 )
 
 // String names the marker for logs.
@@ -67,6 +73,10 @@ func (m Marker) String() string {
 		return "scenario start"
 	case MarkerScenarioEnd:
 		return "scenario end"
+	case MarkerMeasureStart:
+		return "measure start"
+	case MarkerMeasureEnd:
+		return "measure end"
 	}
 	return fmt.Sprintf("marker(%d)", uint8(m))
 }
@@ -105,6 +115,15 @@ const (
 	ParamDemo = "gonest.demo"
 	// ParamBenchRuns is a benchmark's runs per VMM (gonest.bench.runs=7).
 	ParamBenchRuns = "gonest.bench.runs"
+	// ParamDiskMiB is how many MiB l2-disk's G2 reads from each disk bus
+	// per run (gonest.disk.mib=4).
+	ParamDiskMiB = "gonest.disk.mib"
+	// ParamDiskRuns is how many times it reads each bus, alternating
+	// (gonest.disk.runs=5): the bench takes the median.
+	ParamDiskRuns = "gonest.disk.runs"
+	// ParamDiskWrite (gonest.disk.write=1) makes l2-disk's G2 also write
+	// and sync files on the IDE disk the lab checks afterwards.
+	ParamDiskWrite = "gonest.disk.write"
 )
 
 // Paths inside every level's initramfs.
@@ -133,6 +152,14 @@ const (
 	// (holding the images of the level after it); pass it to the next
 	// level with -disk NextDisk,ro.
 	NextDisk = NextDir + "/next.ext4"
+	// NextDiskInitrd, when present, is NextInitrd with the disk drivers
+	// (virtio_blk, ata_piix, sd_mod, ext4) appended: what a next level
+	// that reads disks boots (G2 in l2-disk and l2-many).
+	NextDiskInitrd = NextDir + "/initrd-disk"
+	// NextQEMUDir, when present, holds Debian's QEMU laid out as on its
+	// own root (usr/bin/qemu-system-x86_64, its libraries, usr/share/qemu),
+	// run through its own dynamic loader: G1's other VMM in l2-qemu.
+	NextQEMUDir = NextDir + "/qemu"
 	// ShellPath is the interactive shell (u-root's gosh, in its busybox).
 	ShellPath = "/bbin/gosh"
 	// DiskCheckFile is the file the images pipeline puts at the root of
@@ -177,6 +204,12 @@ const (
 func ForwardMarker(b uint8) uint8 {
 	depth, id := SplitMarker(b)
 	return uint8(min(depth+1, MaxMarkerDepth))<<markerDepthShift | uint8(id)
+}
+
+// MarkerByte is the byte that carries marker m written depth levels
+// below the reader (depth above MaxMarkerDepth reads as MaxMarkerDepth).
+func MarkerByte(depth int, m Marker) uint8 {
+	return uint8(min(max(depth, 0), MaxMarkerDepth))<<markerDepthShift | uint8(m)&markerIDMask
 }
 
 // SplitMarker splits a marker byte into its depth and marker.

@@ -42,6 +42,8 @@ func TestMarkerString(t *testing.T) {
 		{MarkerModulesLoaded, "modules loaded"},
 		{MarkerScenarioStart, "scenario start"},
 		{MarkerScenarioEnd, "scenario end"},
+		{MarkerMeasureStart, "measure start"},
+		{MarkerMeasureEnd, "measure end"},
 		{Marker(9), "marker(9)"},
 	}
 	for _, tt := range tests {
@@ -62,6 +64,20 @@ func TestNextLevel(t *testing.T) {
 		t.Run(tt.level, func(t *testing.T) {
 			assert.Equal(t, tt.want, NextLevel(tt.level))
 		})
+	}
+}
+
+func TestMarkerByte(t *testing.T) {
+	for _, tt := range []struct {
+		depth int
+		m     Marker
+		want  uint8
+	}{{0, MarkerInitStarted, 0x01}, {1, MarkerMeasureStart, 0x45}, {2, MarkerScenarioEnd, 0x84}, {9, MarkerMeasureEnd, 0xc6}, {-1, MarkerInitStarted, 0x01}} {
+		b := MarkerByte(tt.depth, tt.m)
+		assert.Equal(t, tt.want, b, "depth %d marker %s", tt.depth, tt.m)
+		depth, m := SplitMarker(b)
+		assert.Equal(t, tt.m, m)
+		assert.Equal(t, min(max(tt.depth, 0), MaxMarkerDepth), depth)
 	}
 }
 

@@ -3,6 +3,7 @@ package ktrace
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 )
@@ -24,6 +25,17 @@ type EventCount struct {
 	Total       uint64        `json:"total"`
 	Dropped     uint64        `json:"dropped,omitempty"` // hist entries the table could not hold
 	ByReason    []ReasonCount `json:"by_reason,omitempty"`
+	// Guests splits kvm_nested_vmenter by the guest-physical address of
+	// the control block G1 entered (vmcb12 on SVM, vmcs12 on VMX): G1's
+	// KVM keeps one per vCPU of its guests, so len(Guests) is how many
+	// guest vCPUs G1 ran in the window.
+	Guests []GuestCount `json:"guests,omitempty"`
+}
+
+// GuestCount is how many times G1 entered one guest vCPU.
+type GuestCount struct {
+	ControlBlock uint64 `json:"control_block"` // vmcb12/vmcs12 guest-physical address
+	Count        uint64 `json:"count"`
 }
 
 // ReasonCount is how many times one exit reason was seen.
@@ -37,7 +49,10 @@ type ReasonCount struct {
 	Count   uint64 `json:"count"`
 }
 
-func (ec *EventCount) sort() { sortReasons(ec.ByReason) }
+func (ec *EventCount) sort() {
+	sortReasons(ec.ByReason)
+	sort.Slice(ec.Guests, func(i, j int) bool { return ec.Guests[i].ControlBlock < ec.Guests[j].ControlBlock })
+}
 
 // Event returns the count of the named event, or nil.
 func (c *Counts) Event(name string) *EventCount {
@@ -77,6 +92,9 @@ type Attribution struct {
 	L1Exits uint64 `json:"l1_exits"`
 	// Entries is kvm_nested_vmenter: G1's VMRUN/VMRESUME, emulated.
 	Entries uint64 `json:"nested_entries"`
+	// Guests is how many distinct guest vCPUs (vmcb12/vmcs12 addresses)
+	// G1 entered; 0 where the method could not tell them apart.
+	Guests int `json:"guest_vcpus"`
 	// L1ExitsPerReflected is L1Exits / Reflected (0 when nothing was
 	// reflected): what one reflected exit costs L0 in exits of G1.
 	L1ExitsPerReflected float64 `json:"l1_exits_per_reflected"`
@@ -108,6 +126,7 @@ func (c *Counts) Attribute() Attribution {
 	}
 	if enter != nil {
 		a.Entries = enter.Total
+		a.Guests = len(enter.Guests)
 	}
 	if all != nil && nested != nil && a.AllExits >= a.NestedExits {
 		a.L1Exits = a.AllExits - a.NestedExits
@@ -182,6 +201,9 @@ func (c *Counts) WriteTable(w io.Writer) {
 	a := c.Attribute()
 	fmt.Fprintf(w, "L0 took %d exits: %d while G2 ran (%d handled by L0, %d reflected to G1), %d of G1 itself; G1 entered G2 %d times",
 		a.AllExits, a.NestedExits, a.HandledByL0, a.Reflected, a.L1Exits, a.Entries)
+	if a.Guests > 0 {
+		fmt.Fprintf(w, " (%d guest vCPUs)", a.Guests)
+	}
 	if a.Reflected > 0 {
 		fmt.Fprintf(w, "; %.1f exits of G1 per reflected exit", a.L1ExitsPerReflected)
 	}

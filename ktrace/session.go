@@ -186,6 +186,11 @@ func (s *Session) prepare(name string) *eventState {
 			break
 		}
 	}
+	// An entry has no exit code; keyed by the control block it entered,
+	// it tells the guest vCPUs apart (EventCount.Guests).
+	if len(keys) == 0 && e.format.Has(guestKey) {
+		keys = append(keys, guestKey)
+	}
 	if e.format.Has("isa") {
 		keys = append(keys, "isa")
 	}
@@ -311,8 +316,12 @@ func (s *Session) Snapshot() (*Counts, error) {
 	return c, nil
 }
 
-// fromHist fills ec from a hist file whose first key is the exit code
-// (or none, for keys=isa).
+// guestKey is kvm_nested_vmenter's field holding the vmcb12 (SVM) or
+// vmcs12 (VMX) address (arch/x86/kvm/trace.h, TRACE_EVENT(kvm_nested_vmenter)).
+const guestKey = "vmcb"
+
+// fromHist fills ec from a hist file whose first key is the exit code,
+// the entered control block (guestKey), or none (keys=isa).
 func (ec *EventCount) fromHist(text, keys string, names reasonTables) error {
 	h, err := ParseHist(text)
 	if err != nil {
@@ -320,16 +329,24 @@ func (ec *EventCount) fromHist(text, keys string, names reasonTables) error {
 	}
 	ec.Total, ec.Dropped = h.Hits, h.Dropped
 	codeKey, _, _ := strings.Cut(keys, ",")
+	byISA := map[ISA]int{} // index in ByReason, for entries without a code
 	for _, en := range h.Entries {
 		isa := ISA(en.Keys["isa"])
-		r := ReasonCount{ISA: isa, Count: en.Hitcount}
-		if code, ok := en.Keys[codeKey]; ok && codeKey != "isa" && codeKey != "common_type" {
-			r.Code, r.HasCode = uint32(code), true
+		if code, ok := en.Keys[codeKey]; ok && codeKey != "isa" && codeKey != "common_type" && codeKey != guestKey {
+			r := ReasonCount{ISA: isa, Count: en.Hitcount, Code: uint32(code), HasCode: true}
 			r.Name = names.name(isa, r.Code)
-		} else {
-			r.Name = isa.String()
+			ec.ByReason = append(ec.ByReason, r)
+			continue
 		}
-		ec.ByReason = append(ec.ByReason, r)
+		if cb, ok := en.Keys[guestKey]; ok && codeKey == guestKey {
+			ec.Guests = append(ec.Guests, GuestCount{ControlBlock: cb, Count: en.Hitcount})
+		}
+		if i, ok := byISA[isa]; ok {
+			ec.ByReason[i].Count += en.Hitcount
+			continue
+		}
+		byISA[isa] = len(ec.ByReason)
+		ec.ByReason = append(ec.ByReason, ReasonCount{ISA: isa, Name: isa.String(), Count: en.Hitcount})
 	}
 	ec.sort()
 	return nil
@@ -356,6 +373,9 @@ func (s *Session) snapshotBuffer(c *Counts) error {
 			for reason, n := range tc.counts[e.name] {
 				ec.Total += n
 				ec.ByReason = append(ec.ByReason, ReasonCount{ISA: tc.isa[reason], Name: reason, Count: n})
+			}
+			for cb, n := range tc.guests[e.name] {
+				ec.Guests = append(ec.Guests, GuestCount{ControlBlock: cb, Count: n})
 			}
 			ec.sort()
 		}

@@ -79,7 +79,7 @@ func TestSessionHist(t *testing.T) {
 	trig := func(ev string) string { return read(t, filepath.Join(root, "events", "kvm", ev, "trigger")) }
 	assert.Equal(t, "hist:keys=exit_reason,isa:pause\n", trig("kvm_exit"))
 	assert.Equal(t, "hist:keys=exit_code,isa:pause\n", trig("kvm_nested_vmexit_inject"))
-	assert.Equal(t, "hist:keys=isa:pause\n", trig("kvm_nested_vmenter"))
+	assert.Equal(t, "hist:keys=vmcb,isa:pause\n", trig("kvm_nested_vmenter"), "entries keyed by the control block entered")
 
 	require.NoError(t, s.Start())
 	require.NoError(t, s.Stop())
@@ -89,7 +89,7 @@ func TestSessionHist(t *testing.T) {
 	write(t, filepath.Join(dir, "kvm_exit", "hist"), histText("exit_reason,isa", [][]uint64{{0x7b, 2, 500}, {0x80, 2, 300}, {0x82, 2, 290}, {0x72, 2, 200}}))
 	write(t, filepath.Join(dir, "kvm_nested_vmexit", "hist"), histText("exit_reason,isa", [][]uint64{{0x7b, 2, 100}, {0x400, 2, 40}}))
 	write(t, filepath.Join(dir, "kvm_nested_vmexit_inject", "hist"), histText("exit_code,isa", [][]uint64{{0x7b, 2, 100}, {0x60, 2, 3}}))
-	write(t, filepath.Join(dir, "kvm_nested_vmenter", "hist"), histText("isa", [][]uint64{{2, 103}}))
+	write(t, filepath.Join(dir, "kvm_nested_vmenter", "hist"), histText("vmcb,isa", [][]uint64{{0x7f01000, 2, 60}, {0x3c2000, 2, 43}}))
 	c, err := s.Snapshot()
 	require.NoError(t, err)
 	ex := c.Event("kvm_exit")
@@ -99,10 +99,15 @@ func TestSessionHist(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"io": 100, "npf": 40}, c.Event("kvm_nested_vmexit").ByName())
 	assert.Equal(t, map[string]uint64{"io": 100, "interrupt": 3}, c.Event("kvm_nested_vmexit_inject").ByName())
 	assert.Equal(t, map[string]uint64{"SVM": 103}, c.Event("kvm_nested_vmenter").ByName())
+	assert.Equal(t, []GuestCount{{ControlBlock: 0x3c2000, Count: 43}, {ControlBlock: 0x7f01000, Count: 60}},
+		c.Event("kvm_nested_vmenter").Guests, "two guest vCPUs, by address")
 
 	a := c.Attribute()
 	assert.Equal(t, Attribution{AllExits: 1290, NestedExits: 140, Reflected: 103, HandledByL0: 40,
-		L1Exits: 1150, Entries: 103, L1ExitsPerReflected: 1150.0 / 103}, a)
+		L1Exits: 1150, Entries: 103, Guests: 2, L1ExitsPerReflected: 1150.0 / 103}, a)
+	var b strings.Builder
+	c.WriteTable(&b)
+	assert.Contains(t, b.String(), "G1 entered G2 103 times (2 guest vCPUs)")
 
 	require.NoError(t, s.Close())
 	assert.True(t, strings.HasSuffix(trig("kvm_exit"), "!hist:keys=exit_reason,isa\n"), "Close removes the trigger")
@@ -130,6 +135,7 @@ func TestSessionBuffer(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"io": 1}, c.Event("kvm_nested_vmexit").ByName())
 	assert.Equal(t, map[string]uint64{"io": 1}, c.Event("kvm_nested_vmexit_inject").ByName())
 	assert.Equal(t, map[string]uint64{"SVM": 1}, c.Event("kvm_nested_vmenter").ByName())
+	assert.Equal(t, []GuestCount{{ControlBlock: 0x1234000, Count: 1}}, c.Event("kvm_nested_vmenter").Guests)
 	assert.Equal(t, uint64(5), c.Lost, "entries written beyond what the buffer holds")
 	require.NoError(t, s.Close())
 	assert.Equal(t, "0", read(t, filepath.Join(root, "events", "kvm", "kvm_exit", "enable")))
@@ -222,6 +228,12 @@ func TestCountTextCaptured(t *testing.T) {
 	assert.Positive(t, tc.counts["kvm_nested_vmexit_inject"]["npf"])
 	assert.Positive(t, tc.counts["kvm_nested_vmenter"]["SVM"])
 	assert.Equal(t, ISASVM, tc.isa["npf"])
+	var entered uint64
+	for cb, n := range tc.guests["kvm_nested_vmenter"] {
+		assert.NotZero(t, cb)
+		entered += n
+	}
+	assert.Equal(t, uint64(lines["kvm_nested_vmenter"]), entered, "every entry names its control block")
 }
 
 func TestLineReason(t *testing.T) {
@@ -292,4 +304,23 @@ func TestParseHistCaptured(t *testing.T) {
 	c.WriteTable(&b)
 	assert.Contains(t, b.String(), "vmrun")
 	assert.Contains(t, b.String(), "exits of G1 per reflected exit")
+}
+
+func TestLineControlBlock(t *testing.T) {
+	tests := []struct {
+		event, body string
+		want        uint64
+		ok          bool
+	}{
+		{"kvm_nested_vmenter", "rip: 0x0000000000003003 vmcb: 0x0000000001234000 nested_rip: 0x1", 0x1234000, true},
+		{"kvm_nested_vmenter", "rip: 0x1 vmcs: 0x00000000000ab000 nested_rip: 0x3", 0xab000, true},
+		{"kvm_nested_vmenter", "rip: 0x1 vmcb: 0xzz", 0, false},
+		{"kvm_nested_vmenter", "rip: 0x1 vmcb: 0x1ffffffffffffffff", 0, false},
+		{"kvm_exit", "vcpu 0 reason io rip 0x1 vmcb: 0x1000", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := lineControlBlock(tt.event, tt.body)
+		assert.Equal(t, tt.ok, ok, tt.body)
+		assert.Equal(t, tt.want, got, tt.body)
+	}
 }

@@ -29,11 +29,14 @@ type textCount struct {
 	counts map[string]map[string]uint64
 	isa    map[string]ISA // reason name → ISA, where the line tells
 	lost   uint64         // entries-written minus entries-in-buffer
+	// guests[event][address] counts kvm_nested_vmenter lines by the
+	// control block they entered.
+	guests map[string]map[uint64]uint64
 }
 
 // countText counts the lines of the events in want, by exit reason.
 func countText(r io.Reader, want map[string]bool) (*textCount, error) {
-	tc := &textCount{counts: map[string]map[string]uint64{}, isa: map[string]ISA{}}
+	tc := &textCount{counts: map[string]map[string]uint64{}, isa: map[string]ISA{}, guests: map[string]map[uint64]uint64{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -60,6 +63,12 @@ func countText(r io.Reader, want map[string]bool) (*textCount, error) {
 		if isa != ISAUnknown {
 			tc.isa[reason] = isa
 		}
+		if cb, ok := lineControlBlock(event, body); ok {
+			if tc.guests[event] == nil {
+				tc.guests[event] = map[uint64]uint64{}
+			}
+			tc.guests[event][cb]++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read trace: %w", err)
@@ -75,6 +84,27 @@ func parseTraceLine(line string) (event, body string, ok bool) {
 		return "", "", false
 	}
 	return m[2], m[3], true
+}
+
+// controlBlockRE finds the entered control block in kvm_nested_vmenter's
+// text: "vmcb: 0x..." on SVM, "vmcs: 0x..." on VMX.
+var controlBlockRE = regexp.MustCompile(` vmc[bs]: 0x([0-9a-f]+)`)
+
+// lineControlBlock returns the address kvm_nested_vmenter's line says G1
+// entered.
+func lineControlBlock(event, body string) (uint64, bool) {
+	if event != "kvm_nested_vmenter" {
+		return 0, false
+	}
+	m := controlBlockRE.FindStringSubmatch(" " + body)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(m[1], 16, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // lineReason finds the exit reason in an event's text, as printed by the

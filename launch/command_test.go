@@ -24,15 +24,18 @@ func wiringFor(t *testing.T, s *Spec) *Wiring {
 
 func TestGonestCommand(t *testing.T) {
 	s := Spec{VMM: Gonest{Binary: "/bin/gonest", Forward: true}, Kernel: "/n/vmlinuz", Initrd: "/n/initrd", Memory: 1 << 30,
-		CPUs: 2, Disks: []Disk{{Path: "/n/next.ext4", ReadOnly: true}, {Path: "/dev/vda", Serial: "blk-rw.ext4"}},
+		CPUs: 2, Disks: []Disk{{Path: "/n/next.ext4", ReadOnly: true}, {Path: "/dev/vda", Serial: "blk-rw.ext4"},
+			{Path: "/tmp/ide.img", Serial: "ide0", IDE: true}},
 		Nested: "off", Stats: true, StatsJSON: true, NestedState: true, Timeout: 100 * time.Second,
+		Window: "+1 measure start..+1 measure end", TraceExits: true,
 		Scenario: "boot", Level: "G1", GuestTimeout: 80 * time.Second, Append: "quiet"}
 	w := wiringFor(t, &s)
 	cmd, err := s.VMM.Command(context.Background(), &s, w)
 	require.NoError(t, err)
 	assert.Equal(t, "/bin/gonest run -m 1G -kernel /n/vmlinuz -initrd /n/initrd -smp 2"+
-		" -disk /n/next.ext4,ro -disk /dev/vda,serial=blk-rw.ext4 -nested off"+
-		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state -timeout 1m30s"+
+		" -disk /n/next.ext4,ro -disk /dev/vda,serial=blk-rw.ext4 -disk /tmp/ide.img,serial=ide0,if=ide -nested off"+
+		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state"+
+		" -window +1 measure start..+1 measure end -trace-exits -timeout 1m30s"+
 		" -messages /proc/self/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
 		strings.Join(cmd.Args, " "), "gonest stops at 90%% of the timeout, the guest at its own")
 	assert.Len(t, cmd.ExtraFiles, 1, "the message pipe is fd 3")
@@ -58,6 +61,21 @@ func TestQEMUCommand(t *testing.T) {
 	assert.Contains(t, got, " -device isa-debugcon,iobase=0xf8,chardev=markers -chardev socket,id=messages,path=")
 	assert.True(t, strings.HasSuffix(got, " -device isa-debugcon,iobase=0xe9,chardev=messages"+
 		" -drive file=/tmp/b.img,if=none,id=disk0,format=raw,readonly=on -device virtio-blk-pci,drive=disk0,serial=bench-blk"), got)
+}
+
+// TestQEMUCommandThroughLoader: a QEMU unpacked away from / runs through
+// its own dynamic loader and finds its firmware with -L.
+func TestQEMUCommandThroughLoader(t *testing.T) {
+	s := Spec{VMM: QEMU{Binary: "/q/usr/bin/qemu-system-x86_64", DataDir: "/q/usr/share/qemu",
+		Loader: []string{"/q/lib64/ld-linux-x86-64.so.2", "--library-path", "/q/lib/x86_64-linux-gnu"}},
+		Kernel: "/n/vmlinuz", Memory: 256 << 20}
+	cmd, err := s.VMM.Command(context.Background(), &s, wiringFor(t, &s))
+	require.NoError(t, err)
+	got := strings.Join(cmd.Args, " ")
+	assert.Equal(t, "/q/lib64/ld-linux-x86-64.so.2", cmd.Path)
+	assert.True(t, strings.HasPrefix(got, "/q/lib64/ld-linux-x86-64.so.2 --library-path /q/lib/x86_64-linux-gnu"+
+		" /q/usr/bin/qemu-system-x86_64 -M microvm -enable-kvm"), got)
+	assert.Contains(t, got, " -monitor none -L /q/usr/share/qemu -kernel /n/vmlinuz ")
 }
 
 // TestSocketsDrainedAfterExit is the reader's side of a race a loaded host

@@ -20,6 +20,14 @@ import (
 type QEMU struct {
 	Binary  string // "qemu-system-x86_64" from $PATH when empty
 	Machine string // -M; "microvm" when empty
+	// Loader, when set, runs Binary through this command, Binary and
+	// QEMU's arguments following it: the dynamic loader of a QEMU unpacked
+	// away from / with its libraries ({"DIR/lib64/ld-linux-x86-64.so.2",
+	// "--library-path", "DIR/lib/x86_64-linux-gnu:..."}).
+	Loader []string
+	// DataDir is where QEMU finds its firmware (-L); QEMU's own default
+	// when empty.
+	DataDir string
 }
 
 // Name implements VMM.
@@ -37,8 +45,18 @@ func (q QEMU) Check(s *Spec) error {
 	if _, err := exec.LookPath(q.binary()); err != nil {
 		return fmt.Errorf("%w; install it with `apt-get install -y qemu-system-x86`", err)
 	}
-	if s.Stats || s.StatsJSON || s.NestedState {
-		return &SpecError{Field: "Stats", Err: errors.New("statistics are gonest's (-stats); QEMU has none here")}
+	if len(q.Loader) > 0 {
+		if _, err := exec.LookPath(q.Loader[0]); err != nil {
+			return fmt.Errorf("loader: %w", err)
+		}
+	}
+	if s.Stats || s.StatsJSON || s.NestedState || s.Window != "" || s.TraceExits {
+		return &SpecError{Field: "Stats", Err: errors.New("statistics and windows are gonest's (-stats, -window); QEMU has none here")}
+	}
+	for i, d := range s.Disks {
+		if d.IDE {
+			return &SpecError{Field: fmt.Sprintf("Disks[%d]", i), Err: errors.New("IDE is gonest's -disk ...,if=ide here; QEMU gets virtio-blk disks")}
+		}
 	}
 	if s.Nested != "" && s.Nested != "auto" {
 		return &SpecError{Field: "Nested", Err: fmt.Errorf("%q is gonest's -nested; QEMU passes the host CPU as it is", s.Nested)}
@@ -61,8 +79,11 @@ func (q QEMU) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, error
 		return nil, err
 	}
 	args := []string{"-M", machine, "-enable-kvm", "-cpu", "host", "-m", mem, "-smp", strconv.Itoa(s.cpus()),
-		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-		"-kernel", s.Kernel}
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none"}
+	if q.DataDir != "" {
+		args = append(args, "-L", q.DataDir)
+	}
+	args = append(args, "-kernel", s.Kernel)
 	if s.Initrd != "" {
 		args = append(args, "-initrd", s.Initrd)
 	}
@@ -81,6 +102,10 @@ func (q QEMU) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, error
 		args = append(args, "-drive", drive, "-device", dev)
 	}
 	// QEMU has no timeout of its own: Run kills it at Spec.Timeout.
+	if len(q.Loader) > 0 {
+		args = append(append(append([]string{}, q.Loader[1:]...), q.binary()), args...)
+		return exec.CommandContext(ctx, q.Loader[0], args...), nil
+	}
 	return exec.CommandContext(ctx, q.binary(), args...), nil
 }
 

@@ -35,6 +35,13 @@ type Spec struct {
 	// (gonest -stats). StatsJSON collects them into Result.Stats; with
 	// NestedState, each vCPU's nested state too (gonest -nested-state).
 	Stats, StatsJSON, NestedState bool
+	// Window measures between two guest markers (gonest -window
+	// OPEN..CLOSE, such as "measure start..measure end"): with StatsJSON,
+	// each window's counters come back in Result.Stats.Windows.
+	// TraceExits adds this host's KVM exit tracepoints to each window
+	// (gonest -trace-exits).
+	Window     string
+	TraceExits bool
 
 	// Level names the guest: the console prefix ("[G1] ") and, with a
 	// Scenario, gonest.level. "guest" when empty.
@@ -68,11 +75,15 @@ type Spec struct {
 	TailLines int
 }
 
-// Disk is a disk image the VMM attaches as a virtio-blk device.
+// Disk is a disk image the VMM attaches as a virtio-blk device, or as an
+// ATA drive on gonest's IDE controller.
 type Disk struct {
 	Path     string
-	ReadOnly bool   // the guest sees a read-only disk (VIRTIO_BLK_F_RO)
-	Serial   string // the virtio serial the guest reads (VIRTIO_BLK_T_GET_ID), at most 20 bytes
+	ReadOnly bool   // virtio-blk: the guest sees a read-only disk (VIRTIO_BLK_F_RO); IDE: writes fail
+	Serial   string // the serial the guest reads (virtio: VIRTIO_BLK_T_GET_ID; IDE: IDENTIFY), at most 20 bytes
+	// IDE attaches the disk to gonest's emulated PCI IDE controller
+	// (-disk ...,if=ide: ATA PIO, Linux's ata_piix) instead of virtio-blk.
+	IDE bool
 }
 
 // DefaultTailLines is how many console lines per level a Result keeps.
@@ -131,6 +142,9 @@ func (s *Spec) check() error {
 	case "", "auto", "on", "off":
 	default:
 		return specErrorf("Nested", "%q: want auto, on, off or empty", s.Nested)
+	}
+	if strings.ContainsAny(s.Window, "\n\x00") {
+		return specErrorf("Window", "holds a newline or a NUL byte")
 	}
 	if s.Timeout < 0 || s.GuestTimeout < 0 {
 		return specErrorf("Timeout", "negative")

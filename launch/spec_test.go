@@ -13,9 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/ktrace"
 	"github.com/gonest/gonest/launch"
 	"github.com/gonest/gonest/launch/launchtest"
 	"github.com/gonest/gonest/machine"
+	"github.com/gonest/gonest/window"
 )
 
 // TestRunRefusesBadSpecs: a spec that cannot start gives an error naming
@@ -51,6 +53,15 @@ func TestRunRefusesBadSpecs(t *testing.T) {
 		{"gonest not found", func(s *launch.Spec) { s.VMM = launch.Gonest{Binary: filepath.Join(dir, "no-gonest")} }, "VMM", "make build"},
 		{"qemu not found", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: filepath.Join(dir, "no-qemu")} }, "VMM", "apt-get install -y qemu-system-x86"},
 		{"qemu has no stats", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.StatsJSON = true }, "Stats", "gonest's"},
+		{"qemu has no windows", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.Window = "3..4" }, "Stats", "-window"},
+		{"qemu has no IDE", func(s *launch.Spec) {
+			s.VMM = launch.QEMU{Binary: "sh"}
+			s.Disks = []launch.Disk{{Path: kernel, IDE: true}}
+		}, "Disks[0]", "if=ide"},
+		{"qemu loader not found", func(s *launch.Spec) {
+			s.VMM = launch.QEMU{Binary: "sh", Loader: []string{filepath.Join(dir, "no-ld.so")}}
+		}, "VMM", "loader"},
+		{"window with a newline", func(s *launch.Spec) { s.Window = "3..\n4" }, "Window", "newline"},
 		{"qemu has no -nested off", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.Nested = "off" }, "Nested", "gonest's -nested"},
 	}
 	for _, tt := range tests {
@@ -174,4 +185,44 @@ func TestStatsReadsMachineStats(t *testing.T) {
 	assert.False(t, st.PoweredOff(), "the exit port is not a poweroff: %q", st.Outcome)
 	_, err = launch.ReadStats(filepath.Join(t.TempDir(), "missing.json"))
 	assert.ErrorContains(t, err, "gonest statistics: open")
+}
+
+// TestStatsReadsWindows keeps Stats.Windows in step with the windows
+// gonest run -stats-json writes (window.Result).
+func TestStatsReadsWindows(t *testing.T) {
+	res := window.Result{Index: 2, Spec: "measure start..measure end", DurationMs: 1500, Complete: true,
+		Exits: map[string]int64{"KVM_EXIT_IO": 2500, "KVM_EXIT_MMIO": 3},
+		KVM: window.KVMDelta{Available: true, VM: map[string]int64{"pages_2m": 1},
+			VCPUs: []map[string]int64{{"exits": 9000, "nested_run": 40}, {"exits": 1000}}},
+		Trace: &ktrace.Counts{Method: ktrace.MethodHist, Events: []ktrace.EventCount{{Event: "kvm_exit", Total: 77}}}}
+	data, err := json.Marshal(map[string]any{"outcome": "exit device (exit 0)", "windows": []window.Result{res}})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "stats.json")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	st, err := launch.ReadStats(path)
+	require.NoError(t, err)
+	require.Len(t, st.Windows, 1)
+	w := st.Windows[0]
+	assert.Equal(t, 2, w.Index)
+	assert.Equal(t, "measure start..measure end", w.Spec)
+	assert.Equal(t, 1500.0, w.DurationMs)
+	assert.True(t, w.Complete)
+	assert.Equal(t, int64(2503), w.UserspaceExits())
+	exits, ok := w.VCPUSum("exits")
+	assert.True(t, ok)
+	assert.Equal(t, int64(10000), exits)
+	runs, _ := w.VCPUSum("nested_run")
+	assert.Equal(t, int64(40), runs)
+	require.NotNil(t, w.Trace)
+	assert.Equal(t, uint64(77), w.Trace.Event("kvm_exit").Total)
+
+	res.KVM = window.KVMDelta{Reason: "no KVM_GET_STATS_FD"}
+	data, err = json.Marshal(map[string]any{"windows": []window.Result{res}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	st, err = launch.ReadStats(path)
+	require.NoError(t, err)
+	_, ok = st.Windows[0].VCPUSum("exits")
+	assert.False(t, ok, "counters unavailable")
+	assert.Equal(t, "no KVM_GET_STATS_FD", st.Windows[0].KVM.Reason)
 }

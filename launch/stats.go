@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/gonest/gonest/ktrace"
 )
 
 // Stats is the part of gonest run's -stats-json file (machine.Stats) that
@@ -25,6 +27,48 @@ type Stats struct {
 		Overhead uint64 `json:"vmm_overhead_bytes"` // RSS minus resident guest RAM
 		Error    string `json:"error"`
 	} `json:"memory"`
+	// Windows are the -window measurements (Spec.Window), in order.
+	Windows []Window `json:"windows"`
+}
+
+// Window is one -window measurement as -stats-json writes it
+// (window.Result): what changed between the opening and the closing
+// marker. TestStatsReadsWindows keeps the two in step.
+type Window struct {
+	Index      int     `json:"index"`
+	Spec       string  `json:"spec"`
+	DurationMs float64 `json:"duration_ms"`
+	// Complete is false for a window the end of the run closed.
+	Complete bool `json:"complete"`
+	// Exits are the exits that reached the VMM in userspace, by reason.
+	Exits map[string]int64 `json:"exits"`
+	KVM   struct {
+		Available bool               `json:"available"`
+		Reason    string             `json:"reason"`
+		VCPUs     []map[string]int64 `json:"vcpus"`
+	} `json:"kvm"`
+	// Trace holds this host's KVM exit tracepoints (Spec.TraceExits), or
+	// TraceUnavailable says why not.
+	Trace            *ktrace.Counts `json:"trace"`
+	TraceUnavailable string         `json:"trace_unavailable"`
+}
+
+// VCPUSum adds up a KVM vCPU counter's change over the vCPUs; ok is false
+// when KVM's statistics were unavailable.
+func (w Window) VCPUSum(name string) (sum int64, ok bool) {
+	for _, v := range w.KVM.VCPUs {
+		sum += v[name]
+	}
+	return sum, w.KVM.Available
+}
+
+// UserspaceExits is how many exits reached the VMM in the window.
+func (w Window) UserspaceExits() int64 {
+	var n int64
+	for _, v := range w.Exits {
+		n += v
+	}
+	return n
 }
 
 // ReadStats reads a -stats-json file.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -210,4 +211,73 @@ func TestDiskBySerialTimesOut(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no virtio-blk disk with serial "no-such-serial" within 100ms`)
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// vpdPage is a unit serial number page as libata builds it.
+func vpdPage(serial string) []byte {
+	padded := []byte(fmt.Sprintf("%-20s", serial))
+	return append([]byte{0, 0x80, 0, byte(len(padded))}, padded...)
+}
+
+func TestVPDSerial(t *testing.T) {
+	tests := []struct {
+		name string
+		page []byte
+		want string
+		ok   bool
+	}{
+		{"libata's page", vpdPage("ide-rw.ext4"), "ide-rw.ext4", true},
+		{"twenty characters", vpdPage("abcdefghijklmnopqrst"), "abcdefghijklmnopqrst", true},
+		{"empty serial", vpdPage(""), "", true},
+		{"another page", append([]byte{0, 0x83, 0, 1}, 'x'), "", false},
+		{"short header", []byte{0, 0x80, 0}, "", false},
+		{"length past the end", []byte{0, 0x80, 0, 30, 'a'}, "", false},
+		{"nothing", nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := VPDSerial(tt.page)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestFindATADiskBySerial(t *testing.T) {
+	sys := t.TempDir()
+	for name, page := range map[string][]byte{
+		"sda": vpdPage("l2disk-ide"),
+		"sdb": vpdPage("ide-rw.ext4"),
+		"sdc": {0, 0x80}, // broken page
+		"vda": vpdPage("a-virtio-disk"),
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(sys, name, "device"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sys, name, "device", "vpd_pg80"), page, 0o644))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(sys, "sdd"), 0o755)) // no VPD page at all
+	tests := []struct {
+		serial, want string
+		ok           bool
+	}{
+		{"l2disk-ide", "/dev/sda", true},
+		{"ide-rw.ext4", "/dev/sdb", true},
+		{"a-virtio-disk", "", false}, // only sd* disks are looked at
+		{"ide-rw", "", false},        // whole serials only
+	}
+	for _, tt := range tests {
+		t.Run(tt.serial, func(t *testing.T) {
+			got, ok := FindATADiskBySerial(sys, tt.serial)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	assert.Equal(t, `sda serial="l2disk-ide", sdb serial="ide-rw.ext4", sdc serial="?", sdd serial="?"`, ListATADisks(sys))
+	assert.Equal(t, "none", ListATADisks(t.TempDir()))
+}
+
+func TestATADiskBySerialTimesOut(t *testing.T) {
+	_, err := ATADiskBySerial(context.Background(), "no-such-serial", 100*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `no ATA disk with serial "no-such-serial" within 100ms`)
+	assert.Contains(t, err.Error(), "ata_piix and sd_mod")
 }

@@ -104,3 +104,29 @@ func (r *Reporter) Verdict(v guestabi.Verdict) error {
 	}
 	return errors.Join(err, r.ports.OutB(guestabi.ExitPort, uint8(v)))
 }
+
+// Forward passes on a message of the level below, as gonest -forward
+// does for its guest: depth raised by one, the writer's level kept. A
+// level uses it when the VMM it runs the next level with does not
+// forward (QEMU's isa-debugcon hands the messages to this level only).
+func (r *Reporter) Forward(m guestabi.Message) error {
+	if !r.usable() {
+		return r.why
+	}
+	line, err := guestabi.EncodeMessage(m.Forwarded())
+	if err != nil {
+		return err
+	}
+	return r.ports.OutSB(guestabi.MessagePort, line)
+}
+
+// ForwardMarker passes on marker m that the level depth below this one's
+// guest wrote (0: the guest itself), with its depth raised by one.
+func (r *Reporter) ForwardMarker(depth int, m guestabi.Marker) {
+	if !r.usable() {
+		return
+	}
+	if err := r.ports.OutB(guestabi.MarkerPort, guestabi.MarkerByte(depth+1, m)); err != nil {
+		r.log.Warn("marker not forwarded", "marker", m, "err", err)
+	}
+}

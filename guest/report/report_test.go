@@ -56,6 +56,26 @@ func TestReporterWithoutPorts(t *testing.T) {
 	assert.Equal(t, 1, bytes.Count(log.Bytes(), []byte("not reporting to the VMM")), "said once: %s", log.String())
 }
 
+// TestReporterForwards: a message and a marker of the level below go up
+// as gonest -forward sends them: depth raised, the writer's level kept.
+func TestReporterForwards(t *testing.T) {
+	b := NewLoopback(nil)
+	var log bytes.Buffer
+	r := New("G1", b, slog.New(slog.NewTextHandler(&log, nil)))
+	child := guestabi.VerdictMessage(guestabi.Pass)
+	child.Level = "G2"
+	require.NoError(t, r.Forward(child))
+	r.ForwardMarker(0, guestabi.MarkerScenarioEnd)
+	r.ForwardMarker(1, guestabi.MarkerInitStarted)
+	got := b.Messages()
+	require.Len(t, got, 1)
+	assert.Equal(t, "G2", got[0].Level, "the writer's level, not the forwarder's")
+	assert.Equal(t, 1, got[0].Depth)
+	assert.Equal(t, []byte{guestabi.MarkerByte(1, guestabi.MarkerScenarioEnd), guestabi.MarkerByte(2, guestabi.MarkerInitStarted)}, b.Markers())
+	assert.Error(t, r.Forward(guestabi.Message{}), "an invalid message is refused")
+	assert.Empty(t, log.String())
+}
+
 // failing is Ports whose every write fails.
 type failing struct{}
 
