@@ -5,8 +5,6 @@
 #                               gonest-init with the benchmark scenarios (-tags gonest_bench),
 #                               for benchmarks that compare gonest with QEMU inside the same H
 
-QEMU_BIN ?= /usr/bin/qemu-system-x86_64
-
 .PHONY: bench-images
 bench-images: images $(IMG_OUT)/h-bench.cpio.gz
 

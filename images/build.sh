@@ -10,6 +10,7 @@
 #   build.sh kernel OUT MKIMAGE MOD...  resolve, download and unpack the Debian kernel
 #   build.sh uroot OUT TOOLS VERSION u-root's busybox initramfs (no init), raw cpio
 #   build.sh nextdisk OUT LABEL SRC:NAME...  ext4 image holding each SRC as NAME (next-level images)
+#   build.sh modtree OUT MKIMAGE FROM MOD...  a lib/modules tree of MOD and their dependencies
 set -euo pipefail
 
 GO=${GO:-go}
@@ -174,18 +175,24 @@ uroot() {
 }
 
 # nextdisk OUT LABEL SRC:NAME...: an ext4 image labelled LABEL whose root
-# holds each SRC as NAME, sized to fit (mke2fs -d: no root, no loop
-# device). No journal: the guest mounts it read-only. A NAME ending in ?
-# is optional: a missing SRC is left out.
+# holds each SRC (a file, or a directory copied whole) as NAME, sized to
+# fit (mke2fs -d: no root, no loop device). No journal: the guest mounts
+# it read-only. A NAME ending in ? is optional: a missing SRC is left out.
 nextdisk() {
-	local out=$1 label=$2 spec src name kib=0
+	local out=$1 label=$2 spec src name kib=0 inodes=64
 	shift 2
 	tmp=$(mktemp -d "$(dirname "$out")/.nextdisk.XXXXXX")
 	for spec in "$@"; do
 		src=${spec%%:*} name=${spec#*:}
 		if [[ $name == *'?' ]]; then # NAME? marks an optional file
 			name=${name%'?'}
-			[[ -f $src ]] || { say "nextdisk: no $src, $name left out"; continue; }
+			[[ -e $src ]] || { say "nextdisk: no $src, $name left out"; continue; }
+		fi
+		if [[ -d $src ]]; then
+			cp -a "$src" "$tmp/$name"
+			kib=$((kib + $(du -sk "$src" | cut -f1)))
+			inodes=$((inodes + $(find "$src" | wc -l)))
+			continue
 		fi
 		[[ -f $src ]] || die "nextdisk: $src missing"
 		ln "$src" "$tmp/$name" 2>/dev/null || cp "$src" "$tmp/$name"
@@ -194,10 +201,29 @@ nextdisk() {
 	# Room for the metadata: 10% and 2 MiB.
 	kib=$((kib + kib / 10 + 2048))
 	rm -f "$out.new"
-	mke2fs -q -t ext4 -O ^has_journal -m 0 -N 64 -L "$label" -E root_owner=0:0 -d "$tmp" "$out.new" "${kib}k" >/dev/null \
+	mke2fs -q -t ext4 -O ^has_journal -m 0 -N "$inodes" -L "$label" -E root_owner=0:0 -d "$tmp" "$out.new" "${kib}k" >/dev/null \
 		|| die "mke2fs for $out failed; rerun by hand: mke2fs -t ext4 -d DIR $out.new ${kib}k"
 	mv -f "$out.new" "$out"
 	say "next-level disk $out (${kib} KiB): $*"
+}
+
+# modtree OUT MKIMAGE FROM MOD...: OUT/<release> holds MOD and their
+# dependencies, taken from FROM/<release> (the modules the kernel step
+# kept); OUT is rewritten only when that set changes.
+modtree() {
+	local out=$1 mkimage=$2 from=$3 release
+	shift 3
+	release=$(ls "$from")
+	[[ $(wc -w <<<"$release") == 1 ]] || die "modtree: want one release in $from, found: $release"
+	tmp=$(mktemp -d "$(dirname "$out")/.modtree.XXXXXX")
+	"$mkimage" modules -from "$from/$release" -to "$tmp/$release" "$@" >/dev/null
+	if [[ -d $out ]] && diff -r -q "$tmp" "$out" >/dev/null 2>&1; then
+		return 0
+	fi
+	rm -rf "$out"
+	mv "$tmp" "$out"
+	tmp=
+	say "modules $out: $*"
 }
 
 tmp=
@@ -212,5 +238,6 @@ gotests) gotests "$@" ;;
 kernel) kernel "$@" ;;
 uroot) uroot "$@" ;;
 nextdisk) nextdisk "$@" ;;
-*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot|nextdisk ..." ;;
+modtree) modtree "$@" ;;
+*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot|nextdisk|modtree ..." ;;
 esac

@@ -7,9 +7,10 @@
 #   images/out/vmlinuz      Debian's bzImage (or KERNEL=path), booted at every level
 #   images/out/vmlinux      its uncompressed ELF, for the PVH boot path
 #   images/out/g2.cpio.gz   G2: gonest-init as /init, nothing else
+#   images/out/g2-disk.cpio.gz  G2 that reads disks: gonest-init and the disk drivers (G2_MODULES)
 #   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests
 #   images/out/h.cpio.gz    H:  the same as G1
-#   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
+#   images/out/g1-next.ext4 G2's kernel+initrds and Debian's QEMU, the disk H's gonest gives G1 (label gonest-next)
 #   images/out/h-next.ext4  G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
 #   images/out/disk.ext4    ext4 image of images/disk/ + known files for virtio-blk scenarios
 
@@ -32,8 +33,16 @@ export KERNEL KERNEL_MODULES KERNEL_META
 
 # Modules packed into H and G1; their dependencies are resolved from the
 # modules' own .modinfo, not listed here. gonest-init loads kvm_amd or
-# kvm_intel (by CPU), virtio and ext4.
-GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4
+# kvm_intel (by CPU), virtio and ext4; the IDE scenarios load ata_piix
+# and sd_mod (gonest's IDE controller) themselves.
+GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4 ata_piix sd_mod
+# The disk drivers of G2's disk image (g2-disk.cpio.gz), taken from the
+# modules above: no KVM, so that G2 boots without loading it.
+G2_MODULES ?= virtio_pci virtio_blk ext4 ata_piix sd_mod
+
+# Debian's QEMU (the host's, installed by host-tools) goes on G1's
+# next-level disk for l2-qemu, where G1 runs it as G2's VMM.
+QEMU_BIN ?= /usr/bin/qemu-system-x86_64
 
 # Packages whose tests run inside the lab (scenario kvmtests), as
 # `go test -c` binaries. Packages without tests yet are skipped.
@@ -46,8 +55,8 @@ GONEST_BIN := $(if $(GONEST_PKG),$(IMG_BUILD)/gonest)
 .PHONY: images host-tools images-clean FORCE
 FORCE:
 
-images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz \
-	$(IMG_OUT)/h-next.ext4 $(IMG_OUT)/g1-next.ext4
+images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/g2-disk.cpio.gz \
+	$(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz $(IMG_OUT)/h-next.ext4 $(IMG_OUT)/g1-next.ext4
 
 host-tools:
 	@$(BUILD_SH) host-tools
@@ -93,6 +102,18 @@ $(IMG_OUT)/g2.cpio.gz: $(MKIMAGE) $(IMG_BUILD)/gonest-init
 	@$(MKIMAGE) initramfs -o $@ -file $(IMG_BUILD)/gonest-init:/init
 	@touch $@
 
+# G2 with disk drivers (l2-disk, l2-many): the same init, and G2_MODULES,
+# which its init loads at boot (virtio_pci, virtio_blk, ext4) or its
+# scenario asks for (ata_piix, sd_mod). Other G2s boot the lighter g2.cpio.gz.
+$(IMG_OUT)/g2-disk.cpio.gz: $(MKIMAGE) $(IMG_BUILD)/gonest-init $(IMG_OUT)/kernel.stamp
+	@$(BUILD_SH) modtree $(IMG_BUILD)/modules-g2 $(MKIMAGE) $(IMG_OUT)/modules $(G2_MODULES)
+	@$(MKIMAGE) initramfs -o $@ -file $(IMG_BUILD)/gonest-init:/init -tree $(IMG_BUILD)/modules-g2:/lib/modules
+	@touch $@
+
+# QEMU laid out as on its own root, replaced only when a file changes.
+$(IMG_BUILD)/qemu: FORCE | host-tools
+	@images/bench.sh qemu-tree $@ $(QEMU_BIN)
+
 $(IMG_OUT)/g1.cpio.gz: $(LEVEL_DEPS)
 	@$(MKIMAGE) initramfs -o $@ $(LEVEL_ARGS)
 	@touch $@
@@ -106,8 +127,9 @@ $(IMG_OUT)/h.cpio.gz: $(IMG_OUT)/g1.cpio.gz
 # gonest-init mounts the virtio-blk disk labelled gonest-next read-only at
 # /images/next (guestabi.NextDir) and boots vmlinuz and initrd from it,
 # passing next.ext4, when there, to the next level with -disk ...,ro.
-$(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz | host-tools
-	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g2.cpio.gz:initrd
+$(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/g2-disk.cpio.gz $(IMG_BUILD)/qemu | host-tools
+	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/g2.cpio.gz:initrd \
+		$(IMG_OUT)/g2-disk.cpio.gz:initrd-disk $(IMG_BUILD)/qemu:qemu
 
 $(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
 	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/vmlinux:vmlinux? $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
