@@ -43,7 +43,8 @@ const (
 )
 
 // bootsLinux lists the scenarios that boot a Linux guest of their own.
-var bootsLinux = map[string]bool{"nested": true, "kvmtests+nested": true}
+var bootsLinux = map[string]bool{"nested": true, "kvmtests+nested": true, "l2-disk-g1": true, "l2-many-g1": true,
+	"l2-qemu-g1": true}
 
 // levelParams are set per level, never inherited.
 var levelParams = map[string]bool{

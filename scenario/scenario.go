@@ -43,6 +43,9 @@ func Table() []Scenario {
 		{"l2-tiny", "H: G1 runs tiny-guest; the tiny G2's exit code comes back through every level", runL2Tiny},
 		{"l2-linux", "H: G1 runs kvmtests+nested, G2 Linux boots; H checks nested_run in G1's KVM stats", runL2Linux},
 		{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
+		{"l2-disk", "H: G1 boots G2 with an IDE and a virtio-blk disk; G2 reads each, every level counts the exits per MiB; G2 writes files through IDE on the lab's disk", runL2Disk},
+		{"l2-disk-g1", "G1's half of l2-disk: the two disk images in RAM, G2 on them, G1's window of each read", runL2DiskG1},
+		{"l2-disk-g2", "G2's half of l2-disk: measured reads of each bus, then files written through IDE (gonest.disk.write=1)", runL2DiskG2},
 	}
 }
 

@@ -1,0 +1,84 @@
+package lab_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/lab"
+	"github.com/gonest/gonest/scenario"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The classic nested experiments (docs/nested.md): the disk bus in G2,
+// several G2s in one G1, several nesting G1s in one H, and QEMU as G1's
+// hypervisor.
+
+// TestLabL2Disk: G2 reads the same MiB from an IDE disk and a virtio-blk
+// disk; G1's and H's gonest count each read in a window; H reports each
+// bus's exits per MiB at every level. G2 also writes and syncs files on
+// a third disk through IDE and powers off; here, on the host, the image
+// is clean (e2fsck -fn) and every file holds its bytes.
+func TestLabL2Disk(t *testing.T) {
+	dir := t.TempDir()
+	rw := smallExt4(t, filepath.Join(dir, scenario.L2DiskRWSerial))
+	res, log := runLab(t, lab.Config{Scenario: "l2-disk", Disks: []string{rw}, WritableDisks: true,
+		Timeout: 14 * time.Minute, Append: "gonest.timeout=13m"})
+	logTimeline(t, res, 3)
+	require.Equal(t, guestabi.Pass, res.Verdict, "a level of l2-disk failed:\n%s%s", classicErrors(log), res.TailsText())
+	for d := range 3 {
+		assertMarkers(t, res, d, levelMarkers...)
+	}
+	if m := regexp.MustCompile(`(?m)^\[H\] l2-disk: G2 read each bus.*\n((?:\[H\] .*\n){4})`).FindStringSubmatch(log); assert.NotNil(t, m, "H prints the table") {
+		t.Logf("l2-disk, H's table:\n%s", m[1])
+	}
+	buses := map[string]map[string]float64{}
+	for _, m := range res.Messages {
+		if m.Type == guestabi.MsgResult && m.Depth == 0 && m.Result.Name == scenario.ResultDiskBus {
+			t.Logf("%s", m.Result.Text)
+			buses[strings.SplitN(m.Result.Text, ",", 2)[0]] = m.Result.Metrics
+		}
+	}
+	require.Len(t, buses, 2, "one result per bus")
+	for _, bus := range []string{scenario.BusIDE, scenario.BusVirtio} {
+		m := buses[bus]
+		require.NotNil(t, m, bus)
+		for _, k := range []string{scenario.MetricG2MBps, scenario.MetricG1Exits, scenario.MetricG1User,
+			scenario.MetricHExits, scenario.MetricHNestedRun, scenario.MetricHReflected} {
+			assert.Positive(t, m[k], "%s: %s", bus, k)
+		}
+	}
+	// What PIO costs (devices/ide): every data word and register access
+	// of G2 is an exit to G1's gonest; virtio-blk's notifications end in
+	// G1's kernel (ioeventfd).
+	ide, vd := buses[scenario.BusIDE], buses[scenario.BusVirtio]
+	assert.Greater(t, ide[scenario.MetricG1User], 10*vd[scenario.MetricG1User], "IDE: G1's gonest handles G2's port I/O")
+
+	out, err := e2fsck(t, "-fn", rw)
+	assert.NoError(t, err, "e2fsck -fn must find the file system G2 wrote through IDE clean:\n%s", out)
+	checkImageFiles(t, rw, filepath.Join(dir, "dump"), imageFiles{written: scenario.L2DiskWrittenCount, complete: true})
+}
+
+// smallExt4 makes the file system G2 writes through IDE: every 32-bit
+// word G2 writes is an exit reflected into G1 (about 12 ms in the lab),
+// so it has 1 KiB blocks and no journal, which keeps a sync to a dozen
+// blocks, and its inode tables are written now, not by ext4 after the
+// mount.
+func smallExt4(t *testing.T, path string) string {
+	t.Helper()
+	cmd := exec.Command(e2tool(t, "mke2fs"), "-q", "-t", "ext4", "-O", "^has_journal", "-b", "1024", "-N", "64",
+		"-L", "gonest-ide", "-E", "lazy_itable_init=0,root_owner=0:0", path, "2M")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "mke2fs:\n%s", out)
+	return path
+}
+
+// classicErrors picks every level's ERROR lines out of a lab log.
+func classicErrors(log string) string {
+	return strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[\w+\] )*init: ERROR .*$`).FindAllString(log, -1), "\n")
+}
