@@ -14,6 +14,11 @@
 // locked to its OS thread (runtime.LockOSThread) that calls ioperm and
 // then executes every OUT; callers hand it their writes over a channel.
 //
+// A string (rep outsb) is many exits, one per byte: Writers hold an
+// flock(2) per port while they write one (lock.go), so the lines of
+// several processes of one guest, nested gonests forwarding their guests'
+// messages and the init its own, reach the VMM whole.
+//
 // A guest init reports to its VMM this way (package guest/report), and
 // gonest, when it runs inside a guest, forwards its own guest's markers
 // and messages one level up (gonest run -forward).

@@ -17,6 +17,7 @@ type Writer struct {
 	quit  chan struct{} // closed by Close
 	done  chan struct{} // closed when the thread has stopped
 	once  sync.Once
+	locks map[uint16]*portLock // string writes hold their port's (lock.go); nil: unlocked
 }
 
 // ops are the privileged operations a Writer's thread performs; tests
@@ -25,6 +26,8 @@ type ops struct {
 	ioperm func(port uint16) error
 	outb   func(port uint16, b byte)
 	outsb  func(port uint16, data []byte)
+	// lockDir holds the ports' lock files (LockDir).
+	lockDir string
 }
 
 var sysOps = ops{ioperm: ioperm, outb: outb, outsb: outsb}
@@ -43,20 +46,36 @@ var ErrClosed = errors.New("port writer closed")
 // Open starts the Writer's thread and grants it access to ports. An error
 // (EPERM without CAP_SYS_RAWIO, ENOSYS on a kernel without ioperm) leaves
 // nothing running.
-func Open(ports ...uint16) (*Writer, error) { return open(sysOps, ports) }
+func Open(ports ...uint16) (*Writer, error) {
+	o := sysOps
+	o.lockDir = LockDir
+	return open(o, ports)
+}
 
 func open(o ops, ports []uint16) (*Writer, error) {
 	if len(ports) == 0 {
 		return nil, errors.New("portio: no ports to open")
 	}
 	w := &Writer{ops: o, ports: slices.Clone(ports), reqs: make(chan request),
-		quit: make(chan struct{}), done: make(chan struct{})}
+		quit: make(chan struct{}), done: make(chan struct{}), locks: map[uint16]*portLock{}}
+	for _, p := range ports {
+		if l, err := openLock(o.lockDir, p); err == nil {
+			w.locks[p] = l
+		}
+	}
 	started := make(chan error, 1)
 	go w.loop(started)
 	if err := <-started; err != nil {
+		w.closeLocks()
 		return nil, err
 	}
 	return w, nil
+}
+
+func (w *Writer) closeLocks() {
+	for _, l := range w.locks {
+		l.close()
+	}
 }
 
 // loop is the Writer's thread: it never unlocks, so the thread, which
@@ -80,7 +99,7 @@ func (w *Writer) loop(started chan<- error) {
 			return
 		}
 		if r.rep {
-			w.ops.outsb(r.port, r.data)
+			w.locks[r.port].hold(func() { w.ops.outsb(r.port, r.data) })
 		} else {
 			w.ops.outb(r.port, r.data[0])
 		}
@@ -118,7 +137,11 @@ func (w *Writer) do(r request) error {
 
 // Close stops the thread; later writes return ErrClosed.
 func (w *Writer) Close() error {
-	w.once.Do(func() { close(w.quit) })
+	w.once.Do(func() {
+		close(w.quit)
+		<-w.done
+		w.closeLocks()
+	})
 	<-w.done
 	return nil
 }

@@ -2,6 +2,7 @@ package portio
 
 import (
 	"errors"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -49,6 +50,52 @@ func (f *fakePorts) out(p uint16, d []byte) {
 
 func newFake() *fakePorts {
 	return &fakePorts{granted: map[uint16]int{}, threads: map[int]bool{}}
+}
+
+// TestStringWritesHoldThePortLock: two Writers, as two processes would
+// have, never interleave their strings on a port: each rep outsb holds
+// the port's lock file, which the other Writer's own open of it
+// excludes. A single byte takes no lock.
+func TestStringWritesHoldThePortLock(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var inside, most int
+	var log []string
+	out := func(p uint16, d []byte) {
+		mu.Lock()
+		inside++
+		most = max(most, inside)
+		mu.Unlock()
+		runtime.Gosched()
+		mu.Lock()
+		inside--
+		log = append(log, string(d))
+		mu.Unlock()
+	}
+	o := ops{ioperm: func(uint16) error { return nil }, outb: func(p uint16, b byte) { out(p, []byte{b}) }, outsb: out, lockDir: dir}
+	a, err := open(o, []uint16{0xe9})
+	require.NoError(t, err)
+	b, err := open(o, []uint16{0xe9})
+	require.NoError(t, err)
+	assert.FileExists(t, lockFile(dir, 0xe9))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(2)
+		go func() { defer wg.Done(); assert.NoError(t, a.OutSB(0xe9, []byte("from a\n"))) }()
+		go func() { defer wg.Done(); assert.NoError(t, b.OutSB(0xe9, []byte("from b\n"))); _ = i }()
+	}
+	wg.Wait()
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	assert.Equal(t, 1, most, "one string at a time")
+	assert.Len(t, log, 100)
+
+	// Without a lock directory the writes still go, unlocked.
+	o.lockDir = filepath.Join(dir, "missing")
+	c, err := open(o, []uint16{0xe9})
+	require.NoError(t, err)
+	assert.NoError(t, c.OutSB(0xe9, []byte("unlocked\n")))
+	require.NoError(t, c.Close())
 }
 
 // TestEveryWriteRunsOnTheGrantedThread writes from many goroutines, which
