@@ -1,6 +1,10 @@
 package guestabi
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // I/O ports a guest uses to talk to its VMM.
 const (
@@ -172,16 +176,18 @@ const (
 // NextLabel is the ext4 volume label of a disk of next-level images.
 const NextLabel = "gonest-next"
 
-// NextLevel names the level a guest at level starts: H runs G1, G1 runs G2.
-// Any other name gets a "+1" suffix so a log stays readable.
+// NextLevel names the level a guest at level starts: H runs G1, G1 runs
+// G2, and a level named after its place among siblings keeps the name
+// (G1a runs G2a). Any other name gets a "+1" suffix so a log stays
+// readable.
 func NextLevel(level string) string {
-	switch level {
-	case "H":
+	if level == "H" {
 		return "G1"
-	case "G1":
-		return "G2"
-	case "G2":
-		return "G3"
+	}
+	rest, ok := strings.CutPrefix(level, "G")
+	digits := len(rest) - len(strings.TrimLeft(rest, "0123456789"))
+	if n, err := strconv.Atoi(rest[:digits]); ok && digits > 0 && err == nil && n < 1000 {
+		return fmt.Sprintf("G%d%s", n+1, rest[digits:])
 	}
 	return level + "+1"
 }

@@ -58,6 +58,11 @@ func TestNextLevel(t *testing.T) {
 		{"H", "G1"},
 		{"G1", "G2"},
 		{"G2", "G3"},
+		{"G1a", "G2a"},
+		{"G2crash", "G3crash"},
+		{"G", "G+1"},
+		{"Gx", "Gx+1"},
+		{"G99999999999999999999", "G99999999999999999999+1"},
 		{"X", "X+1"},
 	}
 	for _, tt := range tests {
