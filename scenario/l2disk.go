@@ -39,9 +39,14 @@ const (
 	hDiskWindow  = "+1 measure start..+1 measure end"
 )
 
-// runL2Disk is H's side of l2-disk, with the written disk.
+// runL2Disk is H's side of l2-disk: with the written disk when the lab
+// attached one (TestLabL2Disk does), the reads alone otherwise.
 func runL2Disk(ctx context.Context, env *Env) guestabi.Verdict {
-	v, _ := L2Disk(ctx, env, true)
+	_, write := initkit.FindDiskBySerial("/sys/block", L2DiskRWSerial)
+	if !write {
+		env.Log.Info("l2-disk: no disk named " + L2DiskRWSerial + " attached, so G2 only reads")
+	}
+	v, _ := L2Disk(ctx, env, write)
 	return v
 }
 

@@ -117,7 +117,7 @@ const (
 	MetricHNestedRun     = "h_nested_run_per_mib"       // VMRUNs of G1 that H's KVM ran
 	MetricHReflected     = "h_reflected_per_mib"        // G2's exits H reflected into G1 (tracepoints)
 	MetricG1PerReflected = "g1_exits_per_reflected"     // G1's own exits per reflected exit (tracepoints)
-	metricMiB            = "mib"
+	MetricMiB            = "mib"
 )
 
 // DiskBus is one bus's figures: each metric's value in every run.
@@ -146,7 +146,7 @@ func summarize(runs []diskRun) []DiskBus {
 		}
 		add := func(metric string, v float64) { out[i].Runs[metric] = append(out[i].Runs[metric], v) }
 		mib := r.mib()
-		add(metricMiB, mib)
+		add(MetricMiB, mib)
 		add(MetricG2MBps, r.mbps)
 		add(MetricG1Exits, float64(r.g1Exits)/mib)
 		add(MetricG1User, float64(r.g1User)/mib)
@@ -160,7 +160,7 @@ func summarize(runs []diskRun) []DiskBus {
 	}
 	// A metric some run lacks is no median.
 	for _, b := range out {
-		n := len(b.Runs[metricMiB])
+		n := len(b.Runs[MetricMiB])
 		for k, xs := range b.Runs {
 			if len(xs) != n {
 				delete(b.Runs, k)
@@ -172,7 +172,7 @@ func summarize(runs []diskRun) []DiskBus {
 
 // metrics are a bus's medians for its ResultDiskBus.
 func (b DiskBus) metrics() map[string]float64 {
-	m := map[string]float64{"runs": float64(len(b.Runs[metricMiB]))}
+	m := map[string]float64{"runs": float64(len(b.Runs[MetricMiB]))}
 	for k := range b.Runs {
 		m[k], _ = b.Median(k)
 	}
@@ -187,8 +187,8 @@ func (b DiskBus) line() string {
 			parts = append(parts, c.head+" "+fmt.Sprintf(c.format, v))
 		}
 	}
-	mib, _ := b.Median(metricMiB)
-	return fmt.Sprintf("%s, %d runs of %.0f MiB: %s", b.Bus, len(b.Runs[metricMiB]), mib, strings.Join(parts, ", "))
+	mib, _ := b.Median(MetricMiB)
+	return fmt.Sprintf("%s, %d runs of %.0f MiB: %s", b.Bus, len(b.Runs[MetricMiB]), mib, strings.Join(parts, ", "))
 }
 
 // diskColumns are the table's columns after the bus.
@@ -215,8 +215,8 @@ func diskTable(buses []DiskBus) string {
 	}
 	fmt.Fprintln(tw, head)
 	for _, bus := range buses {
-		mib, _ := bus.Median(metricMiB)
-		row := fmt.Sprintf("%s\t%d × %.0f\t", bus.Bus, len(bus.Runs[metricMiB]), mib)
+		mib, _ := bus.Median(MetricMiB)
+		row := fmt.Sprintf("%s\t%d × %.0f\t", bus.Bus, len(bus.Runs[MetricMiB]), mib)
 		for _, c := range diskColumns {
 			if v, ok := bus.Median(c.metric); ok {
 				row += fmt.Sprintf(c.format, v) + "\t"
