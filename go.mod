@@ -2,7 +2,11 @@ module github.com/gonest/gonest
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
+require (
+	github.com/klauspost/compress v1.20.5
+	github.com/ulikunitz/xz v0.5.15
+	golang.org/x/sys v0.50.0
+)
 
 require (
 	github.com/stretchr/testify v1.12.1 // indirect
