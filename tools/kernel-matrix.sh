@@ -15,6 +15,8 @@
 #   KERNELS     version:flavour pairs (default "6.1:default 6.1:cloud 6.12:default 6.12:cloud")
 #   LABS        labs to run on each kernel (default "amd")
 #   MATRIX_OUT  logs and the table (default images/out/matrix)
+#   IMAGES_DIR  where the image sets go: IMAGES_DIR/out-<version>-<flavour>,
+#               sharing IMAGES_DIR/out/build and tools (default images)
 #   SCENARIOS   regexp: run only the scenarios it matches (default: all)
 #   GO, MAKE    the go and make commands
 #
@@ -27,7 +29,8 @@ GO=${GO:-go}
 MAKE=${MAKE:-make}
 KERNELS=${KERNELS:-"6.1:default 6.1:cloud 6.12:default 6.12:cloud"}
 LABS=${LABS:-amd}
-OUT=${MATRIX_OUT:-images/out/matrix}
+IMAGES_DIR=${IMAGES_DIR:-images}
+OUT=${MATRIX_OUT:-$IMAGES_DIR/out/matrix}
 SCENARIOS=${SCENARIOS:-.}
 
 say() { echo "test-kernels: $*" >&2; }
@@ -74,11 +77,11 @@ verdict_of() {
 start_all=$SECONDS
 for kernel in $KERNELS; do
 	version=${kernel%%:*} flavour=${kernel#*:}
-	images=images/out-$version-$flavour
+	images=$IMAGES_DIR/out-$version-$flavour
 	log=$OUT/$version-$flavour-images.log
 	say "$version $flavour: make images IMG_OUT=$images"
 	t0=$SECONDS
-	$MAKE --no-print-directory images IMG_OUT="$images" IMG_BUILD=images/out/build IMG_TOOLS=images/out/tools \
+	$MAKE --no-print-directory images IMG_OUT="$images" IMG_BUILD="$IMAGES_DIR/out/build" IMG_TOOLS="$IMAGES_DIR/out/tools" \
 		KERNEL_VERSION="$version" KERNEL_FLAVOUR="$flavour" >"$log" 2>&1
 	status=$?
 	release=$(cat "$images/kernel.release" 2>/dev/null || echo "$version")
