@@ -1,17 +1,23 @@
 # gonest: the two commands a fresh machine needs are `make run` and `make test`.
 #
-#   make build       bin/gonest
-#   make vet unit    go vet and the unit tests (no lab)
-#   make images      guest kernel, initramfs images and disk (images/images.mk)
-#   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
-#   make lab-test    the lab tests in ./lab against the built images
-#   make test        vet + staticcheck + unit (race detector on) + images + lab-test: what CI runs
+#   make build         bin/gonest
+#   make vet           go vet (the bench-image init too) and gofmt
+#   make staticcheck   staticcheck, pinned
+#   make unit          the unit and tiny-guest tests, race detector on (no lab)
+#   make host-tools    install what the builds need (apt-get, as root)
+#   make images        guest kernel, initramfs images and disks (images/images.mk)
+#   make images-clean  remove the built images (the kernel .deb cache stays)
+#   make lab           boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
+#   make lab-test      the real-kernel boot tests and the lab tests against the built images
+#   make test          vet + staticcheck + unit + images + lab-test: what CI runs
 #   make test-kernels  the lab on every kernel of TEST_KERNELS, one table (CI runs it after make test)
-#   make fuzz        every go test -fuzz target for FUZZTIME each (default 60s)
-#   make bench       gonest against QEMU and C, side by side: one table, bench/results.md
-#   make run         the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
-#   make bench-boot  lab G1 boot, gonest against QEMU microvm (bench image with QEMU inside H)
+#   make fuzz          every go test -fuzz target for FUZZTIME each (default 60s)
+#   make run           the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
+#   make bench-images  images/out/h-bench.cpio.gz: H with QEMU and the benchmark scenarios (images/bench.mk)
+#   make bench-boot    lab G1 boot, gonest against QEMU microvm, BENCH_RUNS pairs (default 7)
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
+#   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
+#   make bench         all of the above and the port-I/O exit cost against C: one table, bench/results.md
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
@@ -25,6 +31,7 @@ build:
 # go vet, and gofmt: a file gofmt would change fails the build.
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags gonest_bench ./cmd/gonest-init
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './images/out/*')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted (run: gofmt -w $$unformatted)" >&2; exit 1; fi
 

@@ -180,6 +180,13 @@ const (
 	MarkerPort = 0xF8
 	// MarkerPortSize is one 32-bit register.
 	MarkerPortSize = 4
+	// MessagePort is the message port (guestabi.MessagePort): the PC's
+	// debug-console port, where QEMU's isa-debugcon and Bochs's
+	// port_e9_hack also sit, so a guest's message lines reach every VMM
+	// the same way. Nothing else on a PC decodes it.
+	MessagePort = 0xE9
+	// MessagePortSize is the one port.
+	MessagePortSize = 1
 	// PCIConfigPort is PCI configuration mechanism #1: CONFIG_ADDRESS at
 	// 0xCF8 and CONFIG_DATA at 0xCFC.
 	PCIConfigPort = 0xCF8

@@ -112,6 +112,7 @@ func (e *examination) run() error {
 	e.r.Checks = append(e.r.Checks, vmx, svm)
 	e.checkTiming()
 	e.checkHostIsGuest()
+	e.checkSpeedParams()
 	if e.k == nil {
 		return nil
 	}

@@ -213,7 +213,7 @@ func TestExamineEvidence(t *testing.T) {
 		CheckTDP:            "ept=Y (host KVM's own paging); VMX secondary controls EPT set: the guest can give its own guests hardware two-dimensional paging",
 		CheckNestedState:    "KVM_CAP_NESTED_STATE=8320: KVM can save and restore a guest that is running its own guest (up to 8320 bytes of state)",
 		CheckVMXMSRs:        "VMCS rev 0x4, EPT, VPID, unrestricted guest, shadow VMCS; secondary controls: VirtualizeAPICAccesses, EPT, RDTSCP, VPID, UnrestrictedGuest, ShadowVMCS",
-		CheckTiming:         "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: guest code runs at hardware speed",
+		CheckTiming:         "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: ring 0 runs like ring 3: KVM runs the guest's code directly",
 		CheckHostIsGuest:    "no (CPUID hypervisor bit clear)",
 	}
 	for name, ev := range want {
@@ -331,7 +331,7 @@ func TestTextReport(t *testing.T) {
   fail         nested_state     KVM_CAP_NESTED_STATE=0: this KVM has no nested virtualization at all
   unavailable  vmx_msrs         AMD CPU: VMX capability MSRs do not apply (see svm_features)
   fail         svm_features     Fn8000_000A EAX=0x0 EBX=0x0 EDX=0x0, and no SVM bit: KVM offers no SVM to guests
-  warn         timing           CPL 0 1000 ns, CPL 3 0.24 ns per dec/jnz iteration: ring 0 is emulated in software, 4167x slower than CPL 3 (hardware runs both near 1 ns); a guest kernel crawls here
+  warn         timing           CPL 0 1000 ns, CPL 3 0.24 ns per dec/jnz iteration: ring 0 is emulated in software, 4167x slower than CPL 3 (where KVM runs guest code directly, both take about as long); a guest kernel crawls here
   warn         host_is_guest    yes (CPUID hypervisor bit set): gonest's guest is a third level here, and nesting needs the outer hypervisor to pass SVM through
 `
 	assert.Equal(t, want, b.String())

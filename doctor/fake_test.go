@@ -250,7 +250,7 @@ func files(vendor, flags string, modules map[string]map[string]string) fstest.Ma
 // The hosts the tests examine.
 
 // pvmHost is this project's development machine: an AMD EPYC cloud guest
-// whose /dev/kvm is kvm_pvm (see /work/shared/ENVIRONMENT.md).
+// whose /dev/kvm is kvm_pvm (docs/lab.md, "Why a lab").
 func pvmHost() (fstest.MapFS, *fakeKVM) {
 	fsys := files("AuthenticAMD", "fpu sse2 hypervisor", map[string]map[string]string{
 		"kvm":     {"tdp_mmu": "Y"},

@@ -62,6 +62,9 @@ type Report struct {
 	SVM *SVMCaps `json:"svm"`
 	// Timing is the timing probe's result; nil when it could not run.
 	Timing *Timing `json:"timing"`
+	// SpeedParams are the vendor module's parameters that decide what a
+	// nested exit costs (params.go); empty for kvm_pvm or no KVM.
+	SpeedParams []ModuleParam `json:"speed_params"`
 }
 
 // ExitCode is gonest doctor's exit status: 0 when nesting is available,
@@ -87,7 +90,8 @@ func (r *Report) add(name string, s Status, format string, args ...any) {
 	r.Checks = append(r.Checks, Check{Name: name, Status: s, Evidence: fmt.Sprintf(format, args...)})
 }
 
-// WriteText prints the verdict line, then one aligned line per check.
+// WriteText prints the verdict line, one aligned line per check, then
+// the module parameters that decide nested speed.
 func (r *Report) WriteText(w io.Writer) error {
 	if _, err := fmt.Fprintf(w, "verdict: %s\n", r.Verdict); err != nil {
 		return err
@@ -97,7 +101,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
-	return nil
+	return r.writeSpeedParams(w)
 }
 
 // WriteJSON prints the report as one indented JSON document.

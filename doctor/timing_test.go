@@ -94,31 +94,31 @@ func TestProbeAndRate(t *testing.T) {
 			ns:           map[int]float64{0: 1000, 3: 0.24},
 			wantEmulated: true,
 			wantStatus:   StatusWarn,
-			wantEvidence: "CPL 0 1000 ns, CPL 3 0.24 ns per dec/jnz iteration: ring 0 is emulated in software, 4167x slower than CPL 3 (hardware runs both near 1 ns); a guest kernel crawls here",
+			wantEvidence: "CPL 0 1000 ns, CPL 3 0.24 ns per dec/jnz iteration: ring 0 is emulated in software, 4167x slower than CPL 3 (where KVM runs guest code directly, both take about as long); a guest kernel crawls here",
 		},
 		{
 			name:         "hardware",
 			ns:           map[int]float64{0: 0.3, 3: 0.3},
 			wantStatus:   StatusOK,
-			wantEvidence: "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: guest code runs at hardware speed",
+			wantEvidence: "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: ring 0 runs like ring 3: KVM runs the guest's code directly",
 		},
 		{
 			name:         "the lab",
-			ns:           map[int]float64{0: 2, 3: 2},
+			ns:           map[int]float64{0: 4.23, 3: 4.85},
 			wantStatus:   StatusOK,
-			wantEvidence: "CPL 0 2.00 ns, CPL 3 2.00 ns per dec/jnz iteration: guest code runs at hardware speed",
+			wantEvidence: "CPL 0 4.23 ns, CPL 3 4.85 ns per dec/jnz iteration: ring 0 runs like ring 3: KVM runs the guest's code directly",
 		},
 		{
 			name:         "slow at every level",
 			ns:           map[int]float64{0: 200, 3: 150},
 			wantStatus:   StatusWarn,
-			wantEvidence: "CPL 0 200 ns, CPL 3 150 ns per dec/jnz iteration: guest code runs far below hardware speed (a busy host, or KVM itself running nested)",
+			wantEvidence: "CPL 0 200 ns, CPL 3 150 ns per dec/jnz iteration: guest code runs slowly at both levels (a busy host, or a host that is itself emulated or nested)",
 		},
 		{
 			name:         "CPL 3 fails: slow CPL 0 is not called emulated",
 			ns:           map[int]float64{0: 1000},
 			wantStatus:   StatusWarn,
-			wantEvidence: "CPL 0 1000 ns, CPL 3 not measured (fake: no timing for this CPL) per dec/jnz iteration: guest code runs far below hardware speed (a busy host, or KVM itself running nested)",
+			wantEvidence: "CPL 0 1000 ns, CPL 3 not measured (fake: no timing for this CPL) per dec/jnz iteration: guest code runs slowly at both levels (a busy host, or a host that is itself emulated or nested)",
 		},
 	}
 	for _, tt := range tests {

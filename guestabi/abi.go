@@ -90,6 +90,21 @@ const (
 	// "vmlinux" for NextVmlinux (an ELF, entered through its PVH note),
 	// anything else for NextKernel (the bzImage). Not inherited.
 	ParamKernel = "gonest.kernel"
+	// ParamNext lists the scenarios of the levels below this one, nearest
+	// first: gonest.next=nested,kvmtests at H runs "nested" in G1 and
+	// "kvmtests" in G2. Empty means the next level runs kvmtests.
+	ParamNext = "gonest.next"
+	// ParamStats (gonest.stats=1) makes the nested scenario run gonest with
+	// -stats, so each level's console shows its guest's exits and KVM
+	// counters.
+	ParamStats = "gonest.stats"
+	// ParamCPUs is how many processors g1-checks must find (gonest.cpus=2).
+	ParamCPUs = "gonest.cpus"
+	// ParamDemo selects the make run demo's G1: "shell" (interactive) or
+	// "auto".
+	ParamDemo = "gonest.demo"
+	// ParamBenchRuns is a benchmark's runs per VMM (gonest.bench.runs=7).
+	ParamBenchRuns = "gonest.bench.runs"
 )
 
 // Paths inside every level's initramfs.
@@ -146,9 +161,9 @@ func NextLevel(level string) string {
 
 // A marker byte carries, in bits 6-7, how many levels below the VMM that
 // reads it the marker was written: 0 for its own guest. A VMM run with
-// -forward-markers passes each marker it receives on to its own marker
-// port with the depth raised by one, so the outermost VMM (or the lab)
-// sees the boot milestones of every level.
+// -forward passes each marker it receives on to its own marker port with
+// the depth raised by one, so the outermost VMM (or the lab) sees the
+// boot milestones of every level.
 const (
 	markerDepthShift = 6
 	markerIDMask     = 1<<markerDepthShift - 1

@@ -49,6 +49,14 @@
 // may write.
 // Package vcpu turns those into typed exits and dispatches them to devices.
 //
+// # Nested state
+//
+// VCPU.GetNestedState returns KVM_GET_NESTED_STATE parsed: flags (guest
+// mode, GIF), the VMX or SVM header, and the data, which SVMData decodes
+// as vmcb12's control area plus G1's save area and VMXData as vmcs12.
+// Every offset and length is checked, so a truncated or hostile blob
+// gives an error, never a panic (FuzzNestedStateDecode).
+//
 // This package imports only golang.org/x/sys/unix and the standard library;
 // it knows nothing about guest memory, devices or boards.
 package kvm

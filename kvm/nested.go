@@ -18,7 +18,12 @@ const (
 	NestedRunPending = 0x002 // KVM_STATE_NESTED_RUN_PENDING: a VMLAUNCH/VMRUN is half done
 	NestedEVMCS      = 0x004 // KVM_STATE_NESTED_EVMCS: Hyper-V enlightened VMCS in use
 	NestedMTFPending = 0x008 // KVM_STATE_NESTED_MTF_PENDING
-	NestedGIFSet     = 0x100 // KVM_STATE_NESTED_GIF_SET (SVM global interrupt flag)
+	// NestedGIFSet (KVM_STATE_NESTED_GIF_SET) is the vCPU's SVM global
+	// interrupt flag (gif_set in svm_get_nested_state). VMRUN sets GIF and
+	// #VMEXIT clears it (AMD APM vol. 2, 15.17); G1's KVM executes CLGI
+	// before its VMRUN and STGI after the #VMEXIT, so GIF is clear only in
+	// that short window, and flags=0x100 is a G1 at rest outside guest mode.
+	NestedGIFSet = 0x100
 )
 
 // VMX nested SMM flags (kvm_vmx_nested_state_hdr.smm.flags).
@@ -52,7 +57,7 @@ type VMXNestedHeader struct {
 
 // SVMNestedHeader mirrors struct kvm_svm_nested_state_hdr.
 type SVMNestedHeader struct {
-	VMCBPA uint64 // L1's VMCB12 address
+	VMCBPA uint64 // vmcb12's guest physical address in G1, in guest mode; 0 otherwise
 }
 
 // NestedState is a parsed struct kvm_nested_state.
@@ -64,9 +69,14 @@ type NestedState struct {
 	// VMX is set for NestedFormatVMX, SVM for NestedFormatSVM.
 	VMX *VMXNestedHeader
 	SVM *SVMNestedHeader
-	// Data is the format-specific blob after the 128-byte header (vmcs12 or
-	// vmcb12 save area), Size-128 bytes.
+	// Data is the format-specific blob after the 128-byte header,
+	// Size-128 bytes. SVM: in guest mode only, a struct vmcb holding
+	// vmcb12's control area and G1's own save area (SVMData). VMX: vmcs12
+	// whenever G1 has a current VMCS, then the shadow vmcs12 (VMXData).
 	Data []byte
+	// Raw is the whole state as KVM returned it, header included (Size
+	// bytes): what KVM_SET_NESTED_STATE takes back, and what a test keeps.
+	Raw []byte
 }
 
 // GuestMode reports whether an L2 guest was running.
@@ -103,7 +113,8 @@ func ParseNestedState(b []byte) (*NestedState, error) {
 	default:
 		return nil, fmt.Errorf("kvm_nested_state: unknown format %d", h.Format)
 	}
-	n.Data = append([]byte(nil), b[sizeofNestedStateHeader:h.Size]...)
+	n.Raw = append([]byte(nil), b[:h.Size]...)
+	n.Data = n.Raw[sizeofNestedStateHeader:]
 	return n, nil
 }
 

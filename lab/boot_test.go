@@ -27,7 +27,7 @@ func TestLabLinuxBoot(t *testing.T) {
 	t.Logf("TestLabLinuxBoot took %.0fs", time.Since(start).Seconds())
 	assert.Equal(t, guestabi.Pass, res.Verdict, "a check failed; the reasons (G1's tail is at the end of the log):\n%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
-	// G1's markers come up through H's gonest -forward-markers.
+	// G1's markers come up through H's gonest -forward.
 	for _, m := range []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerScenarioEnd} {
 		at, ok := res.MarkAt(1, m)
 		assert.True(t, ok, "G1's marker %q did not reach the lab", m)

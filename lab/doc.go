@@ -1,19 +1,21 @@
 // Package lab runs a gonest guest under QEMU's software emulator, the only
 // place this project can test gonest end to end on real SVM KVM.
 //
-// The development machines' own /dev/kvm cannot nest (see
-// ../shared/ENVIRONMENT.md), but QEMU in TCG mode with -cpu EPYC,+svm
+// The development machines' own /dev/kvm cannot nest (docs/lab.md says
+// why), but QEMU in TCG mode with -cpu EPYC,+svm
 // emulates AMD SVM well enough for Debian's kernel to load kvm_amd with
 // nested=1. That guest is the lab host H. Inside it gonest-init runs a
 // scenario (guestabi, cmd/gonest-init): the KVM integration tests, or gonest
 // booting G1, which may boot G2.
 //
-// Run starts QEMU, streams H's serial console to Config.Log with the prefix
-// "[H] " (so a nested line reads "[H] [G1] [G2] ..."), timestamps the boot
-// markers the guest writes to port 0xF8 (isa-debugcon on a Unix socket),
-// and decodes the verdict from QEMU's exit status: isa-debug-exit on port
-// 0xF4 makes QEMU exit with (verdict<<1)|1. A test passes or fails on that
-// verdict, never on console text.
+// Run starts H through package launch, with QEMU-TCG as the VMM: it
+// streams H's serial console to Config.Log with the prefix "[H] " (so a
+// nested line reads "[H] [G1] [G2] ..."), timestamps the boot markers the
+// guest writes to port 0xF8 and collects the messages it writes to port
+// 0xE9 (isa-debugcon on two Unix sockets), and decodes the verdict from
+// QEMU's exit status: isa-debug-exit on port 0xF4 makes QEMU exit with
+// (verdict<<1)|1. A test passes or fails on that verdict and on messages,
+// never on console text.
 //
 // When no verdict arrives (a timeout, a kernel panic, QEMU failing to
 // start) Run returns an error that says what happened and ends with the last

@@ -26,22 +26,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// fakeQEMU plays a lab run: it sends markers to the isa-debugcon socket,
-// prints a console and exits the way QEMU would.
+// fakeQEMU plays a lab run: it sends markers and messages to the
+// isa-debugcon sockets, prints a console and exits the way QEMU would.
 func fakeQEMU(mode string, args []string) int {
-	var sock net.Conn
+	socks := map[string]net.Conn{}
 	for i, a := range args {
 		if a == "-chardev" && i+1 < len(args) {
-			_, path, _ := strings.Cut(args[i+1], "path=")
+			id, path, _ := strings.Cut(strings.TrimPrefix(args[i+1], "socket,id="), ",path=")
 			c, err := net.Dial("unix", path)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "qemu-system-x86_64: -chardev: cannot connect:", err)
 				return 1
 			}
-			sock = c
+			socks[id] = c
 		}
 	}
-	mark := func(m guestabi.Marker) { _, _ = sock.Write([]byte{byte(m)}) }
+	mark := func(m guestabi.Marker) { _, _ = socks["markers"].Write([]byte{byte(m)}) }
+	send := func(m guestabi.Message) {
+		line, _ := guestabi.EncodeMessage(m)
+		_, _ = socks["messages"].Write(append([]byte("SeaBIOS text, not a message\n"), line...))
+	}
 	boot := func() {
 		fmt.Println("init: gonest-init started level=H")
 		mark(guestabi.MarkerInitStarted)
@@ -53,15 +57,18 @@ func fakeQEMU(mode string, args []string) int {
 	switch mode {
 	case "pass", "fail":
 		boot()
-		// G1's and G2's markers, as H's and G1's gonest -forward-markers pass them up.
+		// G1's and G2's markers, as H's and G1's gonest -forward pass them up.
 		mark(guestabi.Marker(guestabi.ForwardMarker(uint8(guestabi.MarkerInitStarted))))
 		mark(guestabi.Marker(guestabi.ForwardMarker(guestabi.ForwardMarker(uint8(guestabi.MarkerScenarioEnd)))))
 		mark(guestabi.MarkerScenarioEnd)
-		time.Sleep(50 * time.Millisecond) // let the lab read the socket before EOF
+		v := guestabi.Pass
 		if mode == "fail" {
-			return int(guestabi.Fail)<<1 | 1
+			v = guestabi.Fail
 		}
-		return int(guestabi.Pass)<<1 | 1
+		send(guestabi.ResultMessage(guestabi.ResultBenchRow, "a row", nil))
+		send(guestabi.VerdictMessage(v))
+		time.Sleep(50 * time.Millisecond) // let the lab read the sockets before EOF
+		return int(v)<<1 | 1
 	case "qemu-error":
 		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: -device bogus: 'bogus' is not a valid device model name")
 		return 1
@@ -129,6 +136,9 @@ func TestRunWithFakeQEMU(t *testing.T) {
 			assert.True(t, ok)
 			assert.Contains(t, log.String(), `[lab] marker G1 "init started" at `)
 			assert.Equal(t, []string{"hello from G2"}, res.Tails["H/G1/G2"])
+			require.Len(t, res.Messages, 2, "H's messages, and nothing of the other text on the port")
+			assert.Equal(t, "a row", res.Messages[0].Result.Text)
+			assert.Equal(t, tt.verdict, res.Messages[1].Verdict.Code)
 		})
 	}
 }

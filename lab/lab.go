@@ -1,19 +1,17 @@
 package lab
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/launch"
 )
 
 // Level is the name of the level QEMU runs, the prefix of its console lines.
@@ -59,12 +57,13 @@ type Result struct {
 	Status   int                 // QEMU's exit status
 	Duration time.Duration       // wall time of the run
 	Marks    []Mark              // boot markers, in arrival order
-	Tails    map[string][]string // last lines per level: "H", "H/G1", ...
+	Messages []launch.Message    // messages of every level (bench rows, events, verdicts), in arrival order
+	Tails    map[string][]string // last lines per level: "H", "H/G1", ... and QEMU's own ("qemu")
 }
 
 // TailsText renders every level's console tail, outermost first (the
 // failing level's lines end it), for a failure message.
-func (r Result) TailsText() string { return formatTails(r.Tails) }
+func (r Result) TailsText() string { return launch.FormatTails(r.Tails) }
 
 // Mark returns when H's own marker m first arrived, and whether it did.
 func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) { return r.MarkAt(0, m) }
@@ -72,12 +71,11 @@ func (r Result) Mark(m guestabi.Marker) (time.Duration, bool) { return r.MarkAt(
 // MarkAt returns when marker m of the level depth below H (1 for G1, 2
 // for G2) first arrived, and whether it did.
 func (r Result) MarkAt(depth int, m guestabi.Marker) (time.Duration, bool) {
-	for _, mk := range r.Marks {
-		if mk.Depth == depth && mk.Marker == m {
-			return mk.At, true
-		}
+	marks := make([]launch.Mark, len(r.Marks))
+	for i, mk := range r.Marks {
+		marks[i] = launch.Mark(mk)
 	}
-	return 0, false
+	return launch.Result{Marks: marks}.MarkAt(depth, m)
 }
 
 func (cfg *Config) defaults() error {
@@ -99,7 +97,7 @@ func (cfg *Config) defaults() error {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	cfg.Log = &lockedWriter{w: cfg.Log}
+	cfg.Log = &lockedWriter{w: cfg.Log} // console, QEMU's stderr and markers come from different goroutines
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
 	}
@@ -125,90 +123,60 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
-	dir, err := os.MkdirTemp("", "gonest-lab-")
+	memory, err := launch.ParseMemory(cfg.Memory)
 	if err != nil {
-		return Result{}, fmt.Errorf("lab temp dir: %w", err)
+		return Result{}, fmt.Errorf("lab memory: %w", err)
 	}
-	defer os.RemoveAll(dir)
-
-	start := time.Now()
-	cons := newConsole(cfg.Log, Level, cfg.TailLines)
-	markerLog := func(m Mark) {
-		if !cfg.Interactive { // the terminal is QEMU's, in raw mode
-			_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %s at %.1fs\n", m, m.At.Seconds())
-		}
+	spec := launch.Spec{VMM: tcg{cfg: cfg}, Kernel: cfg.Kernel, Initrd: cfg.Initrd, Memory: memory, CPUs: cfg.CPUs,
+		Level: Level, Timeout: cfg.Timeout, Console: cfg.Log, Interactive: cfg.Interactive, TailLines: cfg.TailLines}
+	obs := &launch.Observer{
+		Started: func(p *launch.Process) {
+			_, _ = fmt.Fprintf(cfg.Log, "[lab] %s %s\n", cfg.QEMU, strings.Join(quoteArgs(p.Args()[1:]), " "))
+		},
+		Mark: func(m launch.Mark) {
+			if !cfg.Interactive { // the terminal is QEMU's, in raw mode
+				_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %s at %.1fs\n", Mark(m), m.At.Seconds())
+			}
+		},
 	}
-	ml, err := listenMarkers(filepath.Join(dir, "markers.sock"), start, markerLog)
-	if err != nil {
-		return Result{}, fmt.Errorf("marker socket: %w", err)
+	lres, runErr := launch.Run(ctx, spec, obs)
+	res := Result{Status: lres.ExitCode, Duration: lres.Duration, Messages: lres.Messages, Tails: lres.Tails}
+	for _, m := range lres.Marks {
+		res.Marks = append(res.Marks, Mark(m))
 	}
-
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(runCtx, cfg.QEMU, qemuArgs(cfg, ml.ln.Addr().String())...)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr bytes.Buffer
-	qemuErr := newConsole(cfg.Log, "qemu", cfg.TailLines)
-	qemuErr.hide = tcgWarning
-	if cfg.Interactive {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	} else {
-		cmd.Stdout = cons
-		cmd.Stderr = io.MultiWriter(qemuErr, &stderr)
+	if lres.HiddenLines > 0 {
+		_, _ = fmt.Fprintf(cfg.Log, "[lab] (%d QEMU warnings about EPYC features TCG lacks not shown)\n", lres.HiddenLines)
 	}
-	_, _ = fmt.Fprintf(cfg.Log, "[lab] %s %s\n", cfg.QEMU, strings.Join(quoteArgs(cmd.Args[1:]), " "))
-	runErr := cmd.Run()
-	cons.Flush()
-	qemuErr.Flush()
-
-	res := Result{Duration: time.Since(start), Marks: ml.Close(), Tails: cons.Tails()}
-	res.Status = cmd.ProcessState.ExitCode()
-	if q := qemuErr.Tails()["qemu"]; len(q) > 0 {
-		res.Tails["qemu"] = q
+	if lres.Duration > 0 {
+		_, _ = fmt.Fprintf(cfg.Log, "[lab] QEMU exited with status %d after %.1fs\n", res.Status, res.Duration.Seconds())
 	}
-	if qemuErr.hidden > 0 {
-		_, _ = fmt.Fprintf(cfg.Log, "[lab] (%d QEMU warnings about EPYC features TCG lacks not shown)\n", qemuErr.hidden)
-	}
-	_, _ = fmt.Fprintf(cfg.Log, "[lab] QEMU exited with status %d after %.1fs\n", res.Status, res.Duration.Seconds())
 
 	switch {
-	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+	case lres.TimedOut:
 		return res, fmt.Errorf("lab %s: timeout: no verdict within %v (%s); QEMU killed%s",
-			cfg.Scenario, cfg.Timeout, progress(res.Marks), formatTails(res.Tails))
+			cfg.Scenario, cfg.Timeout, progress(res.Marks), res.TailsText())
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, ctx.Err())
+	case lres.Duration == 0 && runErr != nil:
+		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, runErr)
 	}
-	var exitErr *exec.ExitError
-	if runErr != nil && !errors.As(runErr, &exitErr) {
-		return res, fmt.Errorf("lab %s: start %s: %w", cfg.Scenario, cfg.QEMU, runErr)
-	}
-	v, ok := decodeStatus(res.Status)
+	v, ok := launch.DecodeQEMUStatus(res.Status)
 	if !ok {
 		return res, fmt.Errorf("lab %s: QEMU exited with status %d and no verdict: the guest powered off, rebooted or panicked (%s)%s",
-			cfg.Scenario, res.Status, progress(res.Marks), formatTails(res.Tails))
+			cfg.Scenario, res.Status, progress(res.Marks), res.TailsText())
 	}
 	// QEMU's own errors also exit 1, which reads as verdict Pass; a real
 	// pass always comes after the scenario-end marker.
 	if v == guestabi.Pass && !sawMarker(res.Marks, guestabi.MarkerScenarioEnd) && !cfg.Interactive {
 		return res, fmt.Errorf("lab %s: QEMU exited with status 1 but the guest never reached %q: QEMU itself failed?%s",
-			cfg.Scenario, guestabi.MarkerScenarioEnd, formatTails(res.Tails))
+			cfg.Scenario, guestabi.MarkerScenarioEnd, res.TailsText())
+	}
+	if runErr != nil { // H's verdict message contradicts QEMU's status
+		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, runErr)
 	}
 	res.Verdict = v
 	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(v), v)
 	return res, nil
-}
-
-// lockedWriter serializes writes: QEMU's stdout and stderr and the marker
-// socket are copied by different goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // progress says how far the boot got, from the markers.
@@ -230,4 +198,17 @@ func quoteArgs(args []string) []string {
 		out[i] = a
 	}
 	return out
+}
+
+// lockedWriter serializes writes: QEMU's stdout and stderr and the marker
+// socket are copied by different goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// The nested chains (cmd/gonest-init nested_chains.go): H boots G1 with
+// The nested chains (scenario/nested.go): H boots G1 with
 // gonest, G1 boots G2 with gonest, from the next-level images disks. Every
-// level's gonest runs with -forward-markers, so the lab sees each level's
+// level's gonest runs with -forward, so the lab sees each level's
 // boot markers at its depth. About 50 s (l2-tiny, l2-off) and 2 to 3 min
 // (l2-linux) here.
 
@@ -66,6 +66,15 @@ func TestLabNestedTiny(t *testing.T) {
 	assertMarkers(t, res, 1, levelMarkers...)
 	// The tiny guest writes two markers of its own.
 	assertMarkers(t, res, 2, guestabi.MarkerInitStarted, guestabi.MarkerScenarioEnd)
+	// Every level's verdict message reached the lab, the inner ones passed
+	// up by each gonest -forward (ioperm and outb, no /dev/port).
+	verdicts := map[string]guestabi.Verdict{}
+	for _, m := range res.Messages {
+		if m.Type == guestabi.MsgVerdict {
+			verdicts[fmt.Sprintf("%s@%d", m.Level, m.Depth)] = m.Verdict.Code
+		}
+	}
+	assert.Equal(t, map[string]guestabi.Verdict{"H@0": code, "G1@1": code, "G2@2": code}, verdicts)
 }
 
 // nestedRunLine is H's report of KVM's nested_run counter for G1's vCPUs.

@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/launch"
 )
 
 // Defaults for Config fields left zero.
@@ -15,6 +18,32 @@ const (
 	DefaultMemory = "2G"
 	DefaultCPUs   = 1
 )
+
+// tcg is the lab's QEMU as a launch.VMM: TCG with AMD SVM, H's disks and
+// next-level images from Config, and H's channels wired to launch.
+type tcg struct{ cfg Config }
+
+// Name implements launch.VMM; QEMU's own output is kept as "qemu".
+func (tcg) Name() string { return "qemu" }
+
+// Check implements launch.VMM; Config.defaults has checked the files.
+func (tcg) Check(*launch.Spec) error { return nil }
+
+// Command implements launch.VMM: qemuArgs, plus isa-debugcon on the
+// message port.
+func (t tcg) Command(ctx context.Context, _ *launch.Spec, w *launch.Wiring) (*exec.Cmd, error) {
+	markers, messages, err := w.DebugconSockets()
+	if err != nil {
+		return nil, err
+	}
+	args := append(qemuArgs(t.cfg, markers), launch.QEMUDebugcon("messages", guestabi.MessagePort, messages)...)
+	cmd := exec.CommandContext(ctx, t.cfg.QEMU, args...)
+	cmd.Stderr = w.Diag("[qemu] ", tcgWarning)
+	return cmd, nil
+}
+
+// Decode implements launch.VMM: isa-debug-exit's (v<<1)|1.
+func (tcg) Decode(status int) (guestabi.Verdict, bool) { return launch.DecodeQEMUStatus(status) }
 
 // baseCmdline is what every lab kernel gets before the scenario: the
 // console on the first serial port, reboot (which -no-reboot turns into an
@@ -63,13 +92,8 @@ func qemuArgs(cfg Config, markerSock string) []string {
 		"-kernel", cfg.Kernel,
 		"-initrd", cfg.Initrd,
 		"-append", cmdline(cfg),
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=0x%x,iosize=0x04", guestabi.ExitPort),
 	}
-	if markerSock != "" {
-		args = append(args,
-			"-chardev", "socket,id=markers,path="+markerSock,
-			"-device", fmt.Sprintf("isa-debugcon,iobase=0x%x,chardev=markers", guestabi.MarkerPort))
-	}
+	args = append(args, launch.QEMUReportArgs(markerSock, "")...)
 	for i, d := range cfg.Disks {
 		id := fmt.Sprintf("disk%d", i)
 		// snapshot=on: writes go to a temporary overlay, so the built image
@@ -112,13 +136,3 @@ func tcgWarning(line string) bool {
 
 // escapeOpt doubles commas, QEMU's escape inside an option value.
 func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
-
-// decodeStatus turns QEMU's exit status into the guest's verdict.
-// isa-debug-exit exits with (v<<1)|1, so only odd statuses carry one; 0 is
-// a guest that powered off, rebooted or panicked without writing a verdict.
-func decodeStatus(status int) (guestabi.Verdict, bool) {
-	if status <= 0 || status > 0xff || status&1 == 0 {
-		return 0, false
-	}
-	return guestabi.Verdict((status - 1) / 2), true
-}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	Nested  vcpu.Nested
 
 	Disks []DiskSpec
+	// Shares are host directories served over virtio-fs, a device each.
+	Shares []ShareSpec
+	// Ports are the virtio-console's named ports; none: no console device.
+	Ports []PortConfig
 
 	// Timeout ends the run with ExitTimeout after this long (0: never).
 	Timeout time.Duration
@@ -50,6 +55,10 @@ type Config struct {
 
 	// OnMarker, if set, is called for each timing marker the guest writes.
 	OnMarker func(Marker)
+	// OnMessage, if set, is called for each valid message line the guest
+	// writes to the message port (guestabi.MessagePort), on the vCPU
+	// thread: it must not block. Lines that are not messages are dropped.
+	OnMessage func(guestabi.Message)
 }
 
 // Cmdline is the kernel command line the guest gets.
@@ -72,7 +81,10 @@ func (c *Config) validate() error {
 	if c.MemSize > boot.MaxMemSize {
 		return inputErrorf("-m %s: at most %s", FormatSize(c.MemSize), FormatSize(boot.MaxMemSize))
 	}
-	return nil
+	if err := checkIDEDisks(c.Disks); err != nil {
+		return err
+	}
+	return c.checkShares()
 }
 
 // FormatSize renders a byte count the way users type it in -m: 512M, 2G.

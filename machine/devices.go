@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/gonest/gonest/devices/exitdev"
 	"github.com/gonest/gonest/devices/i8042"
 	"github.com/gonest/gonest/devices/misc"
+	"github.com/gonest/gonest/devices/msgport"
 	"github.com/gonest/gonest/devices/serial"
 	"github.com/gonest/gonest/guestabi"
 )
@@ -24,6 +26,7 @@ type legacyDevices struct {
 	pm     *acpipm.PM
 	exit   *exitdev.Exit
 	marker *exitdev.Marker
+	msgs   *msgport.Port
 }
 
 // irqLine drives one GSI of the in-kernel irqchip with KVM_IRQ_LINE.
@@ -78,6 +81,7 @@ func (m *Machine) setupDevices() error {
 			m.Stop(Outcome{Reason: ReasonExitPort, Code: int(code)})
 		}),
 		marker: exitdev.NewMarker(exitdev.MarkerConfig{OnMark: m.onMark}),
+		msgs:   msgport.New(msgport.Config{OnLine: m.onMessageLine}),
 	}
 	d := &m.legacy
 	for _, p := range []struct {
@@ -91,6 +95,7 @@ func (m *Machine) setupDevices() error {
 		{d.pm, boot.ACPIPMPort, boot.ACPIPMPortSize},
 		{d.exit, boot.ExitPort, boot.ExitPortSize},
 		{d.marker, boot.MarkerPort, boot.MarkerPortSize},
+		{d.msgs, boot.MessagePort, boot.MessagePortSize},
 		// Linux's I/O delay port; quiet, so it costs an exit and nothing else.
 		{misc.NewNull("post (0x80)", 0xff), boot.POSTPort, 1},
 	} {
@@ -117,6 +122,23 @@ func (m *Machine) onMark(mk exitdev.Mark) {
 	m.timeline.markf(at, "guest: %s", guestabi.DescribeMarker(mk.ID))
 	if m.cfg.OnMarker != nil {
 		m.cfg.OnMarker(Marker{Value: uint32(mk.ID), At: at.Sub(m.start)})
+	}
+}
+
+// onMessageLine passes a valid message line on to Config.OnMessage. A
+// line that is not a message is someone else's text; a broken message is
+// logged once, since a guest may repeat it at every exit.
+func (m *Machine) onMessageLine(line []byte) {
+	msg, err := guestabi.ParseMessage(line)
+	switch {
+	case errors.Is(err, guestabi.ErrNotMessage):
+		return
+	case err != nil:
+		m.badMessage.Do(func() { m.log.Warn("guest wrote a broken message line; dropped (further ones silently)", "err", err) })
+		return
+	}
+	if m.cfg.OnMessage != nil {
+		m.cfg.OnMessage(msg)
 	}
 }
 

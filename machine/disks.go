@@ -4,33 +4,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gonest/gonest/devices/virtio"
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio/blk"
 )
 
-// firstDiskSlot is the PCI slot of the first disk; slot 0 is the host bridge.
-const firstDiskSlot = 1
-
-// disk is one -disk: the image, its virtio-pci transport and its MSI-X
-// interrupts.
-type disk struct {
+// virtioDisk is one if=virtio -disk: the image and its PCI function.
+type virtioDisk struct {
 	spec DiskSpec
 	dev  *blk.Device
-	pci  *virtio.PCI
-	msi  *msiRouter
+	fn   *virtioFn
 }
 
 // Close stops the device's workers, then flushes and closes the image.
-func (d *disk) Close() error {
-	var errs []error
-	if d.pci != nil {
-		errs = append(errs, d.pci.Close())
-		d.pci = nil
-	}
-	if d.msi != nil {
-		errs = append(errs, d.msi.Close())
-		d.msi = nil
-	}
+func (d *virtioDisk) Close() error {
+	errs := []error{d.fn.close()}
 	if d.dev != nil {
 		if err := d.dev.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("disk %s: %w", d.spec.Path, err))
@@ -40,40 +27,32 @@ func (d *disk) Close() error {
 	return errors.Join(errs...)
 }
 
-// DiskSpec is one -disk: PATH[,ro][,serial=ID].
-type DiskSpec = blk.Spec
+// DiskSpec is one -disk: PATH[,ro][,serial=ID][,if=virtio|ide].
+type DiskSpec = disk.Spec
 
 // ParseDiskSpec parses a -disk value.
-func ParseDiskSpec(s string) (DiskSpec, error) { return blk.ParseDiskSpec(s) }
+func ParseDiskSpec(s string) (DiskSpec, error) { return disk.ParseSpec(s) }
 
-// setupDisks opens each -disk and plugs it into PCI bus 0 as a virtio-blk
-// device with MSI-X, ioeventfd notifications and an INTx fallback.
+// setupDisks opens each -disk and plugs it into PCI bus 0: a virtio-blk
+// device with MSI-X, ioeventfd notifications and an INTx fallback for each
+// if=virtio disk, then one IDE controller for the if=ide disks.
 func (m *Machine) setupDisks() error {
-	for i, spec := range m.cfg.Disks {
-		slot := firstDiskSlot + i
-		d := &disk{spec: spec, msi: &msiRouter{m: m, vectors: map[int]*msiVector{}}}
+	for _, spec := range m.cfg.Disks {
+		if spec.Interface != disk.Virtio {
+			continue
+		}
+		d := &virtioDisk{spec: spec}
 		m.disks = append(m.disks, d)
 		dev, err := blk.Open(spec, m.log)
 		if err != nil {
 			return &InputError{Err: err} // blk's errors name the disk
 		}
 		d.dev = dev
-		p, err := virtio.NewPCI(dev, virtio.PCIOptions{
-			Memory:   m.mem,
-			Notifier: ioeventNotifier{vm: m.vm},
-			MSI:      d.msi,
-			INTx:     m.intx.line(intxGSI(slot), slot),
-			Logger:   m.log,
-		})
-		if err != nil {
-			return fmt.Errorf("-disk %s: %w", spec.Path, err)
-		}
-		d.pci = p
-		if err := m.pci.AddAt(slot, p); err != nil {
-			return fmt.Errorf("-disk %s: %w", spec.Path, err)
+		if d.fn, err = m.plugVirtio("-disk "+spec.Path, dev); err != nil {
+			return err
 		}
 	}
-	return nil
+	return m.setupIDE()
 }
 
 // flushDisks stops every disk's workers and fdatasyncs its image, so that
@@ -82,6 +61,9 @@ func (m *Machine) flushDisks() error {
 	var errs []error
 	for _, d := range m.disks {
 		errs = append(errs, d.Close())
+	}
+	if m.ide != nil {
+		errs = append(errs, m.ide.Close())
 	}
 	return errors.Join(errs...)
 }

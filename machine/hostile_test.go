@@ -442,7 +442,7 @@ func TestHostilePCIConfigStorm(t *testing.T) {
 	pciStorm(&a, 0xffff_ffff, end)
 	pciStorm(&a, 0, end)
 	for _, base := range []uint32{boot.PCIMMIO32Start, tinyelf.LoadAddr} {
-		for dev := firstDiskSlot; dev < firstDiskSlot+len(disks); dev++ {
+		for dev := firstSlot; dev < firstSlot+len(disks); dev++ {
 			pciWrite(&a, dev, regBAR0, base)
 			pciWrite(&a, dev, regBAR1, 0)
 			pciWrite(&a, dev, regCommand, memMaster)

@@ -12,7 +12,9 @@ import (
 
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/devices"
+	"github.com/gonest/gonest/devices/ide"
 	"github.com/gonest/gonest/devices/pci"
+	"github.com/gonest/gonest/devices/virtio/vconsole"
 	"github.com/gonest/gonest/guestmem"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/kvm"
@@ -36,6 +38,7 @@ type Machine struct {
 	policy  vcpu.CPUIDPolicy
 
 	closers []func() error // released in reverse order by Close
+	kstats  kvmStatsFiles  // statistics fds, opened on first use (counters.go)
 
 	start    time.Time
 	timeline *Timeline
@@ -43,11 +46,18 @@ type Machine struct {
 	pci      *pci.Bus
 	routes   *gsiRoutes
 	intx     *sharedLines
-	disks    []*disk
+	disks    []*virtioDisk
+	ide      *ide.Controller // nil without if=ide disks
+	ideSlot  int             // the IDE controller's PCI slot
+	shares   []*share
+	console  *console
+	ports    []*vconsole.Port
+	nextSlot int // the next free PCI slot (virtiodev.go)
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	outcome  Outcome
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	outcome    Outcome
+	badMessage sync.Once // a broken message line is logged once
 }
 
 // New builds the machine described by cfg. Errors caused by the user's
@@ -92,6 +102,9 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := checkHostMemory(cfg.MemSize); err != nil {
 		return nil, err
 	}
+	if err := m.openShares(); err != nil {
+		return nil, err
+	}
 	// The header alone tells a bad kernel file; no need for /dev/kvm to say so.
 	if _, err := boot.ParseKernel(kernel, kernel.size); err != nil {
 		return nil, classifyLoadError(cfg, err)
@@ -119,6 +132,9 @@ func New(cfg Config) (_ *Machine, err error) {
 		return nil, err
 	}
 	if err := m.setupDisks(); err != nil {
+		return nil, err
+	}
+	if err := m.plugShares(); err != nil {
 		return nil, err
 	}
 	if err := m.load(kernel, initrd); err != nil {
@@ -224,7 +240,7 @@ func (m *Machine) Run(ctx context.Context) Outcome {
 	cancel()
 	wg.Wait()
 	m.timeline.mark(EventVMStop, time.Now())
-	if err := m.flushDisks(); err != nil && m.outcome.Code == ExitOK {
+	if err := errors.Join(m.flushDisks(), m.closeShares()); err != nil && m.outcome.Code == ExitOK {
 		m.outcome = Outcome{Reason: ReasonFatal, Code: ExitFailure, Err: err}
 	}
 	m.log.Debug("guest stopped", "reason", m.outcome.Reason.String(), "exit_code", m.outcome.Code,
@@ -266,12 +282,13 @@ func (m *Machine) runVCPU(ctx context.Context, v *vcpu.VCPU) {
 // Close releases everything New acquired. It is safe to call more than once.
 func (m *Machine) Close() error {
 	var errs []error
-	for _, d := range m.disks {
-		if err := d.Close(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := m.flushDisks(); err != nil {
+		errs = append(errs, err)
 	}
-	m.disks = nil
+	m.disks, m.ide = nil, nil
+	if err := m.closeShares(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, v := range m.vcpus {
 		if err := v.KVM().Close(); err != nil {
 			errs = append(errs, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm/kvmtest"
@@ -118,6 +119,25 @@ func TestTinyGuestMarkers(t *testing.T) {
 	}
 	assert.Contains(t, events, Event("guest: init started"))
 	assert.Contains(t, events, Event("guest: modules loaded"))
+}
+
+// TestTinyGuestMessages writes a verdict message, a line of other text
+// and a broken message to the message port: only the message arrives.
+func TestTinyGuestMessages(t *testing.T) {
+	line, err := guestabi.EncodeMessage(guestabi.VerdictMessage(guestabi.NoKVM))
+	require.NoError(t, err)
+	var a tinyelf.Asm
+	a.Print(boot.MessagePort, "SeaBIOS says hello\n@gonest {\"v\":9}\n"+string(line)).Exit(boot.ExitPort, 5).Hlt()
+	var got []guestabi.Message
+	var mu sync.Mutex
+	o, _, _ := runTiny(t, a.Bytes(), func(c *Config) {
+		c.OnMessage = func(msg guestabi.Message) { mu.Lock(); got = append(got, msg); mu.Unlock() }
+	})
+	assert.Equal(t, 5, o.Code)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 1)
+	assert.Equal(t, guestabi.VerdictMessage(guestabi.NoKVM).Verdict, got[0].Verdict)
 }
 
 func TestStopFromOutside(t *testing.T) {

@@ -20,10 +20,12 @@ const firstMSIGSI = boot.IOAPICPins
 // ports, and the interrupt plumbing virtio devices use.
 func (m *Machine) setupPCI() error {
 	bus, err := pci.NewBus(pci.Options{
-		MMIO:    m.mmio,
-		Windows: []pci.Window{{Base: boot.PCIMMIO32Start, Size: boot.PCIMMIO32Size}},
-		Reset:   func() { m.Stop(Outcome{Reason: ReasonReset, Code: ExitOK}) },
-		Logger:  m.log,
+		MMIO:      m.mmio,
+		Windows:   []pci.Window{{Base: boot.PCIMMIO32Start, Size: boot.PCIMMIO32Size}},
+		IO:        m.pio,
+		IOWindows: []pci.Window{{Base: boot.PCIIOStart, Size: boot.PCIIOSize}},
+		Reset:     func() { m.Stop(Outcome{Reason: ReasonReset, Code: ExitOK}) },
+		Logger:    m.log,
 	})
 	if err != nil {
 		return err

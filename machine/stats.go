@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -93,47 +92,6 @@ func (m *Machine) Stats(out Outcome) Stats {
 	}
 	s.Memory = m.memoryStats()
 	return s
-}
-
-// kvmStats reads KVM_GET_STATS_FD for the VM and every vCPU.
-func (m *Machine) kvmStats() KVMStats {
-	if n, err := m.vm.CheckExtension(kvm.CapBinaryStatsFD); err != nil || n <= 0 {
-		return KVMStats{Reason: "unavailable: host KVM has no KVM_CAP_BINARY_STATS_FD (Linux 5.14+)"}
-	}
-	st := KVMStats{Available: true}
-	var err error
-	if st.VM, err = readStats(m.vm.StatsFD); err != nil {
-		return KVMStats{Reason: "unavailable: " + err.Error()}
-	}
-	for _, v := range m.vcpus {
-		vs, err := readStats(v.KVM().StatsFD)
-		if err != nil {
-			return KVMStats{Reason: "unavailable: " + err.Error()}
-		}
-		st.VCPUs = append(st.VCPUs, vs)
-	}
-	return st
-}
-
-func readStats(open func() (*kvm.Stats, error)) (map[string]uint64, error) {
-	f, err := open()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	vals, err := f.Read()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]uint64, len(vals))
-	for name, v := range vals {
-		var sum uint64
-		for _, x := range v {
-			sum += x
-		}
-		out[name] = sum
-	}
-	return out, nil
 }
 
 // memoryStats measures RSS (from /proc/self/status) and resident guest RAM

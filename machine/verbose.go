@@ -41,10 +41,12 @@ func (m *Machine) logBoard() {
 			m.log.Debug("device", "bus", bus.Name(), "at", span(mp.Base, mp.Size), "name", mp.Name)
 		}
 	}
-	for i, d := range m.disks {
+	for _, d := range m.disks {
 		m.log.Debug("disk", "path", d.spec.Path, "read_only", d.spec.ReadOnly, "sectors", d.dev.Capacity(),
-			"pci_slot", firstDiskSlot+i)
+			"pci_slot", slotOf(d.fn))
 	}
+	m.logIDE()
+	m.describeShares()
 }
 
 // span prints a guest range as base+size in hex.

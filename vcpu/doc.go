@@ -42,6 +42,12 @@
 // kvm_run.immediate_exit and signals the vCPU thread with SIGURG until it
 // has left KVM_RUN (see kickSignal in vcpu.go for why that signal).
 //
+// Inspect uses the same kick to pause a running guest for a moment: the
+// function it is given runs on the vCPU's thread between two KVM_RUNs,
+// then the guest goes on. That is how gonest reads KVM_GET_NESTED_STATE
+// while a guest runs its own guest (vCPU ioctls wait for KVM_RUN to
+// return, so no other thread can).
+//
 // # Register setup
 //
 // modes.go builds the segment and control registers of real mode, flat

@@ -60,6 +60,15 @@ type VCPU struct {
 
 	mu  sync.Mutex   // one Run at a time
 	tid atomic.Int32 // OS thread inside Run, 0 when not running
+
+	// Requests of Inspect, served between two KVM_RUNs (inspect.go).
+	inspectMu  sync.Mutex
+	inspects   []*inspectRequest
+	inspecting atomic.Int32 // Inspects holding mu, or about to
+	// kickMu is held for reading by an Inspect kicking the thread, and
+	// taken by Run to clear tid, so that no kick touches the run page once
+	// Run has returned.
+	kickMu sync.RWMutex
 }
 
 // New wraps a KVM vCPU.
@@ -103,7 +112,10 @@ func (v *VCPU) Stats() *Stats { return v.handler.Stats }
 // KVM emulates: see kickSignal.
 func (v *VCPU) Run(ctx context.Context) (Action, error) {
 	if !v.mu.TryLock() {
-		return ActionResume, fmt.Errorf("vcpu %d: Run called while already running", v.ID())
+		if v.inspecting.Load() == 0 {
+			return ActionResume, fmt.Errorf("vcpu %d: Run called while already running", v.ID())
+		}
+		v.mu.Lock() // an Inspect serving its request: a moment
 	}
 	defer v.mu.Unlock()
 	if ctx.Err() != nil {
@@ -120,7 +132,9 @@ func (v *VCPU) Run(ctx context.Context) (Action, error) {
 		v.kickUntil(stopped)
 	})
 	defer func() {
+		v.kickMu.Lock() // an Inspect's kick in flight ends first
 		v.tid.Store(0)
+		v.kickMu.Unlock()
 		close(stopped)
 		if !stopKick() {
 			// The kicker started: wait until it has stopped touching the
@@ -152,12 +166,16 @@ func (v *VCPU) loop(ctx context.Context) (Action, error) {
 				return ActionResume, fmt.Errorf("vcpu %d: %w", v.ID(), err)
 			}
 			// A signal or immediate_exit. Only a done ctx stops the loop;
-			// anything else (a stray signal) just re-enters the guest.
+			// an Inspect is served, and anything else (a stray signal)
+			// just re-enters the guest.
 			stats.countExit(kvm.ExitIntr)
 			if ctx.Err() != nil {
 				return ActionInterrupted, nil
 			}
 			v.run.SetImmediateExit(false)
+			if v.pendingInspects() {
+				v.serveInspects()
+			}
 			continue
 		}
 		stats.countExit(v.run.ExitReason())
@@ -181,6 +199,9 @@ func (v *VCPU) loop(ctx context.Context) (Action, error) {
 				return ActionInterrupted, nil
 			}
 			v.run.SetImmediateExit(false)
+			if v.pendingInspects() {
+				v.serveInspects()
+			}
 			continue
 		}
 		return action, nil

@@ -9,74 +9,81 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonest/gonest/guest/initkit"
+	"github.com/gonest/gonest/guest/report"
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/scenario"
 	"golang.org/x/sys/unix"
 )
 
 func main() {
 	// Invoked as /bin/l2 (a link to this binary): the one-command G2
 	// launcher of the nested demo, not an init.
-	if filepath.Base(os.Args[0]) == l2Name {
+	if filepath.Base(os.Args[0]) == scenario.L2Name {
 		os.Exit(l2Main(os.Args[1:]))
 	}
-	log := slog.New(newConsoleHandler(os.Stdout, "init: "))
+	log := initkit.NewLogger(os.Stdout, "init: ")
 	pid1 := os.Getpid() == 1
 	start := time.Now()
 	if pid1 {
-		if err := mountAll(); err != nil {
+		if err := initkit.MountAll(); err != nil {
 			log.Error("mounts incomplete", "err", err)
 		}
 	}
-	pw, err := openPorts()
+	params, cmdlineErr := initkit.ReadCmdline()
+	level := params[guestabi.ParamLevel]
+	if level == "" {
+		level = "H"
+	}
+	rep, err := report.Open(level, log)
 	if err != nil {
 		log.Warn("no port access", "err", err)
 	}
-	env := &Env{Log: log, Console: os.Stdout}
-	verdict := boot(env, pw, pid1, start)
-	end(log, pw, verdict, pid1, env.PowerOff)
+	env := &scenario.Env{Log: log, Console: os.Stdout, Level: level, Params: params, Report: rep}
+	v := guestabi.SetupError
+	if cmdlineErr != nil {
+		log.Error("cannot read the kernel command line", "err", cmdlineErr)
+	} else {
+		v = boot(env, pid1, start, append(scenario.Table(), benchScenarios()...))
+	}
+	reportVerdict(env, v)
+	end(log, v, pid1)
 }
 
-// boot does everything from the first marker up to the verdict.
-func boot(env *Env, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict {
-	log := env.Log
-	marker(log, pw, guestabi.MarkerInitStarted)
-
-	cmdline, err := os.ReadFile("/proc/cmdline")
-	if err != nil {
-		log.Error("cannot read the kernel command line", "err", err)
-		return guestabi.SetupError
-	}
-	params := parseCmdline(strings.TrimSpace(string(cmdline)))
-	env.Level, env.Params = params[guestabi.ParamLevel], params
-	if env.Level == "" {
-		env.Level = "H"
-	}
-	name := params[guestabi.ParamScenario]
+// boot does everything from the first marker up to the verdict: modules,
+// the next level's images, then the scenario gonest.scenario names.
+func boot(env *scenario.Env, pid1 bool, start time.Time, table []scenario.Scenario) guestabi.Verdict {
+	log, rep := env.Log, env.Report
+	rep.Marker(guestabi.MarkerInitStarted)
+	name := env.Params[guestabi.ParamScenario]
 	log.Info("gonest-init started", "level", env.Level, "scenario", name, "pid1", pid1)
 
-	env.ModuleErrors = loadModules(log)
+	env.ModuleErrors = initkit.LoadModules(log)
 	// Only the scenarios that launch a next level need its images, and
 	// they wait for the disk themselves; its absence at boot is normal.
-	if err := mountNextImages(context.Background(), log, 0); errors.Is(err, errNoNextDisk) {
+	if err := initkit.MountNextImages(context.Background(), log, 0); errors.Is(err, initkit.ErrNoNextDisk) {
 		log.Info("next-level images: no disk attached at boot")
 	} else if err != nil {
 		log.Warn("next-level images", "err", err)
 	}
-	marker(log, pw, guestabi.MarkerModulesLoaded)
+	rep.Marker(guestabi.MarkerModulesLoaded)
 	log.Info("boot done", "took", time.Since(start).Round(time.Millisecond))
 
-	sc, ok := lookupScenario(name)
+	sc, ok := scenario.Lookup(table, name)
 	if !ok {
 		var known []string
-		for _, s := range scenarios {
+		for _, s := range table {
 			known = append(known, s.Name)
 		}
-		log.Error("unknown scenario; pass gonest.scenario=NAME on the kernel command line",
-			"scenario", name, "known", strings.Join(known, ","))
+		hint := "unknown scenario; pass gonest.scenario=NAME on the kernel command line"
+		if strings.HasPrefix(name, "bench-") {
+			hint = "unknown scenario: the benchmarks are in the bench image's init only (make bench-images: images/out/h-bench.cpio.gz)"
+		}
+		log.Error(hint, "scenario", name, "known", strings.Join(known, ","))
 		return guestabi.UnknownScenario
 	}
 	ctx := context.Background()
-	if t := params[guestabi.ParamTimeout]; t != "" {
+	if t := env.Params[guestabi.ParamTimeout]; t != "" {
 		d, err := time.ParseDuration(t)
 		if err != nil {
 			log.Error("bad "+guestabi.ParamTimeout+"; use a Go duration such as 5m", "value", t)
@@ -86,37 +93,40 @@ func boot(env *Env, pw *portWriter, pid1 bool, start time.Time) guestabi.Verdict
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	marker(log, pw, guestabi.MarkerScenarioStart)
+	rep.Marker(guestabi.MarkerScenarioStart)
 	scStart := time.Now()
 	v := sc.Run(ctx, env)
-	marker(log, pw, guestabi.MarkerScenarioEnd)
+	rep.Marker(guestabi.MarkerScenarioEnd)
 	log.Info("scenario finished", "scenario", sc.Name, "verdict", v, "took", time.Since(scStart).Round(time.Millisecond))
 	return v
 }
 
-// marker writes a boot marker; a failure is logged, never fatal.
-func marker(log *slog.Logger, pw *portWriter, m guestabi.Marker) {
-	if err := pw.Marker(m); err != nil {
-		log.Debug("marker not written", "marker", m, "err", err)
+// reportVerdict tells people (the log) and the level above (the verdict
+// message and the exit port) how the scenario ended. With Env.PowerOff
+// and a pass, the exit port is skipped: the VMM's ACPI poweroff path ends
+// the run instead, after the message.
+func reportVerdict(env *scenario.Env, v guestabi.Verdict) {
+	env.Log.Info("verdict", "code", uint8(v), "verdict", v)
+	unix.Sync()
+	if env.PowerOff && v == guestabi.Pass {
+		env.Log.Info("powering off (reboot(2) POWER_OFF) instead of writing the exit port")
+		if err := env.Report.Send(guestabi.VerdictMessage(v)); err != nil {
+			env.Log.Warn("verdict message not sent", "err", err)
+		}
+		return
+	}
+	if err := env.Report.Verdict(v); err != nil {
+		env.Log.Warn("verdict not reported to the VMM", "err", err)
 	}
 }
 
-// end reports the verdict and stops the machine. With powerOff (a
-// scenario that passed and asked for it, Env.PowerOff) it skips the exit
-// port and powers off, so the VMM's ACPI poweroff path ends the run.
-func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1, powerOff bool) {
-	// The parent level's RunChild parses this line (verdictPrefix).
-	log.Info("verdict", "code", uint8(v), "verdict", v)
-	unix.Sync()
-	if powerOff && v == guestabi.Pass && pid1 {
-		log.Info("powering off (reboot(2) POWER_OFF) instead of writing the exit port")
-	} else if err := pw.Exit(v); err != nil {
-		log.Warn("verdict not written to the exit port", "err", err)
-	}
+// end stops the machine once the verdict is out: an init that is not PID
+// 1 exits with it; PID 1 powers off if the VMM is still running (it has
+// no exit device on the port, or the scenario asked for a poweroff).
+func end(log *slog.Logger, v guestabi.Verdict, pid1 bool) {
 	if !pid1 {
 		os.Exit(int(v))
 	}
-	// Still running: the VMM has no exit device on the port.
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
 		log.Error("power off", "err", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guest/portio"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm"
@@ -166,6 +167,11 @@ func TestBadInvocations(t *testing.T) {
 			want: "is also the -kernel file"},
 		{name: "-stats-json over the initrd", args: []string{"run", "-kernel", "tiny.elf", "-initrd", "initrd.cpio", "-stats-json", "./initrd.cpio"},
 			want: "is also the -initrd file"},
+		// Looking inside a run.
+		{name: "-window without ..", args: []string{"run", "-kernel", "tiny.elf", "-window", "scenario start"}, want: "-window: window \"scenario start\": want OPEN..CLOSE"},
+		{name: "-window unknown marker", args: []string{"run", "-kernel", "tiny.elf", "-window", "lunch..scenario end"}, want: `no marker is called "lunch"`},
+		{name: "-nested-state-at garbage", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "later"}, want: "want a duration since the VMM started"},
+		{name: "-nested-state-at negative", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "-1s"}, want: "want a duration since the VMM started"},
 		// Disks.
 		{name: "-disk missing file", args: []string{"run", "-kernel", "tiny.elf", "-disk", "nope.img"}, want: "nope.img"},
 		{name: "-disk bad option", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img,rw=5"}, want: "rw=5"},
@@ -176,6 +182,47 @@ func TestBadInvocations(t *testing.T) {
 			want: "attached twice and writable"},
 		{name: "-stats-json over a disk", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img", "-stats-json", "disk.img"},
 			want: "is also the -disk file"},
+		{name: "-disk unknown interface", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img,if=bogus"},
+			want: `unknown interface "bogus"; use if=virtio or if=ide`},
+		{name: "-disk if=ide, five of them", args: []string{"run", "-kernel", "tiny.elf",
+			"-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide",
+			"-disk", "disk.img,ro,if=ide", "-disk", "disk.img,ro,if=ide"},
+			want: "the IDE controller takes 4"},
+		// The running gonest binary cannot be opened for writing, even by
+		// root (ETXTBSY).
+		{name: "-disk if=ide on a file gonest cannot write", args: []string{"run", "-kernel", "tiny.elf", "-disk", gonestBinary(t) + ",if=ide"},
+			want: "attach it read-only with ,ro", kvm: true},
+		// Shares and ports.
+		{name: "-fs missing directory", args: []string{"run", "-kernel", "tiny.elf", "-fs", "nodir,tag=x"}, want: "nodir: no such directory"},
+		{name: "-fs on a file", args: []string{"run", "-kernel", "tiny.elf", "-fs", "empty,tag=x"}, want: "empty is not a directory"},
+		{name: "-fs without a tag", args: []string{"run", "-kernel", "tiny.elf", "-fs", "adir"}, want: "no tag"},
+		{name: "-fs bad option", args: []string{"run", "-kernel", "tiny.elf", "-fs", "adir,tag=x,rw"}, want: `unknown option "rw"`},
+		{name: "-fs tag too long", args: []string{"run", "-kernel", "tiny.elf", "-fs", "adir,tag=" + strings.Repeat("t", 37)}, want: "longer than 36 bytes"},
+		{name: "-fs tag with a space", args: []string{"run", "-kernel", "tiny.elf", "-fs", "adir,tag=my share"}, want: "use letters, digits"},
+		{name: "-fs duplicate tags", args: []string{"run", "-kernel", "tiny.elf", "-fs", "adir,tag=x", "-fs", ".,tag=x"}, want: "tag=x is given twice"},
+		{name: "-port bad name", args: []string{"run", "-kernel", "tiny.elf", "-port", "a/b"}, want: "use letters, digits"},
+		{name: "-port duplicate names", args: []string{"run", "-kernel", "tiny.elf", "-port", "p", "-port", "p"}, want: `port "p" given twice`},
+		{name: "-port missing input", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,in=nope.bin"}, want: "in=nope.bin: no such file or directory"},
+		{name: "-port input is a FIFO", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,in=fifo"}, want: "is a FIFO; pass it as a descriptor"},
+		{name: "-port output in a missing directory", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=no/dir/o"}, want: "directory no/dir does not exist"},
+		{name: "-port output over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=tiny.elf"}, want: "is also the -kernel file"},
+		{name: "-port two outputs to one file", args: []string{"run", "-kernel", "tiny.elf", "-port", "a,out=o.txt", "-port", "b,out=./o.txt"}, want: "give each output its own file"},
+		{name: "-port closed descriptor", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=fd:9"}, want: "descriptor 9 is not open"},
+		{name: "-port stdin", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,in=fd:0"}, want: "serial console's input"},
+		{name: "-port output created only once the VM runs", args: []string{"run", "-kernel", "garbage", "-port", "p,out=created.txt"}, want: "garbage"},
+		{name: "-messages over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-messages", "tiny.elf"},
+			want: "-messages tiny.elf is also the -kernel file"},
+		{name: "-messages in a missing directory", args: []string{"run", "-kernel", "tiny.elf", "-messages", "no/such/dir/m"},
+			want: "gonest run: -messages: open no/such/dir/m: no such file or directory"},
+		{name: "-forward where ioperm is refused", args: []string{"run", "-kernel", "tiny.elf", "-forward"},
+			want: "gonest run: -forward: ioperm port 0xf8: ",
+			skip: func(t *testing.T) string {
+				if w, err := portio.Open(0xf8); err == nil {
+					w.Close()
+					return "this host grants ioperm, so -forward would write this machine's own ports 0xf8 and 0xe9"
+				}
+				return ""
+			}},
 		// gonest doctor.
 		{name: "doctor unknown flag", args: []string{"doctor", "-bogus"}, want: "gonest doctor: flag provided but not defined: -bogus"},
 		{name: "doctor stray argument", args: []string{"doctor", "now"}, want: `unexpected argument "now"`},

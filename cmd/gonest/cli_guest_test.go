@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/boot"
+	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/internal/tinyelf"
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/kvm/kvmtest"
@@ -43,6 +44,42 @@ func withoutWarnings(stderr string) string {
 	return strings.Join(keep, "")
 }
 
+// TestGuestMessagesFile runs a tiny guest that writes two markers (its
+// own and one forwarded from a level below), a line of other text and a
+// verdict message: -messages gets the markers and the message, one line
+// each, and nothing else.
+func TestGuestMessagesFile(t *testing.T) {
+	needKVM(t)
+	dir := t.TempDir()
+	verdict, err := guestabi.EncodeMessage(guestabi.VerdictMessage(guestabi.Fail))
+	require.NoError(t, err)
+	var a tinyelf.Asm
+	a.MovDX(boot.MarkerPort).MovAL(uint8(guestabi.MarkerInitStarted)).OutB().
+		MovAL(guestabi.ForwardMarker(uint8(guestabi.MarkerScenarioEnd))).OutB()
+	a.Print(boot.MessagePort, "not a message\n"+string(verdict)).Exit(boot.ExitPort, 1).Hlt()
+	file := filepath.Join(dir, "messages")
+	r := runGuest(t, dir, "msgs.elf", &a, "-messages", file)
+	assert.Equal(t, 1, r.code, "stderr: %s", r.stderr)
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	require.Len(t, lines, 3, "%s", data)
+	var got []guestabi.Message
+	for _, l := range lines {
+		m, err := guestabi.ParseMessage([]byte(l))
+		require.NoError(t, err, l)
+		got = append(got, m)
+	}
+	init := guestabi.MarkerMessage(guestabi.MarkerInitStarted)
+	end := guestabi.MarkerMessage(guestabi.MarkerScenarioEnd)
+	end.Depth = 1
+	want := []guestabi.Message{init, end, guestabi.VerdictMessage(guestabi.Fail)}
+	for i := range want {
+		want[i].V = guestabi.MessageVersion
+	}
+	assert.Equal(t, want, got)
+}
+
 func TestGuestExitCodeAndConsole(t *testing.T) {
 	needKVM(t)
 	dir := t.TempDir()
@@ -61,12 +98,9 @@ func TestGuestExitCodeAndConsole(t *testing.T) {
 }
 
 func TestGuestTimeout(t *testing.T) {
-	needKVM(t)
-	dir := t.TempDir()
 	var a tinyelf.Asm
 	a.Print(boot.COM1Port, "spinning\n").Spin()
-	k := tinyKernel(t, dir, "spin.elf", a.Bytes())
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", k, "-timeout", "500ms")
+	r := runGuest(t, t.TempDir(), "spin.elf", &a, "-timeout", "500ms")
 	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
 	assert.Equal(t, "spinning\n", r.stdout)
 	msg := withoutWarnings(r.stderr)
@@ -76,12 +110,9 @@ func TestGuestTimeout(t *testing.T) {
 }
 
 func TestGuestTripleFault(t *testing.T) {
-	needKVM(t)
-	dir := t.TempDir()
 	var a tinyelf.Asm
 	a.Print(boot.COM1Port, "about to fault\n").Ud2()
-	k := tinyKernel(t, dir, "ud2.elf", a.Bytes())
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", k)
+	r := runGuest(t, t.TempDir(), "ud2.elf", &a)
 	assert.Equal(t, 1, r.code, "stderr: %s", r.stderr)
 	assert.Equal(t, "about to fault\n", r.stdout)
 	assert.Contains(t, r.stderr, "SHUTDOWN")

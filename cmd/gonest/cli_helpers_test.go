@@ -222,6 +222,15 @@ func tinyKernel(t *testing.T, dir, name string, code []byte) string {
 	return p
 }
 
+// runGuest writes a to dir as a tiny ELF kernel called name and runs
+// gonest run -kernel on it with more args, in dir, on this host's KVM.
+func runGuest(t *testing.T, dir, name string, a *tinyelf.Asm, args ...string) result {
+	t.Helper()
+	needKVM(t)
+	k := tinyKernel(t, dir, name, a.Bytes())
+	return runBinary(t, dir, guestLimit, append([]string{"run", "-kernel", k}, args...)...)
+}
+
 // oneLineOn asserts that s is exactly one non-empty line.
 func oneLineOn(t *testing.T, s string) {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/gonest/gonest/doctor"
 )
@@ -44,15 +43,8 @@ func doctorMain(args []string, stdout, stderr io.Writer, host doctor.Host) int {
 	fs := flag.NewFlagSet("gonest doctor", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print one JSON document for tools (verdict, can_nest, backend, checks, vmx, svm, timing) instead of text")
-	// The flag package calls Usage on every parse error; the usage text is
-	// printed for -h only, and a bad flag gets one line on stderr.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, doctorUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			var b strings.Builder
-			fs.SetOutput(&b)
-			fs.PrintDefaults()
-			fmt.Fprintf(stdout, doctorUsage, b.String())
 			return 0
 		}
 		fmt.Fprintf(stderr, "gonest doctor: %s (see gonest doctor -h)\n", singleLine(err.Error()))

@@ -53,6 +53,13 @@ func FuzzParseRunFlags(f *testing.F) {
 		{"-kernel", "k", "-bogus\nsecond line"},
 		{"-kernel", "k", "-stats-json", "k"},
 		{"-kernel", "k", "-disk", "d", "-disk", "d,ro"},
+		{"-kernel", "k", "-window", "+1 scenario start..+1 scenario end", "-trace-exits", "-nested-state-at", "30s"},
+		{"-kernel", "k", "-window", "..", "-nested-state-at", "-3s"},
+		{"-kernel", "k", "-fs", ".,tag=work", "-fs", "/usr,tag=usr,ro"},
+		{"-kernel", "k", "-fs", ".,tag=a", "-fs", "..,tag=a"},
+		{"-kernel", "k", "-fs", ".", "-fs", ".,tag=x,rw"},
+		{"-kernel", "k", "-port", "log,out=fd:2", "-port", "data,in=k"},
+		{"-kernel", "k", "-port", "a,out=x", "-port", "b,out=./x", "-port", "c,in=fd:0"},
 	} {
 		f.Add(strings.Join(args, "\x00"))
 	}
@@ -86,6 +93,16 @@ func FuzzParseRunFlags(f *testing.F) {
 		for _, d := range o.cfg.Disks {
 			if d.Path == "" {
 				t.Fatalf("parseRunFlags(%q): disk with an empty path", args)
+			}
+		}
+		for _, s := range o.cfg.Shares {
+			if s.Dir == "" || s.Tag == "" {
+				t.Fatalf("parseRunFlags(%q): share %+v without a directory or tag", args, s)
+			}
+		}
+		for _, p := range o.ports {
+			if p.Name == "" || p.In == "fd:0" {
+				t.Fatalf("parseRunFlags(%q): port %+v", args, p)
 			}
 		}
 	})

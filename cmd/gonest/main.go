@@ -7,6 +7,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -85,4 +87,21 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "gonest: unknown command %q (want run, doctor or version; see gonest -h)\n", args[0])
 	return 2
+}
+
+// parseFlags parses args with fs. The flag package calls Usage on every
+// parse error; here the usage text (usage with the flags' defaults in its
+// %s) goes to stdout for -h only, which returns flag.ErrHelp, and a bad
+// flag is just the error, for one line on stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, usage string) error {
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		fmt.Fprintf(stdout, usage, b.String())
+	}
+	return err
 }

@@ -10,19 +10,29 @@ import (
 	"text/tabwriter"
 
 	"github.com/gonest/gonest/machine"
+	"github.com/gonest/gonest/window"
 )
 
-// report prints what -stats, -stats-json and -nested-state ask for.
-func report(m *machine.Machine, o *runOptions, out machine.Outcome, stderr io.Writer) error {
+// report prints what -stats, -stats-json, -nested-state and -window ask
+// for.
+func report(m *machine.Machine, o *runOptions, out machine.Outcome, an *anatomy, stderr io.Writer) error {
 	if o.nestedState {
 		printNestedState(stderr, m)
+	}
+	if !o.stats {
+		for _, w := range an.windows() {
+			w.WriteText(stderr)
+		}
 	}
 	if !o.stats && o.statsJSON == "" {
 		return nil
 	}
-	s := m.Stats(out)
+	s := statsReport{Stats: m.Stats(out), Windows: an.windows(), NestedStates: an.nestedCaptures()}
 	if o.stats {
-		printStats(stderr, s)
+		printStats(stderr, s.Stats)
+		for _, w := range s.Windows {
+			w.WriteText(stderr)
+		}
 	}
 	if o.statsJSON != "" {
 		w := stderr
@@ -146,9 +156,17 @@ func nonZero(m map[string]uint64, k string) bool { return m[k] != 0 }
 
 func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// printNestedState prints each vCPU's decoded KVM_GET_NESTED_STATE header.
+// printNestedState prints each vCPU's decoded KVM_GET_NESTED_STATE.
 func printNestedState(w io.Writer, m *machine.Machine) {
 	for _, st := range m.NestedStates() {
-		fmt.Fprintf(w, "nested state vcpu %d: %s\n", st.VCPU, st.Text)
+		writeNestedState(w, st)
 	}
+}
+
+// statsReport is what -stats-json writes: the statistics, the -window
+// results and the live -nested-state-at/SIGUSR1 readings.
+type statsReport struct {
+	machine.Stats
+	Windows      []window.Result `json:"windows,omitempty"`
+	NestedStates []stateCapture  `json:"nested_states,omitempty"`
 }

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gonest/gonest/console"
+	"github.com/gonest/gonest/devices/virtio/vconsole"
 	"github.com/gonest/gonest/doctor"
 	"github.com/gonest/gonest/hostinfo"
 	"github.com/gonest/gonest/machine"
@@ -38,59 +38,78 @@ Examples:
   gonest run -kernel vmlinuz -initrd g1.cpio -m 1G -smp 2 -append "quiet"
   gonest run -kernel vmlinuz -initrd ci.cpio -timeout 5m -disk data.ext4 -disk base.img,ro
   gonest run -kernel vmlinuz -initrd g1.cpio -nested off    # hide SVM/VMX from the guest
+  gonest run -kernel vmlinuz -initrd g1.cpio -disk old.img,if=ide   # an ATA disk (Linux: ata_piix, /dev/sda)
+  gonest run -kernel vmlinuz -initrd g1.cpio -fs $PWD,tag=work -fs /usr,tag=usr,ro,cache=1h
+      # in the guest: modprobe virtiofs; mount -t virtiofs work /mnt
+  gonest run -kernel vmlinuz -initrd g1.cpio -port data,in=input.bin,out=output.bin -port log,out=fd:3 3>guest.log
+      # in the guest: /dev/vportNpM, named in /sys/class/virtio-ports/vportNpM/name
 `
 
-// diskFlags collects repeated -disk values.
-type diskFlags []machine.DiskSpec
-
-func (d *diskFlags) String() string { return "" }
-
-func (d *diskFlags) Set(s string) error {
-	spec, err := machine.ParseDiskSpec(s)
-	if err != nil {
-		return err
-	}
-	*d = append(*d, spec)
-	return nil
+// listFlag collects the values of a repeated flag, each parsed by parse.
+type listFlag[T any] struct {
+	v     *[]T
+	parse func(string) (T, error)
 }
 
-// sizeFlag is -m.
-type sizeFlag uint64
+func (f listFlag[T]) String() string { return "" }
 
-func (s *sizeFlag) String() string { return machine.FormatSize(uint64(*s)) }
-func (s *sizeFlag) Set(v string) error {
-	n, err := parseSize(v)
-	if err != nil {
-		return err
+func (f listFlag[T]) Set(s string) error {
+	v, err := f.parse(s)
+	if err == nil {
+		*f.v = append(*f.v, v)
 	}
-	*s = sizeFlag(n)
-	return nil
+	return err
 }
 
-// cpusFlag is -smp: a whole number, with a message that says so.
-type cpusFlag int
-
-func (c *cpusFlag) String() string { return strconv.Itoa(int(*c)) }
-func (c *cpusFlag) Set(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return fmt.Errorf("want a whole number of vCPUs, such as 2")
-	}
-	*c = cpusFlag(n)
-	return nil
+// valueFlag is a flag.Value of type T, parsed by parse (whose error is
+// the whole message after "invalid value ... for flag -x:") and shown by
+// format.
+type valueFlag[T any] struct {
+	v      *T
+	parse  func(string) (T, error)
+	format func(T) string
 }
 
-// durationFlag is -timeout: a Go duration, with a message that says so.
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string { return time.Duration(*d).String() }
-func (d *durationFlag) Set(v string) error {
-	t, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("want a duration with a unit, such as 90s or 5m")
+func (f valueFlag[T]) String() string {
+	if f.v == nil {
+		return ""
 	}
-	*d = durationFlag(t)
-	return nil
+	return f.format(*f.v)
+}
+
+func (f valueFlag[T]) Set(s string) error {
+	v, err := f.parse(s)
+	if err == nil {
+		*f.v = v
+	}
+	return err
+}
+
+// sizeValue is -m: 512M, 2G, a bare number of MiB.
+func sizeValue(v *uint64) valueFlag[uint64] {
+	return valueFlag[uint64]{v, parseSize, machine.FormatSize}
+}
+
+// cpusValue is -smp: a whole number, with a message that says so.
+func cpusValue(v *int) valueFlag[int] {
+	return valueFlag[int]{v, func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("want a whole number of vCPUs, such as 2")
+		}
+		return n, nil
+	}, strconv.Itoa}
+}
+
+// durationValue is -timeout: a Go duration, with a message that says so.
+func durationValue(v *time.Duration) valueFlag[time.Duration] {
+	return valueFlag[time.Duration]{v, func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("want a duration with a unit, such as 90s or 5m")
+		}
+		return d, nil
+	}, time.Duration.String}
 }
 
 // runOptions are gonest run's parsed flags.
@@ -101,6 +120,9 @@ type runOptions struct {
 	nestedState bool
 	verbose     bool
 	forward     bool
+	messages    string
+	anatomy     anatomyOptions
+	ports       []vconsole.PortSpec
 }
 
 // parseRunFlags parses gonest run's flags. -h returns flag.ErrHelp.
@@ -108,31 +130,26 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 	o := &runOptions{cfg: machine.Config{MemSize: machine.DefaultMemSize, CPUs: machine.DefaultCPUs}}
 	fs := flag.NewFlagSet("gonest run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	mem := sizeFlag(o.cfg.MemSize)
-	var disks diskFlags
 	nested := "auto"
 	fs.StringVar(&o.cfg.Kernel, "kernel", "", "kernel `PATH`: a bzImage or an uncompressed ELF vmlinux (required)")
 	fs.StringVar(&o.cfg.Initrd, "initrd", "", "initramfs `PATH` (cpio, optionally compressed)")
 	fs.StringVar(&o.cfg.Append, "append", "", "extra kernel command line, added after gonest's console defaults")
-	fs.Var(&mem, "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
-	fs.Var((*cpusFlag)(&o.cfg.CPUs), "smp", "number of vCPUs")
-	fs.Var((*durationFlag)(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
+	fs.Var(sizeValue(&o.cfg.MemSize), "m", "guest memory `SIZE`, e.g. 512M or 2G (a bare number means MiB)")
+	fs.Var(cpusValue(&o.cfg.CPUs), "smp", "number of vCPUs")
+	fs.Var(durationValue(&o.cfg.Timeout), "timeout", "stop the guest and exit 124 after this `DURATION` (e.g. 90s, 5m; 0 = never)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto passes the host's VMX/SVM to the guest when KVM offers it, on requires it, off hides it")
-	fs.Var(&disks, "disk", "virtio-blk disk `PATH[,ro][,serial=ID]`; repeat for more disks")
+	fs.Var(listFlag[machine.DiskSpec]{&o.cfg.Disks, machine.ParseDiskSpec}, "disk", "disk image `PATH[,ro][,serial=ID][,if=virtio|ide]`: virtio-blk, or with if=ide a drive on the emulated IDE controller (ATA PIO, 4 at most); repeat for more disks")
+	fs.Var(listFlag[machine.ShareSpec]{&o.cfg.Shares, machine.ParseShareSpec}, "fs", "share host directory `DIR,tag=TAG[,ro][,cache=DURATION]` over virtio-fs; the guest mounts it with mount -t virtiofs TAG /mnt; cache: how long the guest trusts names and attributes (default 1s); repeat for more")
+	fs.Var(listFlag[vconsole.PortSpec]{&o.ports, vconsole.ParsePortSpec}, "port", "virtio-console port `NAME[,in=PATH|fd:N][,out=PATH|fd:N]`: in= is sent to the guest, the guest's writes go to out=; repeat for more")
 	fs.BoolVar(&o.stats, "stats", false, "print exit statistics, KVM counters and the boot timeline at exit")
 	fs.StringVar(&o.statsJSON, "stats-json", "", "write the statistics as JSON to `FILE` at exit (- for stderr)")
 	fs.BoolVar(&o.nestedState, "nested-state", false, "print the decoded KVM_GET_NESTED_STATE of each vCPU at exit")
 	fs.BoolVar(&o.verbose, "v", false, "log what the VMM does to stderr: kernel placement, devices, disks, PCI BARs and virtio setup as the guest does it, how it stopped")
-	fs.BoolVar(&o.forward, "forward-markers", false, "pass the guest's boot markers on to this machine's own marker port (port 0xf8 via /dev/port), for nested timelines")
-	// Usage is printed only for -h; a parse error is one line.
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&o.messages, "messages", "", "write the guest's message lines (port 0xe9) and boot markers to `FILE`, one message a line (an inherited pipe: /proc/self/fd/3)")
+	fs.BoolVar(&o.forward, "forward", false, "pass the guest's boot markers and messages on to this machine's own ports 0xf8 and 0xe9, one level deeper (gonest inside a guest; needs root)")
+	o.anatomy.addFlags(fs)
+	if err := parseFlags(fs, args, stdout, runUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			var b strings.Builder
-			fs.SetOutput(&b)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-			fmt.Fprintf(stdout, runUsage, b.String())
 			return nil, err
 		}
 		return nil, usagef("gonest run: %v (see gonest run -h)", err)
@@ -148,8 +165,11 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 		return nil, usagef("gonest run: %v", err)
 	}
 	o.cfg.Nested = n
-	o.cfg.MemSize = uint64(mem)
-	o.cfg.Disks = disks
+	for _, p := range o.ports {
+		if err := p.Check(); err != nil {
+			return nil, usagef("gonest run: %v", err)
+		}
+	}
 	if o.cfg.Timeout < 0 {
 		return nil, usagef("gonest run: -timeout %s is negative", o.cfg.Timeout)
 	}
@@ -159,6 +179,9 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, usagef("gonest run: -stats-json %s: directory %s does not exist", o.statsJSON, dir)
 		}
+	}
+	if err := o.anatomy.check(); err != nil {
+		return nil, err
 	}
 	if err := checkConflicts(o); err != nil {
 		return nil, err
@@ -196,18 +219,34 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	sigs.setConsole(con, stderr)
 
-	if o.forward {
-		fwd, err := newMarkerForwarder()
-		if err != nil {
-			fmt.Fprintf(stderr, "gonest: -forward-markers: %v\n", err)
-			return machine.ExitUsage
+	an := newAnatomy(&o.anatomy, stderr)
+	o.cfg.OnMarker = an.onMarker
+	rel, err := newRelay(o.messages, o.forward)
+	if err != nil {
+		con.Restore()
+		fmt.Fprintf(stderr, "gonest run: %v\n", err)
+		return machine.ExitUsage
+	}
+	if rel != nil {
+		o.cfg.OnMarker = func(mk machine.Marker) {
+			rel.Marker(mk)
+			an.onMarker(mk)
 		}
-		defer fwd.Close()
-		o.cfg.OnMarker = fwd.Forward
+		o.cfg.OnMessage = rel.Message
+	}
+	ends := make([]*vconsole.Ends, len(o.ports))
+	for i, p := range o.ports {
+		var pc machine.PortConfig
+		pc, ends[i] = p.Ends()
+		o.cfg.Ports = append(o.cfg.Ports, pc)
+		defer ends[i].Close()
 	}
 	m, err := machine.New(o.cfg)
 	if err != nil {
 		con.Restore()
+		if rel != nil {
+			rel.Close() //nolint:errcheck // nothing was queued: the machine never ran
+		}
 		fmt.Fprintf(stderr, "gonest: %v\n", oneLine(err))
 		if machine.IsInputError(err) {
 			return machine.ExitUsage
@@ -215,6 +254,15 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		return machine.ExitFailure
 	}
 	defer m.Close()
+	// The ports' files are opened (out= created) only now that the
+	// machine is sure to run.
+	for _, e := range ends {
+		if err := e.Open(); err != nil {
+			con.Restore()
+			fmt.Fprintf(stderr, "gonest: %v\n", oneLine(err))
+			return machine.ExitUsage
+		}
+	}
 	// The host warning comes once the machine is built, so that bad input
 	// gets exactly one line.
 	if w := doctor.StartupWarning(hostinfo.Root()); w != "" {
@@ -230,12 +278,20 @@ func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}()
 
 	sigs.setMachine(m)
+	an.attach(m)
 
 	out := m.Run(ctx)
 	cancel()
+	an.finish()
 	con.Restore()
-	if o.stats || o.statsJSON != "" || o.nestedState {
-		if err := report(m, o, out, stderr); err != nil {
+	if rel != nil {
+		// The guest's verdict message leaves before gonest's exit status.
+		if err := rel.Close(); err != nil {
+			fmt.Fprintf(stderr, "gonest: %v\n", err)
+		}
+	}
+	if o.stats || o.statsJSON != "" || o.nestedState || an.reports() {
+		if err := report(m, o, out, an, stderr); err != nil {
 			fmt.Fprintf(stderr, "gonest: stats: %v\n", err)
 		}
 	}

@@ -16,9 +16,15 @@ type Options struct {
 	// MMIO is where decoded BARs appear: the board's MMIO bus.
 	MMIO AddressSpace
 	// Windows are the guest physical ranges the host bridge forwards to
-	// BARs (boot/layout.go's PCI MMIO window). BARs are allocated in them,
-	// and a BAR the guest moves outside them is not decoded.
+	// memory BARs (boot/layout.go's PCI MMIO window). BARs are allocated
+	// in them, and a BAR the guest moves outside them is not decoded.
 	Windows []Window
+	// IO is where I/O BARs appear: the board's port I/O bus. Nil leaves
+	// I/O BARs undecoded and unallocated.
+	IO AddressSpace
+	// IOWindows are the port ranges the host bridge forwards to I/O BARs
+	// (boot/layout.go's PCI I/O window), as Windows are for memory BARs.
+	IOWindows []Window
 	// Reset, if set, runs when the guest requests a reset through the
 	// reset control register at port 0xCF9 (Linux's reboot=pci).
 	Reset func()
@@ -30,12 +36,13 @@ type Options struct {
 // Bus is PCI bus 0 behind a host bridge: 32 device slots with one function
 // each, and the host bridge itself at 00:00.0.
 type Bus struct {
-	opts  Options
-	log   *slog.Logger
-	mu    sync.RWMutex
-	slots [NumSlots]Function
-	alloc *Allocator
-	conf  *ConfigIO
+	opts    Options
+	log     *slog.Logger
+	mu      sync.RWMutex
+	slots   [NumSlots]Function
+	alloc   *Allocator
+	ioAlloc *Allocator // nil without Options.IO
+	conf    *ConfigIO
 }
 
 type hostBridge struct{ cfg *Config }
@@ -57,6 +64,15 @@ func NewBus(o Options) (*Bus, error) {
 	}
 	b := &Bus{opts: o, log: log, alloc: alloc}
 	b.opts.Windows = alloc.windows
+	if o.IO != nil {
+		if len(o.IOWindows) == 0 {
+			return nil, fmt.Errorf("pci bus: an i/o space without an i/o window")
+		}
+		if b.ioAlloc, err = NewAllocator(o.IOWindows); err != nil {
+			return nil, fmt.Errorf("pci bus: i/o %w", err)
+		}
+		b.opts.IOWindows = b.ioAlloc.windows
+	}
 	b.conf = &ConfigIO{bus: b}
 	hb := &hostBridge{cfg: NewConfig(Header{
 		VendorID: hostBridgeVendor,
@@ -104,10 +120,10 @@ func (b *Bus) AddAt(slot int, fn Function) error {
 	}
 	cfg.mu.Lock()
 	var sizes [NumBARs]uint64
-	var below4G [NumBARs]bool
+	var below4G, io [NumBARs]bool
 	for i, bs := range cfg.bars {
 		if bs != nil {
-			sizes[i], below4G[i] = bs.Size, !bs.Is64
+			sizes[i], below4G[i], io[i] = bs.Size, !bs.Is64, bs.IO
 		}
 	}
 	cfg.mu.Unlock()
@@ -116,7 +132,14 @@ func (b *Bus) AddAt(slot int, fn Function) error {
 		if size == 0 {
 			continue
 		}
-		addr, err := b.alloc.Allocate(size, below4G[i])
+		alloc := b.alloc
+		if io[i] {
+			if b.ioAlloc == nil {
+				return fmt.Errorf("pci bus: slot %d bar %d: an I/O BAR on a bus without I/O space", slot, i)
+			}
+			alloc = b.ioAlloc
+		}
+		addr, err := alloc.Allocate(size, below4G[i])
 		if err != nil {
 			return fmt.Errorf("pci bus: slot %d bar %d: %w", slot, i, err)
 		}
@@ -128,7 +151,7 @@ func (b *Bus) AddAt(slot int, fn Function) error {
 		}
 	}
 	obs, _ := fn.(BARObserver)
-	cfg.attach(b.opts.MMIO, b.opts.Windows, obs, b.log)
+	cfg.attach(addressSpace{b.opts.MMIO, b.opts.Windows}, addressSpace{b.opts.IO, b.opts.IOWindows}, obs, b.log)
 	b.slots[slot] = fn
 	return nil
 }

@@ -58,11 +58,16 @@ type Header struct {
 	InterruptPin bool
 }
 
-// BAR is one memory BAR of a function.
+// BAR is one BAR of a function: memory space, or with IO port I/O space.
 type BAR struct {
-	// Size is a power of two, at least 16 bytes.
+	// Size is a power of two: at least 16 bytes for a memory BAR, 4 to
+	// 256 bytes for an I/O BAR (PCI 3.0 §6.2.5.1).
 	Size uint64
-	// Is64 makes a 64-bit BAR, which also takes the next BAR register.
+	// IO makes an I/O space BAR, decoded on the port I/O bus while
+	// COMMAND.IO is set. It cannot be 64-bit or prefetchable.
+	IO bool
+	// Is64 makes a 64-bit memory BAR, which also takes the next BAR
+	// register.
 	Is64 bool
 	// Prefetchable promises that reads have no side effects.
 	Prefetchable bool
@@ -95,13 +100,16 @@ type Config struct {
 	upper [NumBARs]bool // register i holds the high half of BAR i-1
 	caps  []capability
 	last  int // offset of the next pointer to patch when a capability is added
+	// devEnd is one past the last device-specific register
+	// (SetDeviceRegisters); capabilities start there or later.
+	devEnd int
 
 	command atomic.Uint32 // COMMAND, for lock-free readers on the interrupt path
 	intx    atomic.Bool   // StatusInterrupt
 
-	mapMu    sync.Mutex // serializes BAR (un)mapping
-	space    AddressSpace
-	windows  []Window
+	mapMu    sync.Mutex   // serializes BAR (un)mapping
+	mem      addressSpace // where memory BARs are decoded
+	io       addressSpace // where I/O BARs are decoded
 	observer BARObserver
 	log      *slog.Logger
 }
@@ -130,12 +138,18 @@ func NewConfig(h Header) *Config {
 }
 
 // AddBAR declares BAR index. A 64-bit BAR also takes register index+1.
-// BARs are declared before the function is added to a bus.
+// BARs are declared before the function is added to a bus. An I/O BAR
+// makes COMMAND.IO writable.
 func (c *Config) AddBAR(index int, b BAR) error {
 	if index < 0 || index >= NumBARs || (b.Is64 && index+1 >= NumBARs) {
 		return fmt.Errorf("pci bar %d: index out of range", index)
 	}
-	if b.Size < minBARSize || bits.OnesCount64(b.Size) != 1 || (!b.Is64 && b.Size > maxBAR32Size) {
+	switch {
+	case b.IO && (b.Is64 || b.Prefetchable):
+		return fmt.Errorf("pci bar %d: an I/O BAR is neither 64-bit nor prefetchable", index)
+	case b.IO && (b.Size < minIOBARSize || b.Size > maxIOBARSize || bits.OnesCount64(b.Size) != 1):
+		return fmt.Errorf("pci bar %d: I/O size %#x must be a power of two from %d to %d bytes", index, b.Size, minIOBARSize, maxIOBARSize)
+	case !b.IO && (b.Size < minBARSize || bits.OnesCount64(b.Size) != 1 || (!b.Is64 && b.Size > maxBAR32Size)):
 		return fmt.Errorf("pci bar %d: size %#x must be a power of two of at least %d bytes", index, b.Size, minBARSize)
 	}
 	if b.Device == nil {
@@ -149,6 +163,9 @@ func (c *Config) AddBAR(index int, b BAR) error {
 	c.bars[index] = &barState{BAR: b}
 	if b.Is64 {
 		c.upper[index+1] = true
+	}
+	if b.IO {
+		c.wmask[RegCommand] |= CommandIO
 	}
 	c.storeBAR(index)
 	return nil
@@ -164,7 +181,7 @@ func (c *Config) AddCapability(id uint8, body, writable []byte, h CapabilityHand
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	off := firstCapability
+	off := max(firstCapability, (c.devEnd+3)&^3)
 	if n := len(c.caps); n > 0 {
 		off = c.caps[n-1].off + c.caps[n-1].length
 	}
@@ -182,6 +199,29 @@ func (c *Config) AddCapability(id uint8, body, writable []byte, h CapabilityHand
 	binary.LittleEndian.PutUint16(c.regs[RegStatus:], binary.LittleEndian.Uint16(c.regs[RegStatus:])|StatusCapList)
 	c.caps = append(c.caps, capability{off: off, length: length, h: h})
 	return off, nil
+}
+
+// SetDeviceRegisters gives the bytes [off, off+len(init)) of the
+// device-specific area (0x40 to 0xFF) their reset values and, per byte,
+// the bits the guest may change: a chipset's own registers, such as the
+// PIIX's IDE timing registers. They are plain storage; call it before any
+// capability is added, which then goes after them.
+func (c *Config) SetDeviceRegisters(off int, init, writable []byte) error {
+	if len(writable) != len(init) {
+		return fmt.Errorf("pci device registers at %#x: %d mask bytes for %d bytes", off, len(writable), len(init))
+	}
+	if off < firstCapability || off+len(init) > ConfigSize {
+		return fmt.Errorf("pci device registers at %#x+%d: outside the device-specific area %#x-%#x", off, len(init), firstCapability, ConfigSize-1)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.caps) > 0 {
+		return fmt.Errorf("pci device registers at %#x: set them before adding capabilities", off)
+	}
+	copy(c.regs[off:], init)
+	copy(c.wmask[off:], writable)
+	c.devEnd = max(c.devEnd, off+len(init))
+	return nil
 }
 
 // Command returns the COMMAND register without taking a lock.
@@ -296,17 +336,28 @@ func (c *Config) writeBAR(i, within int, data []byte) bool {
 	if c.upper[i] {
 		b.addr = b.addr&0xFFFFFFFF | v<<32
 	} else {
-		b.addr = b.addr&^0xFFFFFFFF | v&^barFlagsMask
+		b.addr = b.addr&^0xFFFFFFFF | v&^b.flagsMask()
 	}
 	b.addr &^= b.Size - 1
 	c.storeBAR(owner)
 	return b.addr != old
 }
 
+// flagsMask is the read-only low bits of the BAR register.
+func (b *barState) flagsMask() uint64 {
+	if b.IO {
+		return ioBARFlagsMask
+	}
+	return barFlagsMask
+}
+
 // storeBAR writes BAR i's address and flags into the registers.
 func (c *Config) storeBAR(i int) {
 	b := c.bars[i]
 	flags := uint32(0)
+	if b.IO {
+		flags |= BARSpaceIO
+	}
 	if b.Is64 {
 		flags |= BARMem64
 	}
@@ -319,10 +370,11 @@ func (c *Config) storeBAR(i int) {
 	}
 }
 
-// attach connects the function to a bus: where its BARs may be decoded.
-func (c *Config) attach(space AddressSpace, windows []Window, observer BARObserver, log *slog.Logger) {
+// attach connects the function to a bus: where its memory and I/O BARs
+// may be decoded.
+func (c *Config) attach(mem, io addressSpace, observer BARObserver, log *slog.Logger) {
 	c.mapMu.Lock()
-	c.space, c.windows, c.observer = space, windows, observer
+	c.mem, c.io, c.observer = mem, io, observer
 	if log != nil {
 		c.log = log
 	}
@@ -347,23 +399,28 @@ type barChange struct {
 	dev           devices.Device
 }
 
-// updateMappings makes the address space match the BAR registers and the
-// COMMAND memory-decode bit: a BAR is decoded while decoding is on and the
-// BAR lies inside a window.
+// updateMappings makes the address spaces match the BAR registers and the
+// COMMAND decode bits: a memory BAR is decoded while COMMAND.Memory is on
+// and it lies inside a memory window, an I/O BAR while COMMAND.IO is on and
+// it lies inside an I/O window.
 func (c *Config) updateMappings() {
 	c.mapMu.Lock()
 	defer c.mapMu.Unlock()
-	if c.space == nil {
+	if c.mem.space == nil {
 		return
 	}
 	var changes []barChange
 	c.mu.Lock()
-	decode := c.Command()&CommandMemory != 0
+	cmd := c.Command()
 	for i, b := range c.bars {
 		if b == nil {
 			continue
 		}
-		want := decode && c.inWindow(b.addr, b.Size)
+		as, decode := &c.mem, cmd&CommandMemory != 0
+		if b.IO {
+			as, decode = &c.io, cmd&CommandIO != 0
+		}
+		want := decode && as.space != nil && as.inWindow(b.addr, b.Size)
 		if b.mapped && (!want || b.mappedAt != b.addr) {
 			changes = append(changes, barChange{index: i, unmap: true, oldBase: b.mappedAt})
 		}
@@ -374,15 +431,19 @@ func (c *Config) updateMappings() {
 	c.mu.Unlock()
 	for _, ch := range changes {
 		b := c.bars[ch.index]
+		space := c.mem.space
+		if b.IO {
+			space = c.io.space
+		}
 		if ch.unmap {
-			c.space.Remove(ch.oldBase)
+			space.Remove(ch.oldBase)
 			b.mapped = false
 			if c.observer != nil {
 				c.observer.BARUnmapped(ch.index, ch.oldBase)
 			}
 			continue
 		}
-		if err := c.space.Insert(ch.dev, ch.base, ch.size); err != nil {
+		if err := space.Insert(ch.dev, ch.base, ch.size); err != nil {
 			// The guest placed the BAR over something else. Real
 			// hardware would decode both and conflict; gonest leaves it
 			// unmapped until the guest moves it.
@@ -400,8 +461,14 @@ func (c *Config) updateMappings() {
 	}
 }
 
-func (c *Config) inWindow(base, size uint64) bool {
-	for _, w := range c.windows {
+// addressSpace is one kind of space BARs are decoded in, with its windows.
+type addressSpace struct {
+	space   AddressSpace
+	windows []Window
+}
+
+func (a *addressSpace) inWindow(base, size uint64) bool {
+	for _, w := range a.windows {
 		if w.contains(base, size) {
 			return true
 		}

@@ -21,15 +21,23 @@ func FuzzConfigSpace(f *testing.F) {
 	f.Add(seedSizing())
 	f.Add(seedEnableAndMove())
 	f.Add([]byte{2, 1, 0x04, 2, 0xFF, 0xFF, 0, 0, 3, 1, 0xFD, 4, 1, 2, 3, 4})
+	f.Add(append(op(2, 2, RegCommand, 1, CommandIO), op(2, 2, RegBAR0+4, 2, 0x2000)...))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		mmio := devices.NewBus("mmio")
-		b, err := NewBus(Options{MMIO: mmio, Windows: []Window{testWindow}})
+		mmio, pio := devices.NewBus("mmio"), devices.NewBus("pio")
+		b, err := NewBus(Options{MMIO: mmio, Windows: []Window{testWindow}, IO: pio, IOWindows: []Window{testIOWindow}})
 		require.NoError(t, err)
 		fn := newTestFn(t)
 		_, err = NewMSIX(fn.cfg, 4, 0, 0x4000, 0x5000, &fakeRouter{}, nil)
 		require.NoError(t, err)
 		slot, err := b.Add(fn)
 		require.NoError(t, err)
+		// Slot 2: a function with I/O BARs of 8 and 4 bytes and device
+		// registers, as the IDE controller has.
+		ioFn := NewConfig(Header{VendorID: 0x8086, DeviceID: 0x7010, Class: 0x010105})
+		require.NoError(t, ioFn.AddBAR(0, BAR{Size: 8, IO: true, Device: &regDev{}}))
+		require.NoError(t, ioFn.AddBAR(1, BAR{Size: 4, IO: true, Device: &regDev{}}))
+		require.NoError(t, ioFn.SetDeviceRegisters(0x40, []byte{0, 0x80}, []byte{0xFF, 0xFF}))
+		require.NoError(t, b.AddAt(2, &testFn{cfg: ioFn}))
 		io := b.ConfigIO()
 		for len(ops) >= fuzzOpLen {
 			op := ops[:fuzzOpLen]
@@ -52,8 +60,25 @@ func FuzzConfigSpace(f *testing.F) {
 				fn.cfg.Read(uint64(reg), make([]byte, size))
 			}
 			checkInvariants(t, b, mmio, slot)
+			checkIOInvariants(t, b, pio)
 		}
 	})
+}
+
+// checkIOInvariants checks the I/O BAR function in slot 2: its BARs keep
+// the I/O space bit, and whatever is decoded on the port bus lies in the
+// I/O window, naturally aligned.
+func checkIOInvariants(t *testing.T, b *Bus, pio *devices.Bus) {
+	t.Helper()
+	bar := make([]byte, 4)
+	for i := range 2 {
+		b.ReadConfig(0, 2, 0, uint64(RegBAR0+4*i), bar)
+		require.Equal(t, uint32(BARSpaceIO), binary.LittleEndian.Uint32(bar)&ioBARFlagsMask, "bar %d type bits", i)
+	}
+	for _, m := range pio.Mappings() {
+		require.True(t, testIOWindow.contains(m.Base, m.Size), "port mapping %#x+%#x outside the I/O window", m.Base, m.Size)
+		require.Zero(t, m.Base%m.Size, "port mapping %#x+%#x not naturally aligned", m.Base, m.Size)
+	}
 }
 
 func checkInvariants(t *testing.T, b *Bus, mmio *devices.Bus, slot int) {

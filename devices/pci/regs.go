@@ -43,8 +43,9 @@ const (
 	CommandSERR        = 1 << 8  // PCI_COMMAND_SERR: SERR# enable
 	CommandINTxDisable = 1 << 10 // PCI_COMMAND_INTX_DISABLE: do not assert INTx
 
-	// commandWritable are the COMMAND bits the guest may change. I/O
-	// decoding stays off: gonest functions have memory BARs only.
+	// commandWritable are the COMMAND bits the guest may change. IO is
+	// added for a function that has an I/O BAR (AddBAR); without one it
+	// stays 0, as on hardware with nothing to decode.
 	commandWritable = CommandMemory | CommandMaster | CommandParity | CommandSERR | CommandINTxDisable
 )
 
@@ -63,20 +64,23 @@ const (
 		StatusRecMasterAbort | StatusSigSystemError | StatusDetectedParityErr
 )
 
-// Low bits of a memory BAR (PCI 3.0 §6.2.5.1). They are read-only.
+// Low bits of a BAR (PCI 3.0 §6.2.5.1). They are read-only.
 const (
-	BARSpaceIO    = 1 << 0 // PCI_BASE_ADDRESS_SPACE_IO: an I/O BAR (gonest has none)
-	BARMem64      = 2 << 1 // PCI_BASE_ADDRESS_MEM_TYPE_64: the BAR and the next one hold a 64-bit address
-	BARPrefetch   = 1 << 3 // PCI_BASE_ADDRESS_MEM_PREFETCH: reads have no side effects
-	barFlagsMask  = 0xF    // the read-only low nibble of a memory BAR
-	minBARSize    = 16     // the smallest memory BAR the specification allows
-	maxBAR32Size  = 1 << 31
-	headerType0   = 0x00 // PCI_HEADER_TYPE_NORMAL, single-function
-	capIDVendor   = 0x09 // PCI_CAP_ID_VNDR
-	capIDMSIX     = 0x11 // PCI_CAP_ID_MSIX
-	classHostPCI  = 0x060000
-	classShift    = 8
-	interruptPinA = 1 // INTA#
+	BARSpaceIO     = 1 << 0 // PCI_BASE_ADDRESS_SPACE_IO: an I/O BAR
+	BARMem64       = 2 << 1 // PCI_BASE_ADDRESS_MEM_TYPE_64: the BAR and the next one hold a 64-bit address
+	BARPrefetch    = 1 << 3 // PCI_BASE_ADDRESS_MEM_PREFETCH: reads have no side effects
+	barFlagsMask   = 0xF    // the read-only low nibble of a memory BAR
+	ioBARFlagsMask = 0x3    // the read-only low two bits of an I/O BAR
+	minBARSize     = 16     // the smallest memory BAR the specification allows
+	maxBAR32Size   = 1 << 31
+	minIOBARSize   = 4    // the smallest I/O BAR
+	maxIOBARSize   = 256  // the largest I/O BAR (PCI 3.0 §6.2.5.1)
+	headerType0    = 0x00 // PCI_HEADER_TYPE_NORMAL, single-function
+	capIDVendor    = 0x09 // PCI_CAP_ID_VNDR
+	capIDMSIX      = 0x11 // PCI_CAP_ID_MSIX
+	classHostPCI   = 0x060000
+	classShift     = 8
+	interruptPinA  = 1 // INTA#
 )
 
 // Configuration mechanism #1 address register at port 0xCF8 (PCI 3.0 §3.2.2.3.2).

@@ -129,6 +129,17 @@ func (q *Queue) availIdx() uint16 {
 	return uint16(atomicLoad32(q.availWord) >> q.availShift)
 }
 
+// availFlags reads avail.flags. When the ring is 4-aligned in host memory
+// (Linux's rings and virtiotest's are), flags share the word of avail.idx
+// and come with the same atomic load, which also tells the race detector
+// how a driver goroutine in a test and the device synchronize.
+func (q *Queue) availFlags() uint16 {
+	if q.availShift == 16 {
+		return uint16(atomicLoad32(q.availWord))
+	}
+	return load16(q.avail[0:2])
+}
+
 // Pop takes the next available descriptor chain and walks it into c. It
 // returns false when the ring is empty or the queue is broken, and an error
 // (after failing the queue) when the driver corrupted the ring.
@@ -180,7 +191,7 @@ func (q *Queue) SignalUsed() {
 		if cur-ev-1 >= cur-old { // !vring_need_event(ev, cur, old)
 			return
 		}
-	} else if load16(q.avail[0:2])&AvailFlagNoInterrupt != 0 {
+	} else if q.availFlags()&AvailFlagNoInterrupt != 0 {
 		return
 	}
 	if q.cfg.Interrupt != nil {

@@ -1,5 +1,10 @@
 package virtio
 
+import (
+	"errors"
+	"sync"
+)
+
 // Handler executes one request. It returns how many bytes of the chain's
 // writable buffers the driver may look at (the used element's len), or an
 // error when the chain cannot be answered at all, which fails the queue.
@@ -56,5 +61,80 @@ func Drain(q *Queue, stop <-chan struct{}, c *Chain, h Handler) bool {
 		if q.Idle() {
 			return true
 		}
+	}
+}
+
+// Workers are a device's queue goroutines between Activate and Reset.
+// The zero value is ready.
+type Workers struct {
+	mu     sync.Mutex
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// Errors of Workers.Start.
+var (
+	ErrClosed = errors.New("device is closed")
+	ErrActive = errors.New("device is already active")
+)
+
+// Start runs each function in its own goroutine with a channel that Stop
+// closes.
+func (w *Workers) Start(run ...func(stop <-chan struct{})) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		return ErrClosed
+	case w.stop != nil:
+		return ErrActive
+	}
+	w.stop = make(chan struct{})
+	for _, f := range run {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			f(w.stop)
+		}()
+	}
+	return nil
+}
+
+// Stop closes the workers' channel and waits until every one returned;
+// each finishes the request it is executing first.
+func (w *Workers) Stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopLocked()
+}
+
+func (w *Workers) stopLocked() {
+	if w.stop != nil {
+		close(w.stop)
+		w.wg.Wait()
+		w.stop = nil
+	}
+}
+
+// Close stops the workers for good. It reports false when they were
+// closed already.
+func (w *Workers) Close() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.closed = true
+	w.stopLocked()
+	return true
+}
+
+// ReadConfigBytes serves Backend.ReadConfig from a device's configuration
+// structure: bytes past its end read as zeros.
+func ReadConfigBytes(cfg []byte, off uint64, data []byte) {
+	clear(data)
+	if off < uint64(len(cfg)) {
+		copy(data, cfg[off:])
 	}
 }

@@ -110,6 +110,16 @@ func (a *Asm) InB() *Asm { return a.Raw(0xec) }
 // RepOutsB is rep outsb: RCX bytes from [RSI] to port DX.
 func (a *Asm) RepOutsB() *Asm { return a.Raw(0xf3, 0x6e) }
 
+// RepOutsL is rep outsd: RCX dwords from [RSI] to port DX.
+func (a *Asm) RepOutsL() *Asm { return a.Raw(0xf3, 0x6f) }
+
+// RepInsL is rep insd: RCX dwords from port DX to [RDI].
+func (a *Asm) RepInsL() *Asm { return a.Raw(0xf3, 0x6d) }
+
+// LeaDXRBX is lea edx, [rbx+disp]: DX becomes a port of an I/O window
+// whose base is in RBX.
+func (a *Asm) LeaDXRBX(disp uint32) *Asm { return a.Raw(0x8d, 0x93).Raw(le32(disp)...) }
+
 // StoreRBX is mov dword [rbx], eax.
 func (a *Asm) StoreRBX() *Asm { return a.Raw(0x89, 0x03) }
 

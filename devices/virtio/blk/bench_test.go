@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
 	"github.com/gonest/gonest/guestmem"
@@ -24,7 +25,7 @@ func BenchmarkSequentialRead(b *testing.B) {
 	)
 	img := filepath.Join(b.TempDir(), "bench.img")
 	require.NoError(b, os.WriteFile(img, make([]byte, imgSize), 0o644))
-	dev, err := Open(Spec{Path: img}, nil)
+	dev, err := Open(disk.Spec{Path: img}, nil)
 	require.NoError(b, err)
 	defer dev.Close()
 	mem := guestmem.FromBytes(memBase, make([]byte, 8<<20))

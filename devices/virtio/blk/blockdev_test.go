@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/gonest/gonest/devices/disk"
 )
 
 // loopDevice attaches image to a free loop device and returns its path,
@@ -62,7 +64,7 @@ func TestBlockDevice(t *testing.T) {
 	image := newImage(t, diskBytes)
 	dev := loopDevice(t, image)
 
-	h := newHarness(t, Spec{Path: dev})
+	h := newHarness(t, disk.Spec{Path: dev})
 	assert.Equal(t, uint64(diskBytes/SectorSize), h.dev.Capacity(), "capacity from the device, not stat")
 	assert.NotZero(t, h.dev.Features()&FeatureWriteZeroes)
 
@@ -75,7 +77,7 @@ func TestBlockDevice(t *testing.T) {
 	require.Equal(t, byte(StatusOK), h.do(TypeFlush, 0, nil, 0).status)
 	assert.Equal(t, byte(StatusIOErr), h.do(TypeIn, diskBytes/SectorSize, nil, SectorSize).status, "past the end")
 
-	_, err := Open(Spec{Path: dev, ReadOnly: true}, nil)
+	_, err := Open(disk.Spec{Path: dev, ReadOnly: true}, nil)
 	require.Error(t, err, "flock works on a block device: a writer excludes others")
 	assert.Contains(t, err.Error(), "in use by another process")
 
@@ -87,7 +89,7 @@ func TestBlockDevice(t *testing.T) {
 	assert.Equal(t, make([]byte, SectorSize), got[7*SectorSize:8*SectorSize])
 	assert.Equal(t, sectorOf(7), got[6*SectorSize:7*SectorSize], "neighbours untouched")
 
-	ro, err := Open(Spec{Path: dev, ReadOnly: true}, nil)
+	ro, err := Open(disk.Spec{Path: dev, ReadOnly: true}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(diskBytes/SectorSize), ro.Capacity())
 	assert.NotZero(t, ro.Features()&FeatureRO)

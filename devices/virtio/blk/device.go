@@ -2,25 +2,22 @@ package blk
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 )
 
-// Device is a virtio block device backed by a file or a block device. It
-// implements virtio.Backend.
+// Device is a virtio block device backed by a disk image (package disk).
+// It implements virtio.Backend.
 type Device struct {
-	spec    Spec
-	file    *os.File
+	img     *disk.Image
+	spec    disk.Spec
 	fd      int
 	sectors uint64
 	// punchHole: fallocate(PUNCH_HOLE) works, so DISCARD is offered.
@@ -39,90 +36,33 @@ type Device struct {
 	closed bool
 }
 
-// Open opens the disk image of spec: read-write and locked exclusively,
-// or, with ro, read-only (O_RDONLY) with a shared lock, so two VMs cannot
-// write one image. log may be nil.
-func Open(spec Spec, log *slog.Logger) (*Device, error) {
+// Open opens the disk image of spec (disk.Open: read-write and locked
+// exclusively, or read-only with a shared lock). log may be nil.
+func Open(spec disk.Spec, log *slog.Logger) (*Device, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	flags, lock := os.O_RDWR, unix.LOCK_EX
-	if spec.ReadOnly {
-		flags, lock = os.O_RDONLY, unix.LOCK_SH
-	}
-	f, err := os.OpenFile(spec.Path, flags, 0)
+	img, err := disk.Open(spec, log)
 	if err != nil {
-		hint := "check the path"
-		if errors.Is(err, os.ErrPermission) && !spec.ReadOnly {
-			hint = "check its permissions, or attach it read-only with ,ro"
-		}
-		return nil, fmt.Errorf("disk %s: %w; %s", spec.Path, err, hint)
-	}
-	d := &Device{spec: spec, file: f, fd: int(f.Fd()), log: log.With("disk", spec.Path)}
-	if err := d.setup(lock); err != nil {
-		f.Close()
 		return nil, err
 	}
-	return d, nil
-}
-
-func (d *Device) setup(lock int) error {
-	st, err := d.file.Stat()
-	if err != nil {
-		return fmt.Errorf("disk %s: stat: %w", d.spec.Path, err)
-	}
-	blockDev := st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0
-	if !st.Mode().IsRegular() && !blockDev {
-		return fmt.Errorf("disk %s is a %s, not a file or block device; pass a disk image", d.spec.Path, st.Mode().Type())
-	}
-	if err := unix.Flock(d.fd, lock|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("disk %s is in use by another process; stop it or attach the disk read-only with ,ro", d.spec.Path)
-		}
-		return fmt.Errorf("disk %s: flock: %w", d.spec.Path, err)
-	}
-	size, err := d.file.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("disk %s: size: %w", d.spec.Path, err)
-	}
-	d.sectors = uint64(size) / SectorSize
-	if size%SectorSize != 0 {
-		d.log.Warn("disk size is not a multiple of 512; the guest does not see the last partial sector", "size", size)
-	}
+	d := &Device{img: img, spec: spec, fd: img.FD(), sectors: img.Sectors(), serial: img.Serial(),
+		log: log.With("disk", spec.Path)}
 	d.offered = FeatureSegMax | FeatureBlkSize | FeatureFlush
 	if d.spec.ReadOnly {
 		d.offered |= FeatureRO
 	} else {
 		// Punching past the end of the file changes no data; it only
 		// tells whether the file system can deallocate.
-		d.punchHole = unix.Fallocate(d.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, size, SectorSize) == nil
+		d.punchHole = unix.Fallocate(d.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, img.Size(), SectorSize) == nil
 		d.zeroRange.Store(true)
 		d.offered |= FeatureWriteZeroes
 		if d.punchHole {
 			d.offered |= FeatureDiscard
 		}
 	}
-	d.serial = serialFor(d.spec)
 	d.buildConfig()
-	return nil
-}
-
-// serialFor returns the GET_ID string: the spec's serial, or the file
-// name reduced to characters that are safe in /dev/disk/by-id names.
-func serialFor(s Spec) [IDBytes]byte {
-	var id [IDBytes]byte
-	name := s.Serial
-	if name == "" {
-		b := []byte(filepath.Base(s.Path))
-		for i, c := range b {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-				b[i] = '_'
-			}
-		}
-		name = string(b)
-	}
-	copy(id[:], name)
-	return id
+	return d, nil
 }
 
 func (d *Device) buildConfig() {
@@ -223,25 +163,7 @@ func (d *Device) Close() error {
 	}
 	d.stopLocked()
 	d.closed = true
-	var errs []error
-	if !d.spec.ReadOnly {
-		if err := fdatasync(d.fd); err != nil {
-			errs = append(errs, fmt.Errorf("disk %s: fdatasync: %w", d.spec.Path, err))
-		}
-	}
-	if err := d.file.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("disk %s: close: %w", d.spec.Path, err))
-	}
-	return errors.Join(errs...)
-}
-
-func fdatasync(fd int) error {
-	for {
-		err := unix.Fdatasync(fd)
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
+	return d.img.Close()
 }
 
 // ioError logs the first host I/O error; the guest sees IOERR for each.

@@ -3,7 +3,6 @@ package blk
 import (
 	"encoding/binary"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,72 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/devices"
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/pci"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
 	"github.com/gonest/gonest/guestmem"
 )
-
-func TestOpenErrors(t *testing.T) {
-	dir := t.TempDir()
-	img := newImage(t, diskBytes)
-	tests := []struct {
-		name    string
-		spec    Spec
-		wantErr string
-	}{
-		{"missing file", Spec{Path: filepath.Join(dir, "nope.img")}, "check the path"},
-		{"a directory", Spec{Path: dir, ReadOnly: true}, "not a file or block device"},
-		{"a character device", Spec{Path: "/dev/null", ReadOnly: true}, "not a file or block device"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Open(tt.spec, nil)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tt.wantErr)
-		})
-	}
-
-	t.Run("locking", func(t *testing.T) {
-		rw, err := Open(Spec{Path: img}, nil)
-		require.NoError(t, err)
-		_, err = Open(Spec{Path: img}, nil)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "in use by another process")
-		_, err = Open(Spec{Path: img, ReadOnly: true}, nil)
-		assert.Error(t, err, "a writer excludes readers too")
-		require.NoError(t, rw.Close())
-
-		ro1, err := Open(Spec{Path: img, ReadOnly: true}, nil)
-		require.NoError(t, err)
-		ro2, err := Open(Spec{Path: img, ReadOnly: true}, nil)
-		require.NoError(t, err, "readers share")
-		_, err = Open(Spec{Path: img}, nil)
-		assert.Error(t, err, "no writer while readers hold it")
-		require.NoError(t, ro1.Close())
-		require.NoError(t, ro2.Close())
-	})
-}
-
-func TestReadOnlyOpensReadOnly(t *testing.T) {
-	img := newImage(t, diskBytes)
-	require.NoError(t, os.Chmod(img, 0o444))
-	if os.Geteuid() == 0 {
-		// root ignores the mode: check the open flags instead.
-		d, err := Open(Spec{Path: img, ReadOnly: true}, nil)
-		require.NoError(t, err)
-		defer d.Close()
-		_, err = d.file.Write([]byte{1})
-		assert.Error(t, err, "the image is opened O_RDONLY")
-		return
-	}
-	_, err := Open(Spec{Path: img}, nil)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), ",ro")
-	d, err := Open(Spec{Path: img, ReadOnly: true}, nil)
-	require.NoError(t, err)
-	assert.NoError(t, d.Close())
-}
 
 func TestFeaturesAndConfig(t *testing.T) {
 	tests := []struct {
@@ -94,7 +33,7 @@ func TestFeaturesAndConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Open(Spec{Path: newImage(t, tt.size), ReadOnly: tt.ro}, nil)
+			d, err := Open(disk.Spec{Path: newImage(t, tt.size), ReadOnly: tt.ro}, nil)
 			require.NoError(t, err)
 			defer d.Close()
 			assert.Equal(t, tt.want, d.Features()&tt.want)
@@ -125,7 +64,7 @@ func TestFeaturesAndConfig(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndFinal(t *testing.T) {
-	d, err := Open(Spec{Path: newImage(t, diskBytes)}, nil)
+	d, err := Open(disk.Spec{Path: newImage(t, diskBytes)}, nil)
 	require.NoError(t, err)
 	require.NoError(t, d.Close())
 	require.NoError(t, d.Close())
@@ -146,7 +85,7 @@ type pciRig struct {
 	tr   *virtio.PCI
 }
 
-func newPCIRig(t *testing.T, spec Spec) *pciRig {
+func newPCIRig(t *testing.T, spec disk.Spec) *pciRig {
 	t.Helper()
 	r := &pciRig{t: t, mem: guestmem.FromBytes(memBase, make([]byte, memSize)), msis: make(chan pci.Message, 256)}
 	d, err := Open(spec, nil)
@@ -213,7 +152,7 @@ func (r *pciRig) r(off uint64, n int) uint64 {
 func (r *pciRig) kick() { r.w(0x3000, 2, 0) }
 
 func TestThroughPCITransport(t *testing.T) {
-	r := newPCIRig(t, Spec{Path: newImage(t, diskBytes), Serial: "pci-test"})
+	r := newPCIRig(t, disk.Spec{Path: newImage(t, diskBytes), Serial: "pci-test"})
 	defer r.dev.Close()
 	defer r.tr.Close()
 
@@ -239,7 +178,7 @@ func TestThroughPCITransport(t *testing.T) {
 // sector holds either its old or its new contents.
 func TestCloseWithRequestsInFlight(t *testing.T) {
 	img := newImage(t, diskBytes)
-	r := newPCIRig(t, Spec{Path: img})
+	r := newPCIRig(t, disk.Spec{Path: img})
 	var heads []uint16
 	for i := 0; i < qSize/4; i++ {
 		heads = append(heads, r.drv.AddChain(

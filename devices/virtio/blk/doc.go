@@ -1,11 +1,12 @@
 // Package blk is the virtio block device (virtio 1.2 §5.2): a disk image
 // on the host, seen by the guest as /dev/vda.
 //
-// Open takes a Spec, which ParseDiskSpec makes from the command line's
-// -disk PATH[,ro][,serial=ID]. The image is opened read-write and locked
-// exclusively, or with ro opened O_RDONLY with a shared lock. Its size, in
-// 512-byte sectors, is the capacity in the configuration space, together
-// with seg_max, blk_size and the discard and write-zeroes limits.
+// Open takes a disk.Spec, which disk.ParseSpec makes from the command
+// line's -disk PATH[,ro][,serial=ID], and opens the image through package
+// disk: read-write and locked exclusively, or with ro O_RDONLY with a
+// shared lock. Its size, in 512-byte sectors, is the capacity in the
+// configuration space, together with seg_max, blk_size and the discard and
+// write-zeroes limits.
 //
 // Features: VERSION_1 (from the transport), SEG_MAX, BLK_SIZE, FLUSH, and
 // RO for a read-only disk; a writable disk also offers WRITE_ZEROES and,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
 	"github.com/gonest/gonest/guestmem"
@@ -56,7 +57,7 @@ func FuzzBlkRequest(f *testing.F) {
 		orig := bytes.Repeat([]byte{0x11}, fuzzSectors*SectorSize)
 		require.NoError(t, os.WriteFile(img, orig, 0o644))
 		ro := layout&layoutReadOnly != 0
-		dev, err := Open(Spec{Path: img, ReadOnly: ro}, nil)
+		dev, err := Open(disk.Spec{Path: img, ReadOnly: ro}, nil)
 		require.NoError(t, err)
 		defer dev.Close()
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
 	"github.com/gonest/gonest/guestmem"
@@ -46,7 +47,7 @@ func newImage(t *testing.T, size int) string {
 	return path
 }
 
-func newHarness(t *testing.T, spec Spec) *harness {
+func newHarness(t *testing.T, spec disk.Spec) *harness {
 	t.Helper()
 	dev, err := Open(spec, nil)
 	require.NoError(t, err)

@@ -8,6 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gonest/gonest/devices/virtio"
+
+	"github.com/gonest/gonest/internal/iov"
 )
 
 // errNoStatus fails the queue: a chain without a writable status byte
@@ -104,14 +106,14 @@ func (r *requestCtx) inRange(sector, n uint64) bool {
 	return count <= r.d.sectors && sector <= r.d.sectors-count
 }
 
-func (r *requestCtx) read(sector uint64, iov [][]byte) byte {
-	n := total(iov)
+func (r *requestCtx) read(sector uint64, bufs [][]byte) byte {
+	n := iov.Len(bufs)
 	if !r.inRange(sector, n) {
 		return StatusIOErr
 	}
 	off := int64(sector * SectorSize)
-	for len(iov) > 0 {
-		got, err := unix.Preadv(r.d.fd, iov[:min(len(iov), iovMax)], off)
+	for len(bufs) > 0 {
+		got, err := unix.Preadv(r.d.fd, bufs[:min(len(bufs), iovMax)], off)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -123,19 +125,19 @@ func (r *requestCtx) read(sector uint64, iov [][]byte) byte {
 			return StatusIOErr
 		}
 		off += int64(got)
-		iov = advance(iov, uint64(got))
+		bufs = iov.Advance(bufs, uint64(got))
 	}
 	return StatusOK
 }
 
-func (r *requestCtx) write(sector uint64, iov [][]byte) byte {
-	n := total(iov)
+func (r *requestCtx) write(sector uint64, bufs [][]byte) byte {
+	n := iov.Len(bufs)
 	if !r.inRange(sector, n) {
 		return StatusIOErr
 	}
 	off := int64(sector * SectorSize)
-	for len(iov) > 0 {
-		put, err := unix.Pwritev(r.d.fd, iov[:min(len(iov), iovMax)], off)
+	for len(bufs) > 0 {
+		put, err := unix.Pwritev(r.d.fd, bufs[:min(len(bufs), iovMax)], off)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -147,7 +149,7 @@ func (r *requestCtx) write(sector uint64, iov [][]byte) byte {
 			return StatusIOErr
 		}
 		off += int64(put)
-		iov = advance(iov, uint64(put))
+		bufs = iov.Advance(bufs, uint64(put))
 	}
 	return StatusOK
 }
@@ -156,7 +158,7 @@ func (r *requestCtx) flush() byte {
 	if r.d.spec.ReadOnly {
 		return StatusOK // nothing was written
 	}
-	if err := fdatasync(r.d.fd); err != nil {
+	if err := r.d.img.Sync(); err != nil {
 		r.d.ioError("flush", err)
 		return StatusIOErr
 	}
@@ -223,18 +225,11 @@ func (d *Device) zero(off, n int64, unmap bool) error {
 	}
 	for n > 0 {
 		chunk := min(n, int64(len(zeroBuf)))
-		put, err := unix.Pwrite(d.fd, zeroBuf[:chunk], off)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
+		if err := d.img.WriteAt(zeroBuf[:chunk], off); err != nil {
 			return err
 		}
-		if put == 0 {
-			return errors.New("short write")
-		}
-		off += int64(put)
-		n -= int64(put)
+		off += chunk
+		n -= chunk
 	}
 	return nil
 }
@@ -289,24 +284,4 @@ func scatter(bufs [][]byte, src []byte) {
 		clear(b[k:])
 		src = src[k:]
 	}
-}
-
-func total(bufs [][]byte) uint64 {
-	var n uint64
-	for _, b := range bufs {
-		n += uint64(len(b))
-	}
-	return n
-}
-
-// advance drops the first n bytes of iov.
-func advance(iov [][]byte, n uint64) [][]byte {
-	for len(iov) > 0 && n >= uint64(len(iov[0])) {
-		n -= uint64(len(iov[0]))
-		iov = iov[1:]
-	}
-	if len(iov) > 0 && n > 0 {
-		iov[0] = iov[0][n:]
-	}
-	return iov
 }

@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gonest/gonest/devices/disk"
 	"github.com/gonest/gonest/devices/virtio"
 	"github.com/gonest/gonest/devices/virtio/virtiotest"
 )
 
 func TestReadWriteFlush(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 
 	r := h.do(TypeIn, 3, nil, 2*SectorSize)
 	require.Equal(t, byte(StatusOK), r.status)
@@ -41,14 +42,14 @@ func TestReadWriteFlush(t *testing.T) {
 func TestGetID(t *testing.T) {
 	tests := []struct {
 		name  string
-		spec  func(path string) Spec
+		spec  func(path string) disk.Spec
 		inLen uint32
 		want  string
 	}{
-		{"from the file name", func(p string) Spec { return Spec{Path: p} }, 20, "disk.img\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
-		{"explicit, 20 bytes, no terminator", func(p string) Spec { return Spec{Path: p, Serial: "ABCDEFGHIJ0123456789"} }, 20, "ABCDEFGHIJ0123456789"},
-		{"short buffer", func(p string) Spec { return Spec{Path: p, Serial: "serial-1"} }, 4, "seri"},
-		{"long buffer gets 20 bytes", func(p string) Spec { return Spec{Path: p, Serial: "s"} }, 24, "s\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{"from the file name", func(p string) disk.Spec { return disk.Spec{Path: p} }, 20, "disk.img\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{"explicit, 20 bytes, no terminator", func(p string) disk.Spec { return disk.Spec{Path: p, Serial: "ABCDEFGHIJ0123456789"} }, 20, "ABCDEFGHIJ0123456789"},
+		{"short buffer", func(p string) disk.Spec { return disk.Spec{Path: p, Serial: "serial-1"} }, 4, "seri"},
+		{"long buffer gets 20 bytes", func(p string) disk.Spec { return disk.Spec{Path: p, Serial: "s"} }, 24, "s\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +62,7 @@ func TestGetID(t *testing.T) {
 }
 
 func TestHeaderAndDataSplitAnyWay(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	hdr := header(TypeIn, 2)
 	a := h.drv.Put(hdr[:5])
 	b := h.drv.Put(hdr[5:])
@@ -81,7 +82,7 @@ func TestHeaderAndDataSplitAnyWay(t *testing.T) {
 
 func TestStatusInsideTheDataBuffer(t *testing.T) {
 	// One writable buffer holds the data and the status byte.
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	buf := h.drv.Alloc(SectorSize + 1)
 	h.drv.AddChain(virtiotest.Buf{Addr: h.drv.Put(header(TypeIn, 0)), Len: headerSize},
 		virtiotest.Buf{Addr: buf, Len: SectorSize + 1, Write: true})
@@ -92,7 +93,7 @@ func TestStatusInsideTheDataBuffer(t *testing.T) {
 }
 
 func TestIndirectRequest(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	data := h.drv.Alloc(SectorSize)
 	st := h.drv.Put([]byte{0xEE})
 	table := h.drv.Alloc(3 * 16)
@@ -109,7 +110,7 @@ func TestIndirectRequest(t *testing.T) {
 }
 
 func TestDiscardAndWriteZeroes(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	require.NotZero(t, h.dev.Features()&FeatureWriteZeroes)
 
 	r := h.do(TypeWriteZeroes, 0, segment(4, 2, 0), 0)
@@ -133,7 +134,7 @@ func TestDiscardAndWriteZeroes(t *testing.T) {
 }
 
 func TestZeroFallbackWrites(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	h.dev.zeroRange.Store(false)
 	require.NoError(t, h.dev.zero(2*SectorSize, 3*SectorSize, false))
 	assert.Equal(t, make([]byte, 3*SectorSize), h.file()[2*SectorSize:5*SectorSize])
@@ -235,7 +236,7 @@ func TestHostileRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Spec{Path: newImage(t, diskBytes), ReadOnly: tt.ro})
+			h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes), ReadOnly: tt.ro})
 			before := h.file()
 			var st uint64
 			if tt.raw != nil {
@@ -288,7 +289,7 @@ func segChain(typ uint32, segs []byte) func(h *harness) ([]virtiotest.Buf, uint6
 }
 
 func TestFeatureNotNegotiated(t *testing.T) {
-	h := newHarness(t, Spec{Path: newImage(t, diskBytes)})
+	h := newHarness(t, disk.Spec{Path: newImage(t, diskBytes)})
 	h.req.features = virtio.FeatureVersion1 // the driver declined WRITE_ZEROES
 	r := h.do(TypeWriteZeroes, 0, segment(0, 1, 0), 0)
 	assert.Equal(t, byte(StatusUnsupp), r.status)

@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/lab"
 	"github.com/gonest/gonest/lab/labtest"
+	"github.com/gonest/gonest/launch"
 )
 
 // BenchInitrd is the bench image of H inside the images directory.
@@ -71,7 +71,7 @@ func run(images, scenario, appendArgs, logFile string, timeout time.Duration, ve
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := lab.Run(ctx, cfg)
-	rows := Rows(buf.String())
+	rows := Rows(res.Messages)
 	for _, r := range rows {
 		fmt.Println(r)
 	}
@@ -88,17 +88,13 @@ func run(images, scenario, appendArgs, logFile string, timeout time.Duration, ve
 	return 0
 }
 
-// rowLine matches the line gonest-init's consoleHandler writes for a
-// result at H: `[H] init: bench result row="..."` (the value quoted with
-// strconv.Quote because it holds spaces).
-var rowLine = regexp.MustCompile(`(?m)^\[H\] init: bench result row=("(?:[^"\\]|\\.)*")`)
-
-// Rows returns the result rows logged by a bench scenario, in order.
-func Rows(log string) []string {
+// Rows returns the table rows H reported, in order: the text of its
+// guestabi.ResultBenchRow results (a deeper level's are not H's).
+func Rows(msgs []launch.Message) []string {
 	var rows []string
-	for _, m := range rowLine.FindAllStringSubmatch(log, -1) {
-		if s, err := strconv.Unquote(m[1]); err == nil {
-			rows = append(rows, s)
+	for _, m := range msgs {
+		if m.Type == guestabi.MsgResult && m.Depth == 0 && m.Result.Name == guestabi.ResultBenchRow {
+			rows = append(rows, m.Result.Text)
 		}
 	}
 	return rows

@@ -1,0 +1,8 @@
+//go:build !gonest_bench
+
+package main
+
+import "github.com/gonest/gonest/scenario"
+
+// benchScenarios is empty outside the bench image (see bench.go).
+func benchScenarios() []scenario.Scenario { return nil }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/internal/exitloop"
+	"github.com/gonest/gonest/kvm"
+	"github.com/gonest/gonest/kvm/kvmtest"
+)
+
+// nestedStateCap is KVM_CAP_NESTED_STATE here (0 without nesting).
+func nestedStateCap(t *testing.T) int {
+	sys := kvmtest.Open(t)
+	n, err := sys.CheckExtension(kvm.CapNestedState)
+	require.NoError(t, err)
+	return n
+}
+
+// TestNestedStateSignal: SIGUSR1 reads the vCPUs' nested state while the
+// guest runs, says what it found, and the run goes on until SIGTERM.
+func TestNestedStateSignal(t *testing.T) {
+	size := nestedStateCap(t)
+	dir := t.TempDir()
+	p := start(t, dir, nil, "run", "-kernel", readyThenSpin(t, dir))
+	waitFor(t, "stdout", p.stdout.String, "ready")
+	p.signal(t, syscall.SIGUSR1)
+	waitFor(t, "stderr", p.stderr.String, "nested state at ")
+	waitFor(t, "stderr", p.stderr.String, "nested state vcpu 0: ")
+	if size == 0 {
+		assert.Contains(t, p.stderr.String(), "nested state vcpu 0: unavailable: host KVM has no nested state")
+	} else {
+		// This guest runs no guest of its own.
+		waitFor(t, "stderr", p.stderr.String, "no vCPU was in guest mode")
+	}
+	p.signal(t, syscall.SIGUSR1) // a second reading works too
+	time.Sleep(50 * time.Millisecond)
+	p.signal(t, syscall.SIGTERM)
+	assert.Equal(t, 143, p.wait(t, guestLimit), "the guest ran on until SIGTERM; stderr: %s", p.stderr)
+}
+
+// TestNestedStateAt: -nested-state-at reads the state at a time, and the
+// reading goes into -stats-json.
+func TestNestedStateAt(t *testing.T) {
+	nestedStateCap(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.json")
+	r := runBinary(t, dir, guestLimit, "run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s",
+		"-nested-state-at", "100ms", "-stats-json", out)
+	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
+	assert.Contains(t, r.stderr, "(-nested-state-at):")
+	var doc struct {
+		NestedStates []stateCapture `json:"nested_states"`
+	}
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.Len(t, doc.NestedStates, 1)
+	c := doc.NestedStates[0]
+	assert.Equal(t, "-nested-state-at", c.Trigger)
+	assert.GreaterOrEqual(t, c.AtMs, 100.0)
+	require.Len(t, c.VCPUs, 1)
+	assert.False(t, c.VCPUs[0].GuestMode)
+}
+
+// TestWindowAndTraceFlags: -window measures between the guest's markers;
+// -trace-exits without a usable tracefs says so, and the rest prints.
+func TestWindowAndTraceFlags(t *testing.T) {
+	nestedStateCap(t)
+	dir := t.TempDir()
+	elf, err := exitloop.ELF(exitloop.PIO, 50)
+	require.NoError(t, err)
+	k := filepath.Join(dir, "pio.elf")
+	require.NoError(t, os.WriteFile(k, elf, 0o644))
+	out := filepath.Join(dir, "s.json")
+	t.Setenv(tracefsEnv, filepath.Join(dir, "no-tracefs"))
+	r := runBinary(t, dir, guestLimit, "run", "-kernel", k, "-m", "16M", "-window", "scenario start..scenario end",
+		"-trace-exits", "-stats-json", out)
+	assert.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	assert.Contains(t, r.stderr, "gonest: -trace-exits: no tracefs at ")
+	assert.Contains(t, r.stderr, "-- window 1: scenario start..scenario end")
+	assert.Contains(t, r.stderr, "KVM_EXIT_IO 51", "50 OUTs and the closing marker")
+	assert.Contains(t, r.stderr, "L0 exits by reason (kvm tracepoints): unavailable: tracefs unusable (see above)")
+	var doc struct {
+		Windows []struct {
+			Complete bool             `json:"complete"`
+			Exits    map[string]int64 `json:"exits"`
+		} `json:"windows"`
+		Outcome string `json:"outcome"`
+	}
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	assert.NotEmpty(t, doc.Outcome, "the statistics are still there")
+	require.Len(t, doc.Windows, 1)
+	assert.True(t, doc.Windows[0].Complete)
+	assert.Equal(t, int64(51), doc.Windows[0].Exits["KVM_EXIT_IO"])
+}

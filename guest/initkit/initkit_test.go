@@ -1,0 +1,213 @@
+package initkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/guestabi"
+)
+
+func TestParseCmdline(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want map[string]string
+	}{
+		{"lab line", "console=ttyS0 panic=-1 quiet gonest.scenario=kvmtests gonest.level=H",
+			map[string]string{"console": "ttyS0", "panic": "-1", "quiet": "", "gonest.scenario": "kvmtests", "gonest.level": "H"}},
+		{"quoted value", `gonest.testrun="TestA|TestB x" a=b`,
+			map[string]string{"gonest.testrun": "TestA|TestB x", "a": "b"}},
+		{"later wins, extra spaces", "  a=1   a=2\n", map[string]string{"a": "2"}},
+		{"value with =", "root=PARTUUID=abc", map[string]string{"root": "PARTUUID=abc"}},
+		{"empty", "", map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, ParseCmdline(tt.line))
+		})
+	}
+}
+
+func TestConsoleHandler(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(NewConsoleHandler(&out, "init: "))
+	log.Info("module loaded", "name", "kvm_amd", "params", "nested=1", "took", "3ms")
+	log.With("level", "H").WithGroup("g").Error("next level failed", "err", errors.New("exit status 1"))
+	log.Debug("not shown")
+	assert.Equal(t,
+		"init: module loaded name=kvm_amd params=\"nested=1\" took=3ms\n"+
+			"init: ERROR next level failed level=H g.err=\"exit status 1\"\n",
+		out.String())
+}
+
+func TestCPUFlagsAndWantedModules(t *testing.T) {
+	cpuinfo := func(flags string) string {
+		return "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: " + flags + "\nbogomips\t: 1\n\nprocessor\t: 1\nflags\t\t: none\n"
+	}
+	tests := []struct {
+		name  string
+		flags string
+		want  []string
+	}{
+		{"svm", "fpu sse4_2 svm npt", []string{"kvm_amd", "virtio_pci", "virtio_blk", "ext4"}},
+		{"vmx", "fpu vmx ept", []string{"kvm_intel", "virtio_pci", "virtio_blk", "ext4"}},
+		{"neither", "fpu hypervisor", []string{"virtio_pci", "virtio_blk", "ext4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flags := CPUFlags(strings.NewReader(cpuinfo(tt.flags)))
+			assert.Equal(t, tt.want, WantedModules(flags))
+		})
+	}
+	assert.Equal(t, "AuthenticAMD", CPUVendor(cpuinfo("svm")))
+	assert.Equal(t, "", CPUVendor("processor\t: 0\n"))
+	assert.Equal(t, "kvm_amd", KVMModule("HygonGenuine"))
+	assert.Equal(t, "kvm_intel", KVMModule("GenuineIntel"))
+}
+
+// TestBuiltin reads a modules.builtin as Debian's cloud kernel ships it:
+// ext4 is built in there, so the init treats it as present.
+func TestBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, builtinFile),
+		[]byte("kernel/fs/ext4/ext4.ko\nkernel/drivers/virtio/virtio-pci.ko\n\nkernel/lib/crc32.ko\n"), 0o644))
+	got := Builtin(dir)
+	assert.Equal(t, map[string]bool{"ext4": true, "virtio_pci": true, "crc32": true}, got)
+	why, ok := present(got, "virtio-pci")
+	assert.True(t, ok)
+	assert.Equal(t, "built into the kernel", why)
+	_, ok = present(got, "no_such_module_here")
+	assert.False(t, ok)
+	assert.Empty(t, Builtin(t.TempDir()), "no modules.builtin: nothing built in")
+}
+
+// fakeExt4 returns the first 4 KiB of a device holding an ext4 file
+// system labelled label (magic false: some other contents).
+func fakeExt4(label string, magic bool) []byte {
+	b := make([]byte, 4096)
+	if magic {
+		binary.LittleEndian.PutUint16(b[superblockOffset+sbMagicOffset:], sbMagic)
+	}
+	copy(b[superblockOffset+sbLabelOffset:superblockOffset+sbLabelOffset+sbLabelSize], label)
+	return b
+}
+
+func TestExt4Label(t *testing.T) {
+	tests := []struct {
+		name      string
+		data      []byte
+		wantLabel string
+		wantOK    bool
+	}{
+		{"labelled", fakeExt4("gonest-next", true), "gonest-next", true},
+		{"full 16 bytes", fakeExt4("0123456789abcdef", true), "0123456789abcdef", true},
+		{"no label", fakeExt4("", true), "", true},
+		{"not ext", fakeExt4("gonest-next", false), "", false},
+		{"too short", make([]byte, 1100), "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			label, ok := Ext4Label(bytes.NewReader(tt.data))
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.wantLabel, label)
+		})
+	}
+}
+
+func TestFindLabelledDisk(t *testing.T) {
+	sys, dev := t.TempDir(), t.TempDir()
+	disks := map[string][]byte{
+		"vda": fakeExt4("gonest", true), // another test disk
+		"vdb": make([]byte, 512),        // too small, not ext4
+		"vdc": fakeExt4(guestabi.NextLabel, true),
+	}
+	for name, data := range disks {
+		require.NoError(t, os.Mkdir(filepath.Join(sys, name), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dev, name), data, 0o644))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(sys, "vdd"), 0o755)) // no device node: skipped
+	require.NoError(t, os.Mkdir(filepath.Join(sys, "sda"), 0o755)) // not virtio-blk: ignored
+	require.NoError(t, os.WriteFile(filepath.Join(dev, "sda"), fakeExt4(guestabi.NextLabel, true), 0o644))
+
+	assert.Equal(t, filepath.Join(dev, "vdc"), FindLabelledDisk(sys, dev, guestabi.NextLabel))
+	assert.Equal(t, filepath.Join(dev, "vda"), FindLabelledDisk(sys, dev, "gonest"))
+	assert.Equal(t, "", FindLabelledDisk(sys, dev, "nosuch"))
+}
+
+func TestMountNextImagesWithoutDisk(t *testing.T) {
+	if _, err := os.Stat(guestabi.NextKernel); err == nil {
+		t.Skipf("%s exists here: this is a gonest level with its images mounted", guestabi.NextKernel)
+	}
+	var logs bytes.Buffer
+	err := MountNextImages(context.Background(), slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	require.ErrorIs(t, err, ErrNoNextDisk, "this host has no disk labelled %s", guestabi.NextLabel)
+	assert.Contains(t, err.Error(), `no virtio-blk disk labelled "gonest-next" within 0s: attach`)
+	assert.Empty(t, logs.String())
+}
+
+func TestWaitForFile(t *testing.T) {
+	dir := t.TempDir()
+	err := WaitForFile(context.Background(), dir+"/never", 120*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "did not appear within 120ms")
+
+	go func() {
+		time.Sleep(60 * time.Millisecond)
+		_ = os.WriteFile(dir+"/later", nil, 0o644)
+	}()
+	assert.NoError(t, WaitForFile(context.Background(), dir+"/later", 5*time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, WaitForFile(ctx, dir+"/never", time.Minute), context.Canceled)
+}
+
+func TestFindDiskBySerial(t *testing.T) {
+	sys := t.TempDir()
+	for name, serial := range map[string]string{
+		"vda": "blk-rw.ext4\n",
+		"vdb": "blk-ro.ext4", // no newline: still found
+		"vdc": "",
+		"sda": "not-a-virtio-disk\n",
+	} {
+		require.NoError(t, os.MkdirAll(filepath.Join(sys, name), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sys, name, "serial"), []byte(serial), 0o644))
+	}
+	tests := []struct {
+		serial string
+		want   string
+		ok     bool
+	}{
+		{"blk-rw.ext4", "/dev/vda", true},
+		{"blk-ro.ext4", "/dev/vdb", true},
+		{"not-a-virtio-disk", "", false}, // only vd* disks are looked at
+		{"blk-rw", "", false},            // whole serials only
+	}
+	for _, tt := range tests {
+		t.Run(tt.serial, func(t *testing.T) {
+			got, ok := FindDiskBySerial(sys, tt.serial)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	assert.Equal(t, `vda serial="blk-rw.ext4", vdb serial="blk-ro.ext4", vdc serial=""`, ListDisks(sys))
+	assert.Equal(t, "none", ListDisks(t.TempDir()))
+}
+
+func TestDiskBySerialTimesOut(t *testing.T) {
+	start := time.Now()
+	_, err := DiskBySerial(context.Background(), "no-such-serial", 100*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `no virtio-blk disk with serial "no-such-serial" within 100ms`)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}

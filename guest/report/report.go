@@ -1,0 +1,106 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/gonest/gonest/guest/portio"
+	"github.com/gonest/gonest/guestabi"
+)
+
+// Ports writes I/O ports; *portio.Writer is one, a test's fake another.
+type Ports interface {
+	OutB(port uint16, b byte) error
+	OutSB(port uint16, data []byte) error
+}
+
+// Reporter writes a level's markers, messages and verdict. Its methods
+// may be called from any goroutine.
+type Reporter struct {
+	level string
+	ports Ports // nil: nothing can be written
+	log   *slog.Logger
+	once  sync.Once
+	why   error // why ports is nil
+}
+
+// Open opens the three ports for level (gonest.level, "H", "G1", ...).
+// When they cannot be opened, the Reporter logs why once, on first use,
+// and drops everything; Open's error says the same for the caller.
+func Open(level string, log *slog.Logger) (*Reporter, error) {
+	w, err := portio.Open(guestabi.MarkerPort, guestabi.MessagePort, guestabi.ExitPort)
+	if err != nil {
+		err = fmt.Errorf("markers, messages and the verdict cannot reach the VMM: %w", err)
+		return &Reporter{level: level, log: log, why: err}, err
+	}
+	return New(level, w, log), nil
+}
+
+// New returns a Reporter that writes through ports.
+func New(level string, ports Ports, log *slog.Logger) *Reporter {
+	return &Reporter{level: level, ports: ports, log: log}
+}
+
+// Level is the level the Reporter writes for.
+func (r *Reporter) Level() string { return r.level }
+
+// usable says whether anything can be written, logging once why not.
+func (r *Reporter) usable() bool {
+	if r.ports == nil {
+		r.once.Do(func() { r.log.Warn("not reporting to the VMM", "err", r.why) })
+		return false
+	}
+	return true
+}
+
+// Marker writes a boot marker to the marker port. A failure is logged,
+// never fatal: a marker only shortens a timeline.
+func (r *Reporter) Marker(m guestabi.Marker) {
+	if !r.usable() {
+		return
+	}
+	if err := r.ports.OutB(guestabi.MarkerPort, uint8(m)); err != nil {
+		r.log.Warn("marker not written", "marker", m, "err", err)
+	}
+}
+
+// Send writes a message, stamped with the Reporter's level, to the
+// message port.
+func (r *Reporter) Send(m guestabi.Message) error {
+	if !r.usable() {
+		return r.why
+	}
+	m.Level = r.level
+	line, err := guestabi.EncodeMessage(m)
+	if err != nil {
+		return err
+	}
+	return r.ports.OutSB(guestabi.MessagePort, line)
+}
+
+// Event sends an event with key, value fields; a failure is logged.
+func (r *Reporter) Event(name string, kv ...string) {
+	if err := r.Send(guestabi.EventMessage(name, kv...)); err != nil && r.ports != nil {
+		r.log.Warn("event not sent", "event", name, "err", err)
+	}
+}
+
+// Result sends a result; a failure is logged.
+func (r *Reporter) Result(name, text string, metrics map[string]float64) {
+	if err := r.Send(guestabi.ResultMessage(name, text, metrics)); err != nil && r.ports != nil {
+		r.log.Warn("result not sent", "result", name, "err", err)
+	}
+}
+
+// Verdict sends the verdict message, then writes the verdict to the exit
+// port: under a VMM that honours the port, the VM is gone before Verdict
+// returns.
+func (r *Reporter) Verdict(v guestabi.Verdict) error {
+	err := r.Send(guestabi.VerdictMessage(v))
+	if r.ports == nil {
+		return err
+	}
+	return errors.Join(err, r.ports.OutB(guestabi.ExitPort, uint8(v)))
+}

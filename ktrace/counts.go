@@ -1,0 +1,192 @@
+package ktrace
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Counts is what a session counted, one EventCount per event, in the
+// order the session was opened with.
+type Counts struct {
+	Method Method       `json:"method"`
+	Events []EventCount `json:"events"`
+	// Lost is how many events the ring buffer overwrote (MethodBuffer).
+	Lost uint64 `json:"lost,omitempty"`
+}
+
+// EventCount is one event's count, by exit reason.
+type EventCount struct {
+	Event string `json:"event"`
+	// Unavailable says why the event was not counted; empty when it was.
+	Unavailable string        `json:"unavailable,omitempty"`
+	Total       uint64        `json:"total"`
+	Dropped     uint64        `json:"dropped,omitempty"` // hist entries the table could not hold
+	ByReason    []ReasonCount `json:"by_reason,omitempty"`
+}
+
+// ReasonCount is how many times one exit reason was seen.
+type ReasonCount struct {
+	ISA ISA `json:"isa"`
+	// Code is the exit code, when the method sees it (hist does; the
+	// buffer method sees only the printed name).
+	Code    uint32 `json:"code,omitempty"`
+	HasCode bool   `json:"has_code,omitempty"`
+	Name    string `json:"name"`
+	Count   uint64 `json:"count"`
+}
+
+func (ec *EventCount) sort() { sortReasons(ec.ByReason) }
+
+// Event returns the count of the named event, or nil.
+func (c *Counts) Event(name string) *EventCount {
+	for i := range c.Events {
+		if c.Events[i].Event == name {
+			return &c.Events[i]
+		}
+	}
+	return nil
+}
+
+// ByName returns the event's counts keyed by reason name.
+func (ec *EventCount) ByName() map[string]uint64 {
+	m := make(map[string]uint64, len(ec.ByReason))
+	for _, r := range ec.ByReason {
+		m[r.Name] += r.Count
+	}
+	return m
+}
+
+// Attribution splits what L0 saw in a window into who handled it: the
+// nested guest's exits that L0 kept, those it reflected into G1, and G1's
+// own exits (the work G1 does to handle a reflected exit and enter its
+// guest again).
+type Attribution struct {
+	// AllExits is kvm_exit: every exit L0 took.
+	AllExits uint64 `json:"all_exits"`
+	// NestedExits is kvm_nested_vmexit: exits taken while G2 ran.
+	NestedExits uint64 `json:"nested_exits"`
+	// Reflected is kvm_nested_vmexit_inject: exits delivered to G1.
+	Reflected uint64 `json:"reflected"`
+	// HandledByL0 is NestedExits - Reflected, reason by reason (an
+	// injected exit with no nested exit of its reason, such as an
+	// interrupt L0 decided G1 must see, adds nothing here).
+	HandledByL0 uint64 `json:"handled_by_l0"`
+	// L1Exits is AllExits - NestedExits: G1's own exits.
+	L1Exits uint64 `json:"l1_exits"`
+	// Entries is kvm_nested_vmenter: G1's VMRUN/VMRESUME, emulated.
+	Entries uint64 `json:"nested_entries"`
+	// L1ExitsPerReflected is L1Exits / Reflected (0 when nothing was
+	// reflected): what one reflected exit costs L0 in exits of G1.
+	L1ExitsPerReflected float64 `json:"l1_exits_per_reflected"`
+	// Missing names the events that were unavailable; the fields that
+	// need them are 0.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// Attribute computes the Attribution of counts of NestedEvents.
+func (c *Counts) Attribute() Attribution {
+	var a Attribution
+	get := func(name string) *EventCount {
+		ec := c.Event(name)
+		if ec == nil || ec.Unavailable != "" {
+			a.Missing = append(a.Missing, name)
+			return nil
+		}
+		return ec
+	}
+	all, nested, inject, enter := get("kvm_exit"), get("kvm_nested_vmexit"), get("kvm_nested_vmexit_inject"), get("kvm_nested_vmenter")
+	if all != nil {
+		a.AllExits = all.Total
+	}
+	if nested != nil {
+		a.NestedExits = nested.Total
+	}
+	if inject != nil {
+		a.Reflected = inject.Total
+	}
+	if enter != nil {
+		a.Entries = enter.Total
+	}
+	if all != nil && nested != nil && a.AllExits >= a.NestedExits {
+		a.L1Exits = a.AllExits - a.NestedExits
+	}
+	if nested != nil && inject != nil {
+		refl := inject.ByName()
+		for name, n := range nested.ByName() {
+			if n > refl[name] {
+				a.HandledByL0 += n - refl[name]
+			}
+		}
+	}
+	if a.Reflected > 0 && all != nil && nested != nil {
+		a.L1ExitsPerReflected = float64(a.L1Exits) / float64(a.Reflected)
+	}
+	return a
+}
+
+// WriteTable prints the counts as a table a person reads: per exit
+// reason, how many exits L0 took in all, while G2 ran, and how many it
+// reflected into G1; then the attribution. Unavailable events say so and
+// the rest still prints.
+func (c *Counts) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "-- L0 exits by reason (kvm tracepoints, %s)\n", c.Method)
+	cols := []string{"kvm_exit", "kvm_nested_vmexit", "kvm_nested_vmexit_inject"}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "reason\tall exits\twhile G2 ran\treflected to G1\thandled by L0\t")
+	byName := make([]map[string]uint64, len(cols))
+	seen := map[string]bool{}
+	var order []string
+	for i, ev := range cols {
+		ec := c.Event(ev)
+		if ec == nil || ec.Unavailable != "" {
+			continue
+		}
+		byName[i] = ec.ByName()
+		for _, r := range ec.ByReason {
+			if !seen[r.Name] {
+				seen[r.Name] = true
+				order = append(order, r.Name)
+			}
+		}
+	}
+	cell := func(i int, name string) string {
+		if byName[i] == nil {
+			return "n/a"
+		}
+		return fmt.Sprint(byName[i][name])
+	}
+	for _, name := range order {
+		handled := "n/a"
+		if byName[1] != nil && byName[2] != nil {
+			n, r := byName[1][name], byName[2][name]
+			handled = "0"
+			if n > r {
+				handled = fmt.Sprint(n - r)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, cell(0, name), cell(1, name), cell(2, name), handled)
+	}
+	tw.Flush()
+	for _, ev := range c.Events {
+		if ev.Unavailable != "" {
+			fmt.Fprintf(w, "%s: unavailable: %s\n", ev.Event, ev.Unavailable)
+		} else if ev.Dropped > 0 {
+			fmt.Fprintf(w, "%s: %d events not counted (hist table full)\n", ev.Event, ev.Dropped)
+		}
+	}
+	if c.Lost > 0 {
+		fmt.Fprintf(w, "the trace buffer overwrote %d events: the counts above are low\n", c.Lost)
+	}
+	a := c.Attribute()
+	fmt.Fprintf(w, "L0 took %d exits: %d while G2 ran (%d handled by L0, %d reflected to G1), %d of G1 itself; G1 entered G2 %d times",
+		a.AllExits, a.NestedExits, a.HandledByL0, a.Reflected, a.L1Exits, a.Entries)
+	if a.Reflected > 0 {
+		fmt.Fprintf(w, "; %.1f exits of G1 per reflected exit", a.L1ExitsPerReflected)
+	}
+	fmt.Fprintln(w)
+	if len(a.Missing) > 0 {
+		fmt.Fprintf(w, "(unavailable: %s; figures that need them read 0)\n", strings.Join(a.Missing, ", "))
+	}
+}
