@@ -55,12 +55,7 @@ func runMatrix(t *testing.T, kernels string) (string, int, string) {
 	cmd := exec.Command("bash", "kernel-matrix.sh")
 	cmd.Env = append(os.Environ(), "KERNELS="+kernels, "MAKE="+makeCmd, "GO="+goCmd, "IMAGES_DIR="+images)
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
+	code := exitCode(t, err)
 	table, err := os.ReadFile(filepath.Join(images, "out", "matrix", "table.txt"))
 	require.NoError(t, err, "output:\n%s", out)
 	return string(out), code, string(table)
@@ -129,9 +124,7 @@ chmod +x "$out"
 	cmd := exec.Command("bash", "kernel-matrix.sh")
 	cmd.Env = append(os.Environ(), "KERNELS=6.1:default", "MAKE="+makeCmd, "GO="+goCmd, "IMAGES_DIR="+images, "SCENARIOS=^kvmtests$")
 	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "%s", out)
-	assert.Equal(t, 1, ee.ExitCode())
+	assert.Equal(t, 1, exitCode(t, err), "%s", out)
 	table, err := os.ReadFile(filepath.Join(images, "out", "matrix", "table.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{
