@@ -45,6 +45,7 @@ func Table() []Scenario {
 		{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
 		{"l2-disk", "H: G1 boots G2 with an IDE and a virtio-blk disk; G2 reads each, every level counts the exits per MiB; G2 writes files through IDE on the lab's disk", runL2Disk},
 		{"l2-disk-g1", "G1's half of l2-disk: the two disk images in RAM, G2 on them, G1's window of each read", runL2DiskG1},
+		{"l1-many", "H: two G1s at once, each with -nested on, each booting its own G2 Linux; both chains pass, H's KVM runs two VMs and nested VMRUNs for each", runL1Many},
 		{"l2-disk-g2", "G2's half of l2-disk: measured reads of each bus, then files written through IDE (gonest.disk.write=1)", runL2DiskG2},
 	}
 }
