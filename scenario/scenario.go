@@ -46,6 +46,9 @@ func Table() []Scenario {
 		{"l2-disk", "H: G1 boots G2 with an IDE and a virtio-blk disk; G2 reads each, every level counts the exits per MiB; G2 writes files through IDE on the lab's disk", runL2Disk},
 		{"l2-disk-g1", "G1's half of l2-disk: the two disk images in RAM, G2 on them, G1's window of each read", runL2DiskG1},
 		{"l1-many", "H: two G1s at once, each with -nested on, each booting its own G2 Linux; both chains pass, H's KVM runs two VMs and nested VMRUNs for each", runL1Many},
+		{"l2-qemu", "H: G1 under gonest runs Debian's QEMU (from its next-level disk) with KVM as G2's VMM", runL2QEMU},
+		{"l2-qemu-g1", "G1's half of l2-qemu: boot G2 with QEMU, pass its messages up, check that G2 saw QEMU's firmware", runL2QEMUG1},
+		{"l2-qemu-g2", "G2 under QEMU: report the OEM ID of its ACPI tables and greet", runL2QEMUG2},
 		{"l2-disk-g2", "G2's half of l2-disk: measured reads of each bus, then files written through IDE (gonest.disk.write=1)", runL2DiskG2},
 	}
 }
