@@ -17,12 +17,13 @@
 #   make bench-boot    lab G1 boot, gonest against QEMU microvm, BENCH_RUNS pairs (default 7)
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
 #   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
-#   make bench         all of the above and the port-I/O exit cost against C: one table, bench/results.md
+#   make bench-disk    lab disk bus in G2: IDE against virtio-blk, exits per MiB at G1 and H (BENCH_RUNS reads, at least 5), its section of bench/results.md
+#   make bench         all of the above and the port-I/O exit cost against C: bench/results.md
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk test-kernels
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk bench-disk test-kernels
 all: build
 
 build:
@@ -82,6 +83,11 @@ bench-nested: bench-images
 
 bench-blk: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-blk -append gonest.bench.runs=$(BENCH_RUNS)
+
+# The disk-bus table: l2-disk's reads, BENCH_RUNS of each bus in one G2,
+# written to its section of bench/results.md.
+bench-disk: bench-images
+	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh disk
 
 # Everything above in one go, one table: bench/results.md.
 bench: bench-images

@@ -8,6 +8,12 @@
 #   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
 #   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
 #
+# and a second table, the disk bus in G2 (l2-disk): IDE against virtio-blk,
+# G2's read rate and the exits per MiB at G1 and H, medians of BENCH_RUNS
+# reads of each bus (at least 5). `tools/bench.sh disk` (make bench-disk)
+# measures that table alone and replaces its section of bench/results.md,
+# keeping the rest.
+#
 # Every figure is a median over interleaved runs, with the min and max of
 # the per-run ratios: the machines are shared and noisy, so only ratios
 # measured side by side mean anything. The table and the raw rows go to
@@ -25,25 +31,42 @@ OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
+MODE=${1:-all}
+[[ $MODE == all || $MODE == disk ]] || { echo "usage: tools/bench.sh [disk]" >&2; exit 2; }
 
 say() { echo "bench: $*" >&2; }
 
-# The port-I/O benchmark reports go/c (the median of interleaved rounds),
-# go/c-min and go/c-max as custom metrics.
-say "port-I/O exit cost: gonest vs C on this host's /dev/kvm ($EXITS exits)"
-portio=$(CGO_ENABLED=1 $GO test -run '^$' -bench 'BenchmarkPortIOExit$' -benchtime "${EXITS}x" ./vcpu | grep '^BenchmarkPortIOExit' || true)
-if [[ -z $portio ]]; then
-	echo "bench: the port-I/O benchmark printed nothing; run: go test -run '^\$' -bench PortIOExit ./vcpu" >&2
-	exit 1
-fi
-metric() { awk -v m="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == m) print $i}' <<<"$portio"; }
-echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/exit, C $(metric c-ns/exit) ns/exit, ratio $(metric go/c) (median of 7 interleaved rounds; min $(metric go/c-min), max $(metric go/c-max))" >>"$rows"
+# machine describes this host and the lab, for a results header.
+machine() {
+	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), /dev/kvm backend $(ls -d /sys/module/kvm_{intel,amd,pvm} 2>/dev/null | xargs -r -n1 basename | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo "Lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm); guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); $(go version | cut -d' ' -f3)."
+}
 
-for scenario in bench-boot bench-nested bench-blk; do
-	say "$scenario in the lab ($RUNS runs per VMM)"
-	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$scenario" -append "gonest.bench.runs=$RUNS" >>"$rows" \
-		|| { echo "bench: $scenario failed; its log is $IMAGES/$scenario.log" >&2; exit 1; }
-done
+# labBench SCENARIO appends the rows of one lab benchmark.
+labBench() {
+	say "$1 in the lab ($RUNS runs per VMM)"
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$1" -append "gonest.bench.runs=$RUNS" >>"$rows" \
+		|| { echo "bench: $1 failed; its log is $IMAGES/$1.log" >&2; exit 1; }
+}
+
+# diskSection is the disk-bus section of bench/results.md, from the rows.
+diskSection() {
+	local target=bench
+	[[ $MODE == all ]] || target=bench-disk
+	echo "## Disk bus in G2"
+	echo
+	echo "Measured by \`make $target\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+	echo
+	machine
+	echo
+	echo "The l2-disk experiment (docs/nested.md): G2 reads the same MiB through gonest's IDE and virtio-blk, alternating, each read windowed at G1 and H. Lower is better except for MB/s."
+	echo
+	diskTable
+	echo
+	echo "Raw rows:"
+	echo
+	grep '^disk bus in G2, ' "$rows" | sed 's/^/    /'
+}
 
 # table turns each row into "| what | ratio | min-max | goal | met |".
 table() {
@@ -63,6 +86,7 @@ table() {
 		"lab G1 boot"*) goal="≤ 0.8"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 0.8) ? "yes" : "no"}') ;;
 		"G2 launch"*) goal="≤ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 1.0) ? "yes" : "no"}') ;;
 		virtio-blk*) goal="≥ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 1.0) ? "yes" : "no"}') ;;
+		"disk bus in G2"*) continue ;; # diskTable's
 		"VMM overhead"*)
 			ratio="$(grep -oP 'gonest \K[0-9.]+' <<<"$row") MiB"
 			goal="≤ 5 MiB"
@@ -74,14 +98,60 @@ table() {
 	done <"$rows"
 }
 
+# diskTable turns each "disk bus in G2, FIGURE: IDE M (min A, max B),
+# virtio-blk M (min A, max B), ratio R (...; per run ...)" row into a line.
+diskTable() {
+	echo "| figure (per read of G2) | IDE, median (min – max) | virtio-blk, median (min – max) | IDE / virtio-blk | per-run ratio min – max |"
+	echo "|---|---|---|---|---|"
+	local row what ide vd ratio runs lo hi
+	while IFS= read -r row; do
+		[[ $row == "disk bus in G2, "* ]] || continue
+		row=${row#disk bus in G2, }
+		what=${row%%: IDE *}
+		ide=$(grep -oP ': IDE \K[^,]+, max [^)]+\)' <<<"$row" | sed 's/(min \(.*\), max \(.*\))/(\1 – \2)/')
+		vd=$(grep -oP 'virtio-blk \K[^,]+, max [^)]+\)' <<<"$row" | sed 's/(min \(.*\), max \(.*\))/(\1 – \2)/')
+		ratio=$(grep -oP 'ratio \K[0-9.e+-]+' <<<"$row" | head -1)
+		runs=$(grep -oP 'per run \K[0-9.e+ -]+' <<<"$row" | head -1)
+		lo=$(tr ' ' '\n' <<<"$runs" | grep . | sort -g | head -1)
+		hi=$(tr ' ' '\n' <<<"$runs" | grep . | sort -g | tail -1)
+		echo "| $what | $ide | $vd | $ratio | $lo – $hi |"
+	done <"$rows"
+}
+
+if [[ $MODE == disk ]]; then
+	labBench bench-disk
+	mkdir -p "$(dirname "$OUT")"
+	{
+		[[ -f $OUT ]] && sed '/^## Disk bus in G2$/,$d' "$OUT"
+		diskSection
+	} >"$OUT.new"
+	mv -f "$OUT.new" "$OUT"
+	sed -n '/^## Disk bus in G2$/,$p' "$OUT"
+	exit 0
+fi
+
+# The port-I/O benchmark reports go/c (the median of interleaved rounds),
+# go/c-min and go/c-max as custom metrics.
+say "port-I/O exit cost: gonest vs C on this host's /dev/kvm ($EXITS exits)"
+portio=$(CGO_ENABLED=1 $GO test -run '^$' -bench 'BenchmarkPortIOExit$' -benchtime "${EXITS}x" ./vcpu | grep '^BenchmarkPortIOExit' || true)
+if [[ -z $portio ]]; then
+	echo "bench: the port-I/O benchmark printed nothing; run: go test -run '^\$' -bench PortIOExit ./vcpu" >&2
+	exit 1
+fi
+metric() { awk -v m="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == m) print $i}' <<<"$portio"; }
+echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/exit, C $(metric c-ns/exit) ns/exit, ratio $(metric go/c) (median of 7 interleaved rounds; min $(metric go/c-min), max $(metric go/c-max))" >>"$rows"
+
+for scenario in bench-boot bench-nested bench-blk bench-disk; do
+	labBench "$scenario"
+done
+
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "# gonest benchmarks"
 	echo
 	echo "Measured by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
 	echo
-	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), /dev/kvm backend $(ls -d /sys/module/kvm_{intel,amd,pvm} 2>/dev/null | xargs -r -n1 basename | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
-	echo "Lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm); guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); $(go version | cut -d' ' -f3)."
+	machine
 	echo
 	echo "Lower is better except for virtio-blk read throughput. Ratios are gonest / reference, measured side by side in one run."
 	echo
@@ -89,6 +159,8 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "Raw rows:"
 	echo
-	sed 's/^/    /' "$rows"
+	grep -v '^disk bus in G2, ' "$rows" | sed 's/^/    /'
+	echo
+	diskSection
 } >"$OUT"
 cat "$OUT"

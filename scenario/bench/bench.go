@@ -19,6 +19,7 @@ func Scenarios() []scenario.Scenario {
 	return []scenario.Scenario{
 		{Name: "bench-boot", Doc: "H: time gonest and QEMU microvm booting G1 to its init marker, alternating, and report a table row", Run: runBenchBoot},
 		{Name: "bench-blk", Doc: "bench image: G1 reads a 256 MiB disk behind gonest's virtio-blk and QEMU's, alternating; reports the table row", Run: runBenchBlk},
+		{Name: "bench-disk", Doc: "H: l2-disk with gonest.bench.runs reads of each bus (at least 5) in one G2; reports a row per figure, IDE against virtio-blk", Run: runBenchDisk},
 		{Name: "bench-nested", Doc: "H (bench image): time G1 init → G2 verdict with gonest and with QEMU microvm as G1's VMM, and report a table row", Run: runBenchNested},
 	}
 }

@@ -136,3 +136,21 @@ func TestCompareRows(t *testing.T) {
 	assert.Equal(t, guestabi.Fail, compare(env, errors.New("qemu run 2: verdict fail"), row{}, [2][]float64{}, nil, 3))
 	assert.Contains(t, console.String(), "init: ERROR bench boot failed")
 }
+
+func TestDiskBenchRows(t *testing.T) {
+	ide := scenario.DiskBus{Bus: scenario.BusIDE, Runs: map[string][]float64{
+		scenario.MetricMiB: {4, 4, 4, 4, 4}, scenario.MetricG2MBps: {0.1, 0.2, 0.12, 0.11, 0.13},
+		scenario.MetricHExits: {60000, 61000, 59000, 62000, 60500}}}
+	vd := scenario.DiskBus{Bus: scenario.BusVirtio, Runs: map[string][]float64{
+		scenario.MetricMiB: {4, 4, 4, 4, 4}, scenario.MetricG2MBps: {40, 50, 44, 30, 45},
+		scenario.MetricHExits: {200, 210, 190, 205, 200}}}
+	rows, err := diskBenchRows([]scenario.DiskBus{ide, vd})
+	require.NoError(t, err)
+	require.Len(t, rows, 2, "a row per figure both buses have")
+	assert.Equal(t, "disk bus in G2, G2 read MB/s: IDE 0.12 (min 0.10, max 0.20), virtio-blk 44.00 (min 30.00, max 50.00),"+
+		" ratio 0.00273 (median of 5 reads of 4 MiB per bus; per run 0.0025 0.004 0.00273 0.00367 0.00289)", rows[0].text)
+	assert.InDelta(t, 0.12/44, rows[0].metrics["ratio"], 1e-12)
+	assert.Contains(t, rows[1].text, "H exits per MiB (H's KVM, for G1's vCPU): IDE 60500 (min 59000, max 62000), virtio-blk 200")
+	_, err = diskBenchRows([]scenario.DiskBus{vd, ide})
+	assert.ErrorContains(t, err, "want the buses ide then virtio-blk")
+}

@@ -1,0 +1,62 @@
+package tools
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// diskRows are two rows as the bench-disk scenario prints them.
+const diskRows = `disk bus in G2, G2 read MB/s: IDE 0.12 (min 0.10, max 0.20), virtio-blk 44.00 (min 30.00, max 50.00), ratio 0.00273 (median of 5 reads of 4 MiB per bus; per run 0.0025 0.004 0.00273 0.00367 0.00289)
+disk bus in G2, H exits per MiB (H's KVM, for G1's vCPU): IDE 60500 (min 59000, max 62000), virtio-blk 200 (min 190, max 210), ratio 302 (median of 5 reads of 4 MiB per bus; per run 300 290 302 310 305)
+`
+
+// runBenchDisk runs tools/bench.sh disk with a fake go that prints
+// diskRows, on a results file that holds before; it returns the output,
+// the exit code and the file after.
+func runBenchDisk(t *testing.T, before string, args ...string) (string, int, string) {
+	t.Helper()
+	dir := t.TempDir()
+	goCmd := filepath.Join(dir, "go")
+	require.NoError(t, os.WriteFile(goCmd, []byte("#!/bin/sh\ncase \"$*\" in *'-scenario bench-disk'*) cat <<'EOF'\n"+diskRows+"EOF\n;; version) echo 'go version go1.0 linux/amd64' ;; *) exit 3 ;; esac\n"), 0o755))
+	out := filepath.Join(dir, "results.md")
+	if before != "" {
+		require.NoError(t, os.WriteFile(out, []byte(before), 0o644))
+	}
+	cmd := exec.Command("bash", append([]string{"bench.sh"}, args...)...)
+	cmd.Env = append(os.Environ(), "GO="+goCmd, "BENCH_OUT="+out, "IMAGES="+dir, "BENCH_RUNS=5")
+	output, err := cmd.CombinedOutput()
+	code := exitCode(t, err)
+	after, _ := os.ReadFile(out)
+	return string(output), code, string(after)
+}
+
+func TestBenchDiskReplacesItsSection(t *testing.T) {
+	top := "# gonest benchmarks\n\n| benchmark | ratio |\n|---|---|\n| lab G1 boot | 0.58 |\n\n"
+	out, code, after := runBenchDisk(t, top+"## Disk bus in G2\n\nold figures\n", "disk")
+	require.Equal(t, 0, code, out)
+	assert.True(t, strings.HasPrefix(after, top), "the rest of the file is kept:\n%s", after)
+	assert.NotContains(t, after, "old figures")
+	assert.Equal(t, 1, strings.Count(after, "## Disk bus in G2"))
+	assert.Contains(t, after, "Measured by `make bench-disk` on ")
+	assert.Contains(t, after, "| G2 read MB/s | 0.12 (0.10 – 0.20) | 44.00 (30.00 – 50.00) | 0.00273 | 0.0025 – 0.004 |")
+	assert.Contains(t, after, "| H exits per MiB (H's KVM, for G1's vCPU) | 60500 (59000 – 62000) | 200 (190 – 210) | 302 | 290 – 310 |")
+	assert.Contains(t, after, "    "+strings.SplitN(diskRows, "\n", 2)[0], "the raw rows")
+}
+
+func TestBenchDiskNewFile(t *testing.T) {
+	out, code, after := runBenchDisk(t, "", "disk")
+	require.Equal(t, 0, code, out)
+	assert.True(t, strings.HasPrefix(after, "## Disk bus in G2\n"), after)
+}
+
+func TestBenchBadMode(t *testing.T) {
+	out, code, _ := runBenchDisk(t, "", "disks")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "usage: tools/bench.sh [disk]\n", out)
+}
