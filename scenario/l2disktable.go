@@ -130,7 +130,7 @@ type DiskBus struct {
 // lack it (no trace).
 func (b DiskBus) Median(metric string) (float64, bool) {
 	xs := b.Runs[metric]
-	return medianOf(xs), len(xs) > 0
+	return Median(xs), len(xs) > 0
 }
 
 // summarize gives each bus's figures, buses in the order of runs.
@@ -251,8 +251,9 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.3g", a/b)
 }
 
-// medianOf is the median of xs, 0 for none.
-func medianOf(xs []float64) float64 {
+// Median is the median of xs (the mean of the two middle values for an
+// even count), 0 for none.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
