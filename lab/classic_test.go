@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -81,4 +82,71 @@ func smallExt4(t *testing.T, path string) string {
 // classicErrors picks every level's ERROR lines out of a lab log.
 func classicErrors(log string) string {
 	return strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[\w+\] )*init: ERROR .*$`).FindAllString(log, -1), "\n")
+}
+
+// TestLabL2Many: G1, with two vCPUs, runs three G2 Linux guests at once,
+// each with its own disk and console; a fourth guest triple-faults while
+// the three wait. The three pass, the crasher's verdict alone is fail,
+// G1's KVM lists three VMs and H's exit tracepoints show G1 entering
+// three guest vCPUs.
+func TestLabL2Many(t *testing.T) {
+	res, log := runLab(t, lab.Config{Scenario: "l2-many", Timeout: 14 * time.Minute, Append: "gonest.timeout=13m"})
+	logTimeline(t, res, 2)
+	require.Equal(t, guestabi.Pass, res.Verdict, "l2-many failed:\n%s%s", classicErrors(log), res.TailsText())
+	verdicts := map[string]guestabi.Verdict{}
+	vms := map[string]float64{}
+	for _, m := range res.Messages {
+		switch {
+		case m.Type == guestabi.MsgVerdict && m.Depth == 2:
+			verdicts[m.Level] = m.Verdict.Code
+		case m.Type == guestabi.MsgResult && m.Result.Name == scenario.ResultManyVMs:
+			t.Logf("%s at depth %d: %v", m.Result.Text, m.Depth, m.Result.Metrics)
+			if m.Result.Text == "H" {
+				vms["H guest vCPUs"] = m.Result.Metrics["guest_vcpus"]
+			} else {
+				vms["G1 VMs"] = m.Result.Metrics["vms"]
+			}
+		}
+	}
+	assert.Equal(t, map[string]guestabi.Verdict{"G2a": guestabi.Pass, "G2b": guestabi.Pass, "G2c": guestabi.Pass}, verdicts,
+		"each G2's own verdict reached the lab")
+	assert.Equal(t, map[string]float64{"H guest vCPUs": 3, "G1 VMs": 3}, vms)
+	assert.Regexp(t, `(?m)^\[H\] \[G1\] \[G2crash\] a sibling of the G2s crashes now`, log, "the crasher ran")
+	assert.Regexp(t, `(?m)^\[H\] \[G1\] init: l2-many: the sibling crashed and failed alone status=1`, log)
+	for _, level := range []string{"G2a", "G2b", "G2c"} {
+		assert.Regexp(t, `(?m)^\[H\] \[G1\] init: l2-many: G2 passed and wrote its own disk level=`+level, log)
+		assert.Regexp(t, `(?m)^\[H\] \[G1\] \[`+level+`\] init: l2-many: my disk is mine`, log, "its own console")
+	}
+}
+
+// TestLabL1Many: H, with two vCPUs, runs two G1s at once, each with
+// -nested on and each booting its own G2 Linux. Both chains pass, H's KVM
+// lists two VMs while both run and ran nested VMRUNs for each.
+func TestLabL1Many(t *testing.T) {
+	res, log := runLab(t, lab.Config{Scenario: "l1-many", CPUs: 2, Memory: "3G", Timeout: 12 * time.Minute,
+		Append: "gonest.timeout=11m"})
+	logTimeline(t, res, 1)
+	require.Equal(t, guestabi.Pass, res.Verdict, "l1-many failed:\n%s%s", classicErrors(log), res.TailsText())
+	verdicts := map[string]guestabi.Verdict{}
+	var vms map[string]float64
+	for _, m := range res.Messages {
+		switch {
+		case m.Type == guestabi.MsgVerdict && m.Depth > 0:
+			verdicts[fmt.Sprintf("%s@%d", m.Level, m.Depth)] = m.Verdict.Code
+		case m.Type == guestabi.MsgResult && m.Result.Name == scenario.ResultL1VMs:
+			vms = m.Result.Metrics
+		}
+	}
+	assert.Equal(t, map[string]guestabi.Verdict{"G1a@1": guestabi.Pass, "G1b@1": guestabi.Pass, "G2a@2": guestabi.Pass, "G2b@2": guestabi.Pass},
+		verdicts, "both chains' verdicts reached the lab")
+	require.NotNil(t, vms, "H reports its VMs")
+	t.Logf("H: %v", vms)
+	assert.Equal(t, 2.0, vms["vms"], "H's KVM ran both G1s at once")
+	for _, level := range []string{"G1a", "G1b"} {
+		assert.Positive(t, vms["nested_run."+level], "H ran nested VMRUNs for %s", level)
+		assert.Regexp(t, `(?m)^\[H\] \[`+level+`\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`, log, "%s loads kvm_amd with nesting", level)
+	}
+	for _, l := range regexp.MustCompile(`(?m)^\[H\] init: l1-many: .*$`).FindAllString(log, -1) {
+		t.Log(l)
+	}
 }

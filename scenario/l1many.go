@@ -93,7 +93,8 @@ func runL1Many(ctx context.Context, env *Env) guestabi.Verdict {
 		}
 		metrics["nested_run."+level] = float64(runs)
 		// From G1 launching G2 to G2's verdict, in seconds since H
-		// launched both G1s: the two chains' G2s run at the same time.
+		// launched this G1: whether the two G2s overlapped depends on
+		// how fast each G1 booted.
 		start, _ := results[i].MarkAt(0, guestabi.MarkerScenarioStart)
 		end, _ := results[i].MarkAt(1, guestabi.MarkerScenarioEnd)
 		env.Log.Info("l1-many: chain passed", "g1", level, "g2", guestabi.NextLevel(level), "nested_run", runs,
