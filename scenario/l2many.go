@@ -247,12 +247,18 @@ func crash(ctx context.Context, env *Env, c *checks) {
 	case res.ExitCode != 1:
 		c.fail("the crashing sibling's gonest did not exit 1 (a guest crash)", "status", res.ExitCode)
 	default:
-		env.Log.Info("l2-many: the sibling crashed and failed alone", "status", res.ExitCode, "gonest", lastLine(res.Tails["gonest"]))
+		env.Log.Info("l2-many: the sibling crashed and failed alone", "status", res.ExitCode, "gonest", crashLine(res.Tails["gonest"]))
 	}
 }
 
-// lastLine is the last of lines, or "".
-func lastLine(lines []string) string {
+// crashLine is the line of gonest's output that names the crash (its
+// KVM exit), or the last line, or "".
+func crashLine(lines []string) string {
+	for _, l := range lines {
+		if strings.Contains(l, "KVM_EXIT_") {
+			return l
+		}
+	}
 	if len(lines) == 0 {
 		return ""
 	}

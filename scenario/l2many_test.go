@@ -56,3 +56,21 @@ func TestManyDisks(t *testing.T) {
 	}
 	assert.NotEqual(t, manyHeader("G2a"), manyHeader("G2b"), "each G2 knows its own disk")
 }
+
+func TestCrashLine(t *testing.T) {
+	shutdown := "gonest: vcpu 0: KVM_EXIT_SHUTDOWN (triple fault) at rip=0xfff0"
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"the exit among the registers", []string{"a sibling crashes now", shutdown, "rax=0", "gdt=0/ffff idt=0/ffff"}, shutdown},
+		{"no exit named", []string{"one", "two"}, "two"},
+		{"nothing", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, crashLine(tt.lines))
+		})
+	}
+}
