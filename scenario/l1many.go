@@ -50,7 +50,7 @@ func runL1Many(ctx context.Context, env *Env) guestabi.Verdict {
 			defer mu.Unlock()
 			started[level] = true
 			if len(started) == len(l1Levels) {
-				// Both G1s run: their VMs are in H's KVM now.
+				// Both G1s run: their VMs are in H's KVM.
 				vms, err := kvmVMs()
 				if err != nil {
 					env.Log.Error("list H's KVM VMs in debugfs", "err", err)
