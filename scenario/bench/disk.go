@@ -20,10 +20,10 @@ import (
 const (
 	// minDiskRuns is the fewest reads per bus a bench row is made of.
 	minDiskRuns = 5
-	// benchDiskMiB is each read's size: twice the lab test's, so a
-	// read of IDE takes the lab 15 to 40 s and seven of them fit make
-	// bench.
-	benchDiskMiB = 4
+	// benchDiskMiB is each read's size, the lab test's: an IDE read of
+	// 4 MiB took the loaded lab 67 to 108 s, so five of each bus would
+	// hold a lab slot for ten minutes.
+	benchDiskMiB = 2
 	// DiskRowPrefix starts each row; tools/bench.sh puts these rows in a
 	// table of their own.
 	DiskRowPrefix = "disk bus in G2"
