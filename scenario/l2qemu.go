@@ -32,6 +32,15 @@ const (
 	qemuOEMID = "BOCHS"
 	// facpTable is the FADT as Linux exposes it.
 	facpTable = "/sys/firmware/acpi/tables/FACP"
+	// noCMOSProbe keeps G2's kernel from probing an RTC (initcall_blacklist,
+	// init/main.c): rtc-cmos (cmos_init, built into Debian's kernel) probes
+	// the legacy RTC ports whether the machine has one or not, and its
+	// probe waits in mc146818_avoid_UIP (drivers/rtc/rtc-mc146818-lib.c)
+	// for an update not in progress, reading ports 0x70/0x71 with
+	// interrupts off. Each read is an exit of G2 reflected into G1 and
+	// handled in QEMU's user space: in the lab the probe held G2's CPU for
+	// minutes, the soft-lockup watchdog firing, with or without the RTC.
+	noCMOSProbe = "initcall_blacklist=cmos_init"
 )
 
 // runL2QEMU is H's side of l2-qemu: G1 under gonest runs l2-qemu-g1.
@@ -41,11 +50,7 @@ func runL2QEMU(ctx context.Context, env *Env) guestabi.Verdict {
 }
 
 // nextQEMU is the QEMU of the next-level disk, run through its loader:
-// a microvm without its RTC. With it, G2's rtc-cmos probe spun in the
-// lab for over two minutes in mc146818_avoid_UIP (drivers/rtc/
-// rtc-mc146818-lib.c), which reads the RTC through ports 0x70/0x71 until
-// an update is not in progress: each read is an exit of G2 reflected
-// into G1 and handled by QEMU in G1's user space, milliseconds each.
+// a microvm without its RTC.
 func nextQEMU(dir string) launch.QEMU {
 	return launch.QEMU{
 		Machine: "microvm,rtc=off",
@@ -70,7 +75,7 @@ func runL2QEMUG1(ctx context.Context, env *Env) guestabi.Verdict {
 	spec := env.NextSpec(ctx, "l2-qemu-g2", l2QEMUG2Memory)
 	spec.VMM = qemu
 	spec.Params = inheritedParams(env.Params)
-	spec.Append = "quiet loglevel=5"
+	spec.Append = "quiet loglevel=5 " + noCMOSProbe
 	var firmware string
 	obs := &launch.Observer{
 		Message: func(m launch.Message) {
