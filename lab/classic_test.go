@@ -68,7 +68,7 @@ func TestLabL2Disk(t *testing.T) {
 // smallExt4 makes the file system G2 writes through IDE: every 32-bit
 // word G2 writes is an exit reflected into G1 (about 12 ms in the lab),
 // so it has 1 KiB blocks and no journal, which keeps a sync to a dozen
-// blocks, and its inode tables are written now, not by ext4 after the
+// blocks, and its inode tables are written by mke2fs, not by ext4 after the
 // mount.
 func smallExt4(t *testing.T, path string) string {
 	t.Helper()
@@ -149,4 +149,29 @@ func TestLabL1Many(t *testing.T) {
 	for _, l := range regexp.MustCompile(`(?m)^\[H\] init: l1-many: .*$`).FindAllString(log, -1) {
 		t.Log(l)
 	}
+}
+
+// TestLabL2QEMU: G1, booted by gonest, runs Debian's QEMU with G1's KVM
+// to boot G2. G2 finds QEMU's ACPI tables; its markers and messages come
+// out of QEMU's isa-debugcon, its verdict out of isa-debug-exit, and G1
+// passes them up through gonest.
+func TestLabL2QEMU(t *testing.T) {
+	res, log := runLab(t, lab.Config{Scenario: "l2-qemu", Timeout: 8 * time.Minute, Append: "gonest.timeout=7m"})
+	logTimeline(t, res, 3)
+	require.Equal(t, guestabi.Pass, res.Verdict, "l2-qemu failed:\n%s%s", classicErrors(log), res.TailsText())
+	for d := range 3 {
+		assertMarkers(t, res, d, levelMarkers...)
+	}
+	verdicts := map[string]guestabi.Verdict{}
+	for _, m := range res.Messages {
+		if m.Type == guestabi.MsgVerdict {
+			verdicts[fmt.Sprintf("%s@%d", m.Level, m.Depth)] = m.Verdict.Code
+		}
+	}
+	assert.Equal(t, map[string]guestabi.Verdict{"H@0": guestabi.Pass, "G1@1": guestabi.Pass, "G2@2": guestabi.Pass}, verdicts)
+	assert.Regexp(t, `(?m)^\[H\] \[G1\] init: starting next level level=G2 cmd="/images/next/qemu/lib64/ld-linux-x86-64.so.2 .*/images/next/qemu/usr/bin/qemu-system-x86_64 .*-enable-kvm`, log,
+		"G1 runs the next-level disk's QEMU with KVM")
+	assert.Regexp(t, `(?m)^\[H\] \[G1\] \[G2\] init: l2-qemu: this level's ACPI tables oem_id=BOCHS qemu=true$`, log)
+	assert.Regexp(t, `(?m)^\[H\] \[G1\] init: l2-qemu: QEMU ran G2 on G1's KVM; its verdict came back through isa-debug-exit qemu_status=1 `, log,
+		"QEMU's status (0<<1)|1")
 }
