@@ -83,11 +83,11 @@ func diskRuns(reads, g1 []launch.Message, h []launch.Window) ([]diskRun, error) 
 			return nil, fmt.Errorf("read %d: G2 read %s but G1's window %d says %s", i+1, rd.Result.Text, i+1, g.Text)
 		}
 		if !w.Complete {
-			return nil, fmt.Errorf("H's window %d (%s) closed with the run, not at its marker", w.Index, w.Spec)
+			return nil, fmt.Errorf("window %d of H's gonest (%s) closed with the run, not at its marker", w.Index, w.Spec)
 		}
 		exits, ok := w.VCPUSum("exits")
 		if !ok {
-			return nil, fmt.Errorf("H's window %d: no KVM counters: %s", w.Index, w.KVM.Reason)
+			return nil, fmt.Errorf("window %d of H's gonest: no KVM counters: %s", w.Index, w.KVM.Reason)
 		}
 		nested, _ := w.VCPUSum("nested_run")
 		r := diskRun{bus: rd.Result.Text, bytes: rd.Result.Metrics["bytes"], mbps: rd.Result.Metrics["MBps"],
