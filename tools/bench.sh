@@ -122,7 +122,10 @@ if [[ $MODE == disk ]]; then
 	labBench bench-disk
 	mkdir -p "$(dirname "$OUT")"
 	{
-		[[ -f $OUT ]] && sed '/^## Disk bus in G2$/,$d' "$OUT"
+		if [[ -f $OUT ]]; then
+			# The rest of the file, its trailing blank lines dropped, then one.
+			sed '/^## Disk bus in G2$/,$d' "$OUT" | awk '{l[NR] = $0} END {n = NR; while (n > 0 && l[n] == "") n--; for (i = 1; i <= n; i++) print l[i]; if (n) print ""}'
+		fi
 		diskSection
 	} >"$OUT.new"
 	mv -f "$OUT.new" "$OUT"

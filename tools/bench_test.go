@@ -49,6 +49,13 @@ func TestBenchDiskReplacesItsSection(t *testing.T) {
 	assert.Contains(t, after, "    "+strings.SplitN(diskRows, "\n", 2)[0], "the raw rows")
 }
 
+func TestBenchDiskAppendsItsSection(t *testing.T) {
+	top := "# gonest benchmarks\n\nRaw rows:\n\n    a row"
+	out, code, after := runBenchDisk(t, top+"\n", "disk")
+	require.Equal(t, 0, code, out)
+	assert.True(t, strings.HasPrefix(after, top+"\n\n## Disk bus in G2\n"), "one blank line between:\n%s", after)
+}
+
 func TestBenchDiskNewFile(t *testing.T) {
 	out, code, after := runBenchDisk(t, "", "disk")
 	require.Equal(t, 0, code, out)
