@@ -7,19 +7,24 @@
 #   G2 launch              G1 init to G2's verdict, gonest vs QEMU microvm as G1's VMM
 #   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
 #   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
+#   exit multiplication    lab scenario anatomy: each exit loop as G2 and as G1's guest,
+#                          who handled each exit and what it cost every level (a table of
+#                          its own: no reference VMM, so no ratio goal)
 #
 # Every figure is a median over interleaved runs, with the min and max of
 # the per-run ratios: the machines are shared and noisy, so only ratios
 # measured side by side mean anything. The table and the raw rows go to
 # bench/results.md with the date and a description of the machine.
 #
-# Environment: BENCH_RUNS (lab runs per VMM, default 7), PORTIO_EXITS
+# Environment: BENCH_RUNS (lab runs per VMM, default 7), ANATOMY_RUNS
+# (runs of each exit loop at each level, default 5), PORTIO_EXITS
 # (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 RUNS=${BENCH_RUNS:-7}
+ANATOMY_RUNS=${ANATOMY_RUNS:-5}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
@@ -44,6 +49,18 @@ for scenario in bench-boot bench-nested bench-blk; do
 	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$scenario" -append "gonest.bench.runs=$RUNS" >>"$rows" \
 		|| { echo "bench: $scenario failed; its log is $IMAGES/$scenario.log" >&2; exit 1; }
 done
+
+say "exit multiplication in the lab ($ANATOMY_RUNS runs of each loop at each level)"
+$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario anatomy -append "gonest.anatomy.runs=$ANATOMY_RUNS" >>"$rows" \
+	|| { echo "bench: anatomy failed; its log is $IMAGES/anatomy.log" >&2; exit 1; }
+
+# anatomy_table prints the exit-multiplication rows ("exit anatomy | pio |
+# ...", scenario/anatomyreport.go) as a markdown table.
+anatomy_table() {
+	echo "| workload | iterations | runs | G2 exits/iter | handled by L0 | reflected | synthesized | G1 exits per exit given | ns/iter in G2 | ns/iter as G1's guest | ratio |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	grep '^exit anatomy | ' "$rows" | sed 's/^exit anatomy | /| /; s/$/ |/'
+}
 
 # table turns each row into "| what | ratio | min-max | goal | met |".
 table() {
@@ -86,6 +103,12 @@ mkdir -p "$(dirname "$OUT")"
 	echo "Lower is better except for virtio-blk read throughput. Ratios are gonest / reference, measured side by side in one run."
 	echo
 	table
+	echo
+	echo "## Exit multiplication (lab, nested SVM)"
+	echo
+	echo "Scenario anatomy (docs/nested.md explains it): each exit loop run as G2 inside G1 and as G1's own guest in H, medians of $ANATOMY_RUNS runs per workload and level. L0 is H's KVM; \"G1 exits per exit given\" are G1's own exits at L0 for each exit L0 passed into G1; ns are H's clock, under QEMU's software SVM."
+	echo
+	anatomy_table
 	echo
 	echo "Raw rows:"
 	echo
