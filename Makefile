@@ -17,7 +17,7 @@
 #   make bench-boot    lab G1 boot, gonest against QEMU microvm, BENCH_RUNS pairs (default 7)
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
 #   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
-#   make bench-anatomy lab exit multiplication: each exit loop as G2 and as G1's guest, ANATOMY_RUNS runs (default 5), into bench/results.md
+#   make bench-anatomy lab exit multiplication: each exit loop as G2 and as H's own guest, ANATOMY_RUNS runs (default 5), into bench/results.md
 #   make bench         all of the above and the port-I/O exit cost against C: one table, bench/results.md
 SHELL := /bin/bash
 GO ?= go

@@ -22,7 +22,7 @@ import (
 // H's rows, never a speed:
 //   - every workload has counts at every level: G2's exits as L0 saw them,
 //     the exits L0 gave G1, G1's own exits, G1's KVM's count, the loop's
-//     exits as G1's own guest, and a time at both;
+//     exits as H's own guest, and a time at both;
 //   - L0's reflected and handled exits add up to G2's exits;
 //   - G1's KVM counted exactly the exits L0 gave it;
 //   - each exit given to G1 cost it more than one exit of its own;

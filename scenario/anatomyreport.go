@@ -16,7 +16,7 @@ func writeAnatomyTable(w io.Writer, set anatomySettings, rows []anatomyRow) {
 	fmt.Fprintf(w, "\n== exit multiplication: n=%d, %d run(s) per loop and level, medians\n", set.n, set.runs)
 	fmt.Fprintln(w, "   L0 is H's KVM; G1's own exits are L0's exits outside G2 (kvm_exit - kvm_nested_vmexit); ns are H's clock")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\titerations\tG2 exits/iter\thandled by L0\treflected\tsynthesized\tG1 exits per exit given\tns/iter in G2\tns/iter as G1's guest\tratio\t")
+	fmt.Fprintln(tw, "workload\titerations\tG2 exits/iter\thandled by L0\treflected\tsynthesized\tG1 exits per exit given\tns/iter in G2\tns/iter as H's guest\tratio\t")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.1f\t\n", r.w.name, r.n, r.perIter(r.g2Exits),
 			r.handled, r.reflected, r.synthesized, r.l1PerInjected, r.nsPerIter(r.nestedMs), r.nsPerIter(r.baseMs), r.slowdown())
@@ -46,7 +46,7 @@ func (r anatomyRow) writeDetail(w io.Writer) {
 	if r.g1Pages4K != 0 || r.g1Pages2M != 0 {
 		fmt.Fprintf(w, "G1's KVM mapped G2's memory: %+.0f pages of 4 KiB, %+.0f of 2 MiB\n", r.g1Pages4K, r.g1Pages2M)
 	}
-	fmt.Fprintf(w, "time: %.0f ns per iteration in G2 (H's window %.1f ms, G1's %.1f ms); %.0f as G1's guest (%.1f ms, %.0f exits at L0: %s)\n",
+	fmt.Fprintf(w, "time: %.0f ns per iteration in G2 (H's window %.1f ms, G1's %.1f ms); %.0f as H's own guest, in G1's place (%.1f ms, %.0f exits at L0: %s)\n",
 		r.nsPerIter(r.nestedMs), r.nestedMs, r.g1Ms, r.nsPerIter(r.baseMs), r.baseMs, r.baseExits, r.baseReasons.top(4, 0))
 }
 
@@ -54,7 +54,7 @@ func (r anatomyRow) perIter(x float64) float64 { return x / float64(r.n) }
 
 func (r anatomyRow) nsPerIter(ms float64) float64 { return ms * 1e6 / float64(r.n) }
 
-// slowdown is G2's time per iteration over G1's guest's (0 when the
+// slowdown is G2's time per iteration over the baseline's, the loop as H's own guest (0 when the
 // baseline took no time).
 func (r anatomyRow) slowdown() float64 {
 	if r.baseMs <= 0 {
@@ -66,7 +66,7 @@ func (r anatomyRow) slowdown() float64 {
 // summary is the row in one line, for the result message.
 func (r anatomyRow) summary() string {
 	return fmt.Sprintf("%s: G2 %.2f exits per iteration; L0 handled %.0f, reflected %.0f (+%.0f synthesized); "+
-		"G1 %.1f exits of its own per exit given (%s); %.0f ns per iteration in G2, %.0f as G1's guest",
+		"G1 %.1f exits of its own per exit given (%s); %.0f ns per iteration in G2, %.0f as H's guest",
 		r.w.name, r.perIter(r.g2Exits), r.handled, r.reflected, r.synthesized, r.l1PerInjected, r.l1Reasons.top(6, 2),
 		r.nsPerIter(r.nestedMs), r.nsPerIter(r.baseMs))
 }
@@ -168,7 +168,7 @@ func checkAnatomy(set anatomySettings, rows []anatomyRow) []string {
 				p = append(p, fmt.Sprintf("%s run %d: L0 gave G1 %d exits, G1's KVM counted %d", name, i+1, a.Injected, s.g1.kvmExits))
 			}
 			if traceEvent(s.base, "kvm_exit") == nil || traceEvent(s.base, "kvm_exit").Total == 0 {
-				p = append(p, fmt.Sprintf("%s run %d: no L0 exit counted for the loop as G1's guest", name, i+1))
+				p = append(p, fmt.Sprintf("%s run %d: no L0 exit counted for the loop as H's own guest", name, i+1))
 			}
 		}
 		if len(r.w.reasons) > 0 && r.ownExits < float64(r.n) {

@@ -7,7 +7,7 @@
 #   G2 launch              G1 init to G2's verdict, gonest vs QEMU microvm as G1's VMM
 #   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
 #   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
-#   exit multiplication    lab scenario anatomy: each exit loop as G2 and as G1's guest,
+#   exit multiplication    lab scenario anatomy: each exit loop as G2 and as H's own guest,
 #                          who handled each exit and what it cost every level (a table of
 #                          its own: no reference VMM, so no ratio goal)
 #
@@ -57,9 +57,9 @@ anatomy_section() {
 	echo
 	echo "Measured by \`$1\` on $(date -u '+%Y-%m-%d %H:%M UTC'); lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm), guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); host load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 	echo
-	echo "Scenario anatomy (docs/nested.md, \"The anatomy of one exit\", explains it): each exit loop run as G2 inside G1 and as G1's own guest in H, medians of $ANATOMY_RUNS runs per workload and level. L0 is H's KVM. \"handled by L0\", \"reflected\" and \"synthesized\" count exits over the whole loop; \"G1 exits per exit given\" are G1's own exits at L0 for each exit L0 passed into G1; ns are H's clock, under QEMU's software SVM, so only the ratio (G2 against G1's guest, side by side) means anything."
+	echo "Scenario anatomy (docs/nested.md, \"The anatomy of one exit\", explains it): each exit loop run as G2 inside G1 and as H's own guest (a guest of L0 like G1, in its place), medians of $ANATOMY_RUNS runs per workload and level. L0 is H's KVM. \"handled by L0\", \"reflected\" and \"synthesized\" count exits over the whole loop; \"G1 exits per exit given\" are G1's own exits at L0 for each exit L0 passed into G1; ns are H's clock, under QEMU's software SVM, so only the ratio (G2 against the same loop as H's guest, side by side) means anything."
 	echo
-	echo "| workload | iterations | runs | G2 exits/iter | handled by L0 | reflected | synthesized | G1 exits per exit given | ns/iter in G2 | ns/iter as G1's guest | ratio |"
+	echo "| workload | iterations | runs | G2 exits/iter | handled by L0 | reflected | synthesized | G1 exits per exit given | ns/iter in G2 | ns/iter as H's guest | ratio |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	grep '^exit anatomy | ' "$rows" | sed 's/^exit anatomy | /| /; s/$/ |/'
 	echo
