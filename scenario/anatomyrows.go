@@ -96,7 +96,7 @@ func (r *anatomyRow) summarize() {
 		for i, s := range r.samples {
 			xs[i] = f(s)
 		}
-		return median(xs)
+		return Median(xs)
 	}
 	attr := func(s anatomySample) ktrace.Attribution {
 		if s.nested.Trace == nil {
@@ -266,7 +266,7 @@ func medianBy(samples []anatomySample, f func(anatomySample) map[string]float64)
 		for i, m := range maps {
 			xs[i] = m[k]
 		}
-		if v := median(xs); v != 0 {
+		if v := Median(xs); v != 0 {
 			out[k] = v
 		}
 	}
@@ -304,9 +304,9 @@ func joinReasons(m map[string]uint64, div float64, max int) string {
 	return reasonStats(toFloat(m, div)).top(max, 0)
 }
 
-// median returns the median of xs (the mean of the middle two for an even
-// count; 0 for none).
-func median(xs []float64) float64 {
+// Median returns the median of xs (the mean of the middle two for an even
+// count; 0 for none). The benchmark scenarios use it too.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
