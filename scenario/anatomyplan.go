@@ -83,10 +83,9 @@ var anatomyPlan = []anatomyWorkload{
 // anatomySettings are the experiment's parameters, read from the command
 // line.
 type anatomySettings struct {
-	n     uint32
-	runs  int
-	plan  []anatomyWorkload
-	param map[string]string // what G1 is passed
+	n    uint32
+	runs int
+	plan []anatomyWorkload
 }
 
 // readAnatomySettings reads gonest.anatomy.*.

@@ -56,7 +56,7 @@ type reasonStats map[string]float64
 func buildAnatomyRows(set anatomySettings, base []launchWindowOf, res launch.Result) ([]anatomyRow, error) {
 	order := set.order()
 	if res.Stats == nil {
-		return nil, fmt.Errorf("H's gonest wrote no statistics for G1's run")
+		return nil, fmt.Errorf("no statistics from H's gonest for G1's run")
 	}
 	nested := res.Stats.Windows
 	msgs := res.Results(0, ResultAnatomyG1)
