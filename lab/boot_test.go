@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestLabLinuxBoot is issue 4's "what must be shown", in one boot of G1:
+// TestLabLinuxBoot proves gonest boots Linux, in one boot of G1:
 // H's init (scenario linux) runs gonest doctor, which must say H's KVM can
 // nest, then `gonest run -smp 2 -m 512M -stats -stats-json ...` on Debian's
 // kernel and G1's initramfs. G1 (scenario g1-checks) runs gonest doctor
