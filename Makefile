@@ -18,12 +18,13 @@
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
 #   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
 #   make bench-disk    lab disk bus in G2: IDE against virtio-blk, exits per MiB at G1 and H (BENCH_RUNS reads, at least 5), its section of bench/results.md
+#   make bench-anatomy lab exit multiplication: each exit loop as G2 and as H's own guest, ANATOMY_RUNS runs (default 5), into bench/results.md
 #   make bench         all of the above and the port-I/O exit cost against C: bench/results.md
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk bench-disk test-kernels
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk bench-disk bench-anatomy test-kernels
 all: build
 
 build:
@@ -89,9 +90,16 @@ bench-blk: bench-images
 bench-disk: bench-images
 	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh disk
 
+# Who handles each exit of G2 and what it costs each level: one row per
+# workload, medians of ANATOMY_RUNS runs (scenario anatomy), written to
+# bench/results.md's last section.
+ANATOMY_RUNS ?= 5
+bench-anatomy: bench-images
+	ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh anatomy
+
 # Everything above in one go, one table: bench/results.md.
 bench: bench-images
-	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
+	BENCH_RUNS=$(BENCH_RUNS) ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
 
 test: vet staticcheck unit lab-test
 

@@ -39,6 +39,7 @@ func TestGonestCommand(t *testing.T) {
 		" -messages /proc/self/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
 		strings.Join(cmd.Args, " "), "gonest stops at 90%% of the timeout, the guest at its own")
 	assert.Len(t, cmd.ExtraFiles, 1, "the message pipe is fd 3")
+	assert.Contains(t, cmd.Args, "+1 measure start..+1 measure end", "the window spec is one argument")
 
 	tiny := Spec{VMM: Gonest{}, Kernel: "/t/tiny.elf", Memory: 16 << 20}
 	cmd, err = tiny.VMM.Command(context.Background(), &tiny, wiringFor(t, &tiny))

@@ -61,7 +61,8 @@ func TestRunRefusesBadSpecs(t *testing.T) {
 		{"qemu loader not found", func(s *launch.Spec) {
 			s.VMM = launch.QEMU{Binary: "sh", Loader: []string{filepath.Join(dir, "no-ld.so")}}
 		}, "VMM", "loader"},
-		{"window with a newline", func(s *launch.Spec) { s.Window = "3..\n4" }, "Window", "newline"},
+		{"qemu has no exit trace", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.TraceExits = true }, "Stats", "gonest's"},
+		{"window with a newline", func(s *launch.Spec) { s.Window = "a..b\nc" }, "Window", "newline"},
 		{"qemu has no -nested off", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.Nested = "off" }, "Nested", "gonest's -nested"},
 	}
 	for _, tt := range tests {

@@ -29,10 +29,13 @@ type Stats struct {
 	} `json:"memory"`
 	// Windows are the -window measurements (Spec.Window), in order.
 	Windows []Window `json:"windows"`
+	// NestedStates are the live readings of the vCPUs' nested state
+	// (SIGUSR1, -nested-state-at), in order.
+	NestedStates []NestedCapture `json:"nested_states"`
 }
 
-// Window is one -window measurement as -stats-json writes it
-// (window.Result): what changed between the opening and the closing
+// Window is one -window measurement as -stats-json writes it (package
+// window's Result): what changed between the opening and the closing
 // marker. TestStatsReadsWindows keeps the two in step.
 type Window struct {
 	Index      int     `json:"index"`
@@ -40,15 +43,17 @@ type Window struct {
 	DurationMs float64 `json:"duration_ms"`
 	// Complete is false for a window the end of the run closed.
 	Complete bool `json:"complete"`
-	// Exits are the exits that reached the VMM in userspace, by reason.
+	// Exits are the userspace exits in the window, by reason.
 	Exits map[string]int64 `json:"exits"`
-	KVM   struct {
+	// KVM holds the change of KVM's counters over the window.
+	KVM struct {
 		Available bool               `json:"available"`
 		Reason    string             `json:"reason"`
+		VM        map[string]int64   `json:"vm"`
 		VCPUs     []map[string]int64 `json:"vcpus"`
 	} `json:"kvm"`
-	// Trace holds this host's KVM exit tracepoints (Spec.TraceExits), or
-	// TraceUnavailable says why not.
+	// Trace holds this level's KVM exit tracepoints (Spec.TraceExits);
+	// TraceUnavailable says why there are none.
 	Trace            *ktrace.Counts `json:"trace"`
 	TraceUnavailable string         `json:"trace_unavailable"`
 }
@@ -56,10 +61,7 @@ type Window struct {
 // VCPUSum adds up a KVM vCPU counter's change over the vCPUs; ok is false
 // when KVM's statistics were unavailable.
 func (w Window) VCPUSum(name string) (sum int64, ok bool) {
-	for _, v := range w.KVM.VCPUs {
-		sum += v[name]
-	}
-	return sum, w.KVM.Available
+	return w.VCPUDelta(name), w.KVM.Available
 }
 
 // UserspaceExits is how many exits reached the VMM in the window.
@@ -69,6 +71,29 @@ func (w Window) UserspaceExits() int64 {
 		n += v
 	}
 	return n
+}
+
+// VCPUDelta sums a KVM vCPU counter's change over the vCPUs.
+func (w Window) VCPUDelta(name string) int64 {
+	var n int64
+	for _, v := range w.KVM.VCPUs {
+		n += v[name]
+	}
+	return n
+}
+
+// NestedCapture is one live reading of every vCPU's nested state.
+type NestedCapture struct {
+	AtMs    float64 `json:"at_ms"`
+	Trigger string  `json:"trigger"` // "SIGUSR1", "-nested-state-at"
+	VCPUs   []struct {
+		VCPU      int    `json:"vcpu"`
+		Text      string `json:"text"` // the decoded header line
+		GuestMode bool   `json:"guest_mode"`
+		// Raw is KVM_GET_NESTED_STATE's bytes, base64 (kvm.ParseNestedState
+		// decodes them); empty when the state was unavailable.
+		Raw string `json:"raw_base64"`
+	} `json:"vcpus"`
 }
 
 // ReadStats reads a -stats-json file.

@@ -21,8 +21,8 @@ func readMsg(bus string, run int, mib, mbps float64) launch.Message {
 		map[string]float64{"run": float64(run), "bytes": mib * (1 << 20), "seconds": mib / mbps, "MBps": mbps})}
 }
 
-// window is a complete window of a gonest's statistics.
-func window(index int, user int64, vcpu map[string]int64, trace *ktrace.Counts) launch.Window {
+// diskWindow is a complete window of a gonest's statistics.
+func diskWindow(index int, user int64, vcpu map[string]int64, trace *ktrace.Counts) launch.Window {
 	w := launch.Window{Index: index, Spec: "measure start..measure end", Complete: true,
 		Exits: map[string]int64{"KVM_EXIT_IO": user}, Trace: trace}
 	w.KVM.Available = true
@@ -46,12 +46,12 @@ func TestDiskRunsPairsTheLevels(t *testing.T) {
 	reads := []launch.Message{readMsg(BusIDE, 1, 2, 0.1), readMsg(BusVirtio, 1, 2, 40),
 		readMsg(BusIDE, 2, 2, 0.3), readMsg(BusVirtio, 2, 2, 20), readMsg(BusIDE, 3, 2, 0.2), readMsg(BusVirtio, 3, 2, 30)}
 	g1Wins := []launch.Window{
-		window(1, 4900, map[string]int64{"exits": 12000, "io_exits": 9000}, nil),
-		window(2, 1, map[string]int64{"exits": 40, "io_exits": 1}, nil),
-		window(3, 5000, map[string]int64{"exits": 12400, "io_exits": 9100}, nil),
-		window(4, 1, map[string]int64{"exits": 44, "io_exits": 1}, nil),
-		window(5, 4950, map[string]int64{"exits": 12200, "io_exits": 9050}, nil),
-		window(6, 1, map[string]int64{"exits": 42, "io_exits": 1}, nil),
+		diskWindow(1, 4900, map[string]int64{"exits": 12000, "io_exits": 9000}, nil),
+		diskWindow(2, 1, map[string]int64{"exits": 40, "io_exits": 1}, nil),
+		diskWindow(3, 5000, map[string]int64{"exits": 12400, "io_exits": 9100}, nil),
+		diskWindow(4, 1, map[string]int64{"exits": 44, "io_exits": 1}, nil),
+		diskWindow(5, 4950, map[string]int64{"exits": 12200, "io_exits": 9050}, nil),
+		diskWindow(6, 1, map[string]int64{"exits": 42, "io_exits": 1}, nil),
 	}
 	g1, err := g1DiskWindows(reads, g1Wins)
 	require.NoError(t, err)
@@ -62,12 +62,12 @@ func TestDiskRunsPairsTheLevels(t *testing.T) {
 		g1Msgs = append(g1Msgs, launch.Message{Message: guestabi.ResultMessage(ResultDiskWindow, reads[i].Result.Text, m)})
 	}
 	hWins := []launch.Window{
-		window(1, 100, map[string]int64{"exits": 120000, "nested_run": 12000}, trace(120000, 12000, 12000)),
-		window(2, 1, map[string]int64{"exits": 400, "nested_run": 40}, trace(400, 40, 40)),
-		window(3, 100, map[string]int64{"exits": 124000, "nested_run": 12400}, trace(124000, 12400, 12400)),
-		window(4, 1, map[string]int64{"exits": 440, "nested_run": 44}, trace(440, 44, 44)),
-		window(5, 100, map[string]int64{"exits": 122000, "nested_run": 12200}, trace(122000, 12200, 12200)),
-		window(6, 1, map[string]int64{"exits": 420, "nested_run": 42}, trace(420, 42, 42)),
+		diskWindow(1, 100, map[string]int64{"exits": 120000, "nested_run": 12000}, trace(120000, 12000, 12000)),
+		diskWindow(2, 1, map[string]int64{"exits": 400, "nested_run": 40}, trace(400, 40, 40)),
+		diskWindow(3, 100, map[string]int64{"exits": 124000, "nested_run": 12400}, trace(124000, 12400, 12400)),
+		diskWindow(4, 1, map[string]int64{"exits": 440, "nested_run": 44}, trace(440, 44, 44)),
+		diskWindow(5, 100, map[string]int64{"exits": 122000, "nested_run": 12200}, trace(122000, 12200, 12200)),
+		diskWindow(6, 1, map[string]int64{"exits": 420, "nested_run": 42}, trace(420, 42, 42)),
 	}
 	runs, err := diskRuns(reads, g1Msgs, hWins)
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestDiskRunsPairsTheLevels(t *testing.T) {
 func TestDiskRunsWithoutTrace(t *testing.T) {
 	reads := []launch.Message{readMsg(BusIDE, 1, 1, 0.1)}
 	g1 := []launch.Message{{Message: guestabi.ResultMessage(ResultDiskWindow, BusIDE, map[string]float64{"kvm_exits": 6000})}}
-	h := []launch.Window{window(1, 5, map[string]int64{"exits": 60000, "nested_run": 6000}, nil)}
+	h := []launch.Window{diskWindow(1, 5, map[string]int64{"exits": 60000, "nested_run": 6000}, nil)}
 	runs, err := diskRuns(reads, g1, h)
 	require.NoError(t, err)
 	buses := summarize(runs)
@@ -120,7 +120,7 @@ func TestDiskRunsRefusesWhatDoesNotPair(t *testing.T) {
 	read := readMsg(BusIDE, 1, 1, 0.1)
 	g1 := launch.Message{Message: guestabi.ResultMessage(ResultDiskWindow, BusIDE, map[string]float64{"kvm_exits": 1})}
 	g1Virtio := launch.Message{Message: guestabi.ResultMessage(ResultDiskWindow, BusVirtio, nil)}
-	ok := window(1, 1, map[string]int64{"exits": 1}, nil)
+	ok := diskWindow(1, 1, map[string]int64{"exits": 1}, nil)
 	open := ok
 	open.Complete = false
 	noKVM := ok

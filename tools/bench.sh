@@ -7,6 +7,9 @@
 #   G2 launch              G1 init to G2's verdict, gonest vs QEMU microvm as G1's VMM
 #   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
 #   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
+#   exit multiplication    lab scenario anatomy: each exit loop as G2 and as H's own guest,
+#                          who handled each exit and what it cost every level (a table of
+#                          its own: no reference VMM, so no ratio goal)
 #
 # and a second table, the disk bus in G2 (l2-disk): IDE against virtio-blk,
 # G2's read rate and the exits per MiB at G1 and H, medians of BENCH_RUNS
@@ -19,20 +22,25 @@
 # measured side by side mean anything. The table and the raw rows go to
 # bench/results.md with the date and a description of the machine.
 #
-# Environment: BENCH_RUNS (lab runs per VMM, default 7), PORTIO_EXITS
+# `tools/bench.sh anatomy` (make bench-anatomy) runs the exit
+# multiplication alone and replaces only its section of bench/results.md.
+#
+# Environment: BENCH_RUNS (lab runs per VMM, default 7), ANATOMY_RUNS
+# (runs of each exit loop at each level, default 5), PORTIO_EXITS
 # (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 RUNS=${BENCH_RUNS:-7}
+ANATOMY_RUNS=${ANATOMY_RUNS:-5}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 MODE=${1:-all}
-[[ $MODE == all || $MODE == disk ]] || { echo "usage: tools/bench.sh [disk]" >&2; exit 2; }
+[[ $MODE == all || $MODE == disk || $MODE == anatomy ]] || { echo "usage: tools/bench.sh [disk|anatomy]" >&2; exit 2; }
 
 say() { echo "bench: $*" >&2; }
 
@@ -40,6 +48,41 @@ say() { echo "bench: $*" >&2; }
 machine() {
 	echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), /dev/kvm backend $(ls -d /sys/module/kvm_{intel,amd,pvm} 2>/dev/null | xargs -r -n1 basename | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 	echo "Lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm); guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); $(go version | cut -d' ' -f3)."
+}
+
+anatomy_heading="## Exit multiplication (lab, nested SVM)"
+
+# anatomy runs scenario anatomy in the lab; its rows go to $rows, and H's
+# console log stays in $IMAGES/anatomy.log for anatomy_section.
+anatomy() {
+	say "exit multiplication in the lab ($ANATOMY_RUNS runs of each loop at each level)"
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario anatomy -append "gonest.anatomy.runs=$ANATOMY_RUNS" >>"$rows" \
+		|| { echo "bench: anatomy failed; its log is $IMAGES/anatomy.log" >&2; exit 1; }
+}
+
+# anatomy_section prints the exit-multiplication section: the rows ("exit
+# anatomy | pio | ...", scenario/anatomyreport.go) as a markdown table,
+# then H's account of each workload from the lab's log (who handled G2's
+# exits, G1's own exits by reason, L0's counters) and the live readings
+# of G1's nested state.
+anatomy_section() {
+	echo "$anatomy_heading"
+	echo
+	echo "Measured by \`$1\` on $(date -u '+%Y-%m-%d %H:%M UTC'); lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm), guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); host load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo
+	echo "Scenario anatomy (docs/nested.md, \"The anatomy of one exit\", explains it): each exit loop run as G2 inside G1 and as H's own guest (a guest of L0 like G1, in its place), medians of $ANATOMY_RUNS runs per workload and level. L0 is H's KVM. \"handled by L0\", \"reflected\" and \"synthesized\" count exits over the whole loop; \"G1 exits per exit given\" are G1's own exits at L0 for each exit L0 passed into G1; ns are H's clock, under QEMU's software SVM, so only the ratio (G2 against the same loop as H's guest, side by side) means anything."
+	echo
+	echo "| workload | iterations | runs | G2 exits/iter | handled by L0 | reflected | synthesized | G1 exits per exit given | ns/iter in G2 | ns/iter as H's guest | ratio |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	grep '^exit anatomy | ' "$rows" | sed 's/^exit anatomy | /| /; s/$/ |/'
+	echo
+	echo "H's account of each workload (each count the median over the runs):"
+	echo
+	awk '/^\[H\] == exit multiplication/ { table = 1 } table && /^\[H\] -- / { on = 1 } on { sub(/^\[H\] ?/, "    "); print } on && /live nested state/ { exit }' "$IMAGES/anatomy.log"
+	echo
+	echo "Raw rows:"
+	echo
+	grep '^exit anatomy | ' "$rows" | sed 's/^/    /'
 }
 
 # labBench SCENARIO appends the rows of one lab benchmark.
@@ -118,18 +161,26 @@ diskTable() {
 	done <"$rows"
 }
 
-if [[ $MODE == disk ]]; then
-	labBench bench-disk
+# withoutSection HEADING prints bench/results.md without the section that
+# HEADING starts (up to the next "## " heading), its trailing blank lines
+# dropped and one added, so that a section can be measured again alone.
+withoutSection() {
+	[[ -f $OUT ]] || return 0
+	awk -v h="$1" '$0 == h { skip = 1; next } skip && /^## / { skip = 0 } !skip { l[++n] = $0 }
+		END { while (n > 0 && l[n] == "") n--; for (i = 1; i <= n; i++) print l[i]; if (n) print "" }' "$OUT"
+}
+
+if [[ $MODE != all ]]; then
 	mkdir -p "$(dirname "$OUT")"
-	{
-		if [[ -f $OUT ]]; then
-			# The rest of the file, its trailing blank lines dropped, then one.
-			sed '/^## Disk bus in G2$/,$d' "$OUT" | awk '{l[NR] = $0} END {n = NR; while (n > 0 && l[n] == "") n--; for (i = 1; i <= n; i++) print l[i]; if (n) print ""}'
-		fi
-		diskSection
-	} >"$OUT.new"
+	if [[ $MODE == disk ]]; then
+		labBench bench-disk
+		{ withoutSection "## Disk bus in G2"; diskSection; } >"$OUT.new"
+	else
+		anatomy
+		{ withoutSection "$anatomy_heading"; anatomy_section "make bench-anatomy"; } >"$OUT.new"
+	fi
 	mv -f "$OUT.new" "$OUT"
-	sed -n '/^## Disk bus in G2$/,$p' "$OUT"
+	cat "$OUT"
 	exit 0
 fi
 
@@ -147,6 +198,7 @@ echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/
 for scenario in bench-boot bench-nested bench-blk bench-disk; do
 	labBench "$scenario"
 done
+anatomy
 
 mkdir -p "$(dirname "$OUT")"
 {
@@ -162,8 +214,10 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "Raw rows:"
 	echo
-	grep -v '^disk bus in G2, ' "$rows" | sed 's/^/    /'
+	grep -v -e '^disk bus in G2, ' -e '^exit anatomy | ' "$rows" | sed 's/^/    /'
 	echo
 	diskSection
+	echo
+	anatomy_section "make bench"
 } >"$OUT"
 cat "$OUT"

@@ -152,7 +152,8 @@ func g1Spec(env *scenario.Env, vmm launch.VMM, scenario string, memory uint64, t
 		GuestReports: true, Console: env.Console}
 }
 
-// median is scenario.Median.
+// median is scenario.Median: the mean of the two middle values for an
+// even count, 0 for none.
 func median(xs []float64) float64 { return scenario.Median(xs) }
 
 // spread formats xs as "8.00 s (min 7.00, max 9.00)": the median, then
