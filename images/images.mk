@@ -32,8 +32,12 @@ export KERNEL KERNEL_MODULES KERNEL_META
 
 # Modules packed into H and G1; their dependencies are resolved from the
 # modules' own .modinfo, not listed here. gonest-init loads kvm_amd or
-# kvm_intel (by CPU), virtio and ext4.
-GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4
+# kvm_intel (by CPU), virtio and ext4. gonest exec inside a level builds
+# its guest's initramfs from the level's /lib/modules: virtio_console,
+# virtiofs (with fuse) and overlay; 9p and 9pnet_virtio mount the lab's
+# QEMU -virtfs shares in H (the Go toolchain for go test -exec) and serve
+# the benchmark that compares virtio-fs with 9p.
+GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4 virtio_console virtiofs overlay 9p 9pnet_virtio
 
 # Packages whose tests run inside the lab (scenario kvmtests), as
 # `go test -c` binaries. Packages without tests yet are skipped.

@@ -43,6 +43,7 @@ func Table() []Scenario {
 		{"l2-tiny", "H: G1 runs tiny-guest; the tiny G2's exit code comes back through every level", runL2Tiny},
 		{"l2-linux", "H: G1 runs kvmtests+nested, G2 Linux boots; H checks nested_run in G1's KVM stats", runL2Linux},
 		{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
+		{"exec", "H: mount the lab's 9p shares, install H's kernel in /boot, run the gonest exec test binary " + ParamExecTest + " names", runExec},
 	}
 }
 
