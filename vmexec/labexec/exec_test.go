@@ -2,6 +2,7 @@ package labexec
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/launch"
 )
 
 // TestLabExecExitCodes: the command's own exit code comes out of gonest
@@ -26,6 +29,17 @@ func TestLabExecExitCodes(t *testing.T) {
 		assert.Equal(t, 7, r.code, "stderr: %s", r.stderr)
 		assert.Equal(t, "out\n", r.stdout)
 		assert.Equal(t, "err\n", r.stderr, "the command's stderr alone: no kernel log, no gonest line")
+	})
+	t.Run("from Go", func(t *testing.T) {
+		res, err := launch.Exec(context.Background(), launch.ExecSpec{
+			Gonest: launch.Gonest{Binary: c.Gonest}, Args: []string{"/bin/sh", "-c", "echo api; exit 3"}, Dir: dir,
+		})
+		require.NoError(t, err, "stderr: %s", res.Stderr)
+		assert.Equal(t, 3, res.ExitCode)
+		assert.True(t, res.CommandExited)
+		assert.Equal(t, "api\n", string(res.Stdout))
+		assert.Positive(t, res.Phases.CommandStarted, "the guest's steps are timed")
+		t.Logf("launch.Exec: init at %v, command at %v, total %v", res.Phases.InitStarted, res.Phases.CommandStarted, res.Phases.Total)
 	})
 	t.Run("missing command", func(t *testing.T) {
 		r := execIn(t, cmdSpec{args: gonestExec(c, nil, "no-such-command-here"), dir: dir})
