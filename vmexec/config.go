@@ -151,13 +151,12 @@ func Prepare(cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	var optional []string
+	var kvm []string
 	if cfg.Nested != vcpu.NestedOff {
 		vendor, _ := initkit.CPUInfo()
-		optional = append(optional, kvmModules(vendor)...)
+		kvm = kvmModules(vendor)
 	}
-	optional = append(optional, cfg.ExtraModules...)
-	mods, err := resolveModules(k.Modules, k.Release, RequiredModules, optional)
+	mods, err := resolveModules(k.Modules, k.Release, RequiredModules, kvm, cfg.ExtraModules)
 	if err != nil {
 		return nil, err
 	}

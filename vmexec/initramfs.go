@@ -12,11 +12,12 @@ import (
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/images/cpio"
+	"github.com/gonest/gonest/vmexec/job"
 )
 
 // initramfsFormat changes whenever what Build writes changes, so that an
 // older gonest's cached archive is never reused.
-const initramfsFormat = "gonest-exec-initramfs 1"
+const initramfsFormat = "gonest-exec-initramfs 2"
 
 // InitPath is where the guest init sits in the initramfs: the kernel runs
 // it as PID 1, and gonest knows itself as the exec init by that name.
@@ -41,12 +42,11 @@ type member struct {
 func (ir *initramfs) members() []member {
 	dir := path.Join(guestabi.ModulesRoot, ir.mods.release)
 	ms := []member{{name: InitPath, perm: 0o755, src: ir.init}}
-	for _, m := range ir.mods.mods {
-		ms = append(ms, member{name: path.Join(dir, m.Path), perm: 0o644, src: filepath.Join(ir.mods.dir, filepath.FromSlash(m.Path))})
+	for _, f := range ir.mods.files {
+		ms = append(ms, member{name: path.Join(dir, f), perm: 0o644, src: filepath.Join(ir.mods.dir, filepath.FromSlash(f))})
 	}
 	ms = append(ms,
-		member{name: path.Join(dir, "modules.dep"), perm: 0o644, data: ir.mods.dep},
-		member{name: path.Join(dir, "modules.softdep"), perm: 0o644, data: ir.mods.softdep},
+		member{name: path.Join(dir, job.ModuleList), perm: 0o644, data: ir.mods.list},
 		member{name: path.Join(dir, "modules.builtin"), perm: 0o644, data: ir.mods.builtin})
 	return ms
 }

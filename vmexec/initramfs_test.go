@@ -14,25 +14,44 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/images/cpio"
+	"github.com/gonest/gonest/vmexec/job"
 )
 
 func TestResolveModules(t *testing.T) {
 	root := t.TempDir()
 	dir := fakeModules(t, root, "6.1.0-57-amd64", debianModules)
-	set, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, []string{"kvm_amd", "no_such_module"})
+	set, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, []string{"kvm_amd", "no_such_module"}, []string{"9p"})
 	require.NoError(t, err)
-	var names []string
-	for _, m := range set.mods {
-		names = append(names, m.Name)
-	}
-	assert.Equal(t, []string{"virtio_pci", "virtio_console", "virtiofs", "overlay", "kvm_amd"}, set.load)
+	names := set.names
 	for _, want := range []string{"virtio", "virtio_ring", "virtio_pci", "virtio_console", "fuse", "virtiofs", "overlay", "irqbypass", "kvm", "ccp", "kvm_amd"} {
 		assert.Contains(t, names, want)
 	}
 	assert.Less(t, indexOf(names, "fuse"), indexOf(names, "virtiofs"), "dependencies first")
 	assert.Less(t, indexOf(names, "kvm"), indexOf(names, "kvm_amd"))
 	assert.NotContains(t, names, "virtio_blk", "only what is needed")
-	assert.Contains(t, string(set.dep), "kernel/fs/fuse/virtiofs.ko:")
+	assert.Contains(t, names, "9pnet")
+	list := string(set.list)
+	assert.Contains(t, list, "base fuse kernel/fs/fuse/fuse.ko\nbase virtiofs kernel/fs/fuse/virtiofs.ko\n")
+	assert.Contains(t, list, "kvm kvm_amd kernel/arch/x86/kvm/kvm-amd.ko\n")
+	assert.Contains(t, list, "extra 9p kernel/fs/9p/9p.ko\n")
+	assert.Equal(t, len(names), len(set.files), "each module packed once")
+}
+
+// A distro whose modules are compressed (Ubuntu's .ko.zst, Fedora's
+// .ko.xz): packed as they are, listed by their real names; the guest's
+// kernel decompresses them.
+func TestResolveModulesCompressed(t *testing.T) {
+	root := t.TempDir()
+	dep := map[string]string{}
+	for path, deps := range debianModules {
+		dep[strings.TrimSuffix(path, ".ko")+".ko.zst"] = strings.ReplaceAll(deps, ".ko", ".ko.zst")
+	}
+	dir := fakeModules(t, root, "6.8.0-51-generic", dep)
+	set, err := resolveModules(dir, "6.8.0-51-generic", RequiredModules, nil, nil)
+	require.NoError(t, err)
+	assert.Contains(t, set.files, "kernel/fs/fuse/virtiofs.ko.zst")
+	assert.Contains(t, string(set.list), "base virtiofs kernel/fs/fuse/virtiofs.ko.zst\n")
+	assert.NotContains(t, string(set.list), ".ko\n", "every file by its real name")
 }
 
 func indexOf(s []string, v string) int {
@@ -50,9 +69,10 @@ func TestResolveModulesBuiltIn(t *testing.T) {
 	root := t.TempDir()
 	dir := fakeModules(t, root, "6.12.0-cloud", map[string]string{"kernel/fs/overlayfs/overlay.ko": ""},
 		"kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/char/virtio_console.ko", "kernel/fs/fuse/virtiofs.ko", "kernel/fs/fuse/fuse.ko")
-	set, err := resolveModules(dir, "6.12.0-cloud", RequiredModules, nil)
+	set, err := resolveModules(dir, "6.12.0-cloud", RequiredModules, nil, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"overlay"}, set.load)
+	assert.Equal(t, []string{"overlay"}, set.names)
+	assert.Equal(t, "base overlay kernel/fs/overlayfs/overlay.ko\n", string(set.list))
 	assert.Contains(t, string(set.builtin), "kernel/fs/fuse/virtiofs.ko")
 }
 
@@ -61,12 +81,12 @@ func TestResolveModulesNamesWhatIsMissing(t *testing.T) {
 	dir := fakeModules(t, root, "6.1.0-57-amd64", map[string]string{
 		"kernel/drivers/virtio/virtio.ko": "", "kernel/drivers/virtio/virtio_pci.ko": " kernel/drivers/virtio/virtio.ko",
 	})
-	_, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, nil)
+	_, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, nil, nil)
 	require.Error(t, err)
 	assert.True(t, IsUsageError(err))
 	assert.Contains(t, err.Error(), dir+" lacks modules gonest exec needs: virtio_console, virtiofs, overlay")
 
-	_, err = resolveModules(filepath.Join(root, "empty"), "x", RequiredModules, nil)
+	_, err = resolveModules(filepath.Join(root, "empty"), "x", RequiredModules, nil, nil)
 	require.Error(t, err)
 	assert.True(t, IsUsageError(err))
 }
@@ -76,7 +96,7 @@ func testInitramfs(t *testing.T) (*initramfs, string) {
 	t.Helper()
 	root := t.TempDir()
 	dir := fakeModules(t, root, "6.1.0-57-amd64", debianModules)
-	set, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, nil)
+	set, err := resolveModules(dir, "6.1.0-57-amd64", RequiredModules, []string{"kvm_amd"}, nil)
 	require.NoError(t, err)
 	return &initramfs{init: staticInit(t, root), mods: set}, root
 }
@@ -119,7 +139,7 @@ func TestInitramfsContents(t *testing.T) {
 
 	mods := "lib/modules/6.1.0-57-amd64/"
 	for _, m := range []string{"kernel/fs/fuse/virtiofs.ko", "kernel/fs/fuse/fuse.ko", "kernel/drivers/char/virtio_console.ko",
-		"kernel/fs/overlayfs/overlay.ko", "modules.dep", "modules.softdep", "modules.builtin"} {
+		"kernel/fs/overlayfs/overlay.ko", "kernel/arch/x86/kvm/kvm-amd.ko", job.ModuleList, "modules.builtin"} {
 		_, ok := entries[mods+m]
 		assert.True(t, ok, "%s in the archive", m)
 	}

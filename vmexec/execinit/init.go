@@ -18,6 +18,7 @@ import (
 	"github.com/gonest/gonest/guest/portio"
 	"github.com/gonest/gonest/guest/report"
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/images/kmod"
 	"github.com/gonest/gonest/vmexec/job"
 )
 
@@ -29,12 +30,6 @@ const (
 	paramVerbose   = "gonest.exec.v"
 	paramTransport = "gonest.exec.root"
 )
-
-// requiredModules is what the init loads first; each may be built in.
-var requiredModules = []string{"virtio_pci", "virtio_console", "virtiofs", "overlay"}
-
-// ninePModules serve a root over QEMU's 9p.
-var ninePModules = []string{"9pnet_virtio", "9p"}
 
 // portWait bounds the wait for the console ports to appear after
 // virtio_console loaded; a nested guest on an emulated CPU probes slowly.
@@ -96,7 +91,7 @@ func run(log *slog.Logger, rep *report.Reporter, params map[string]string, mount
 	if params[paramTransport] == job.Transport9P {
 		transport = job.Transport9P
 	}
-	if err := loadModules(log, transport); err != nil {
+	if err := loadModules(log); err != nil {
 		return Status{}, err
 	}
 	ports, err := waitPorts(context.Background(), "/sys/class/virtio-ports", "/dev", job.Ports, portWait)
@@ -165,28 +160,79 @@ func mountEarly() error {
 	return errors.Join(errs...)
 }
 
-// loadModules loads the virtio and file system modules (each may be built
-// in), and the KVM module when the CPU offers SVM or VMX, so that the
-// command can run guests of its own.
-func loadModules(log *slog.Logger, transport string) error {
-	want := requiredModules
-	if transport == job.Transport9P {
-		want = append(append([]string{}, requiredModules...), ninePModules...)
+// loadModules loads what the host listed in the initramfs
+// (job.ModuleList: each module after its dependencies; built-in ones
+// are not there): the virtio and file system modules, then the KVM module
+// when the CPU offers SVM or VMX, so that the command can run guests of
+// its own, then any extra ones.
+func loadModules(log *slog.Logger) error {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return fmt.Errorf("uname: %w", err)
 	}
-	for _, m := range want {
-		if err := initkit.LoadModule(log, m); err != nil {
-			return fmt.Errorf("module %s: %w", m, err)
-		}
+	dir := filepath.Join(guestabi.ModulesRoot, unix.ByteSliceToString(uts.Release[:]))
+	list, err := os.ReadFile(filepath.Join(dir, job.ModuleList))
+	if err != nil {
+		return fmt.Errorf("the initramfs holds no modules for this kernel: %w", err)
+	}
+	entries, err := parseLoadList(list)
+	if err != nil {
+		return err
 	}
 	vendor, flags := initkit.CPUInfo()
-	if !flags["svm"] && !flags["vmx"] {
+	kvm := flags["svm"] || flags["vmx"]
+	if !kvm {
 		log.Info("no svm or vmx in this CPU: no /dev/kvm for the command")
-		return nil
 	}
-	if err := initkit.LoadModule(log, initkit.KVMModule(vendor)); err != nil {
-		log.Info("KVM module not loaded: no /dev/kvm for the command", "err", err)
+	for _, e := range entries {
+		if e.group == job.GroupKVM && !kvm {
+			continue
+		}
+		err := initkit.LoadModuleFile(log, dir, kmod.Module{Name: e.name, Path: e.path, Optional: e.optional})
+		switch {
+		case err == nil:
+		case e.optional:
+			log.Info("optional module not loaded", "name", e.name, "err", err)
+		case e.group == job.GroupKVM:
+			log.Info("KVM module not loaded: no /dev/kvm for the command", "module", initkit.KVMModule(vendor), "err", err)
+			kvm = false
+		default:
+			return fmt.Errorf("module %s: %w", e.name, err)
+		}
 	}
 	return nil
+}
+
+// loadEntry is one line of the load list.
+type loadEntry struct {
+	group, name, path string
+	optional          bool
+}
+
+// parseLoadList reads "GROUP[?] NAME PATH" lines; a path must be a clean
+// relative one, so that the list cannot name a file outside the modules
+// directory.
+func parseLoadList(b []byte) ([]loadEntry, error) {
+	var out []loadEntry
+	for i, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("module list line %d: %q: want GROUP NAME PATH", i+1, line)
+		}
+		e := loadEntry{name: f[1], path: f[2]}
+		e.group, e.optional = strings.CutSuffix(f[0], "?")
+		switch {
+		case e.group != job.GroupBase && e.group != job.GroupKVM && e.group != job.GroupExtra:
+			return nil, fmt.Errorf("module list line %d: unknown group %q", i+1, e.group)
+		case filepath.IsAbs(e.path) || filepath.Clean(e.path) != e.path || strings.HasPrefix(e.path, "../"):
+			return nil, fmt.Errorf("module list line %d: bad path %q", i+1, e.path)
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // openKVM lets the command's user open /dev/kvm, as the kvm group and a

@@ -58,3 +58,17 @@ func TestOverlayOptionsEscape(t *testing.T) {
 	s := step{lower: `/h/a,b:c\d`, upper: "/u", work: "/w"}
 	assert.Equal(t, `lowerdir=/h/a\,b\:c\\d,upperdir=/u,workdir=/w`, s.options())
 }
+
+func TestParseLoadList(t *testing.T) {
+	got, err := parseLoadList([]byte("base virtio kernel/drivers/virtio/virtio.ko\nbase? crc32c kernel/crypto/crc32c.ko.zst\n\nkvm kvm_amd kernel/arch/x86/kvm/kvm-amd.ko\n"))
+	assert.NoError(t, err)
+	assert.Equal(t, []loadEntry{
+		{group: "base", name: "virtio", path: "kernel/drivers/virtio/virtio.ko"},
+		{group: "base", name: "crc32c", path: "kernel/crypto/crc32c.ko.zst", optional: true},
+		{group: "kvm", name: "kvm_amd", path: "kernel/arch/x86/kvm/kvm-amd.ko"},
+	}, got)
+	for _, bad := range []string{"base virtio\n", "odd virtio v.ko\n", "base x /etc/passwd\n", "base x ../../x.ko\n", "base x a/../../b.ko\n"} {
+		_, err := parseLoadList([]byte(bad))
+		assert.Error(t, err, "%q", bad)
+	}
+}

@@ -60,6 +60,20 @@ const (
 	EventStarted = "exec-started"
 )
 
+// ModuleList, in the initramfs's lib/modules/<release>, lists the modules
+// the guest init loads, in order, each after its dependencies, one a line:
+// "GROUP NAME PATH", GROUP followed by "?" for a soft dependency, whose
+// failure is not fatal. Modules the kernel has built in are not listed.
+const ModuleList = "gonest-exec.modules"
+
+// Module groups of ModuleList: the init loads GroupBase always, GroupKVM
+// when its CPU offers SVM or VMX, GroupExtra always.
+const (
+	GroupBase  = "base"
+	GroupKVM   = "kvm"
+	GroupExtra = "extra"
+)
+
 // MaxJobLine bounds the job's line: arguments and environment together.
 // Linux itself refuses more than 2 MiB of them in one execve (MAX_ARG_STRLEN
 // is 128 KiB per string; the stack limit takes a quarter of 8 MiB).
