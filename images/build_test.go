@@ -24,17 +24,45 @@ func fakeBin(t *testing.T, scripts map[string]string) string {
 	return dir
 }
 
-// runKernelStep runs `build.sh kernel OUT MKIMAGE` with the fake commands
-// first on PATH, and returns its exit code and its stderr lines.
+// runKernelStep runs `build.sh kernel OUT MKIMAGE kvm_amd` with the fake
+// commands first on PATH and a fake mkimage, and returns its exit code,
+// its stderr lines and OUT.
 func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	t.Helper()
-	out := t.TempDir()
 	mkimage := filepath.Join(t.TempDir(), "mkimage")
 	require.NoError(t, os.WriteFile(mkimage, []byte("#!/bin/sh\nexit 0\n"), 0o755))
-	cmd := exec.Command("bash", "build.sh", "kernel", out, mkimage, "kvm_amd")
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	r := runKernel(t, kernelRun{bin: bin, mkimage: mkimage, modules: []string{"kvm_amd"}})
+	return r.code, r.stderr, r.out
+}
+
+// kernelRun is one `build.sh kernel` run.
+type kernelRun struct {
+	bin     string   // directory of fake commands, first on PATH
+	mkimage string   // the mkimage to use
+	out     string   // OUT; a fresh directory if empty
+	env     []string // more environment (KERNEL_VERSION=...)
+	modules []string // the wanted modules
+}
+
+type kernelResult struct {
+	code   int
+	stderr []string
+	stdout []string
+	out    string
+}
+
+func runKernel(t *testing.T, kr kernelRun) kernelResult {
+	t.Helper()
+	if kr.out == "" {
+		kr.out = t.TempDir()
+	}
+	cmd := exec.Command("bash", append([]string{"build.sh", "kernel", kr.out, kr.mkimage}, kr.modules...)...)
+	// The pipeline's own variables start empty, whatever make exported.
+	cmd.Env = append(os.Environ(), "PATH="+kr.bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0",
+		"KERNEL_VERSION=", "KERNEL_FLAVOUR=", "KERNEL_META=", "KERNEL_CACHE=")
+	cmd.Env = append(cmd.Env, kr.env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -42,7 +70,9 @@ func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	} else {
 		require.NoError(t, err)
 	}
-	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"), out
+	return kernelResult{code: code, out: kr.out,
+		stderr: strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"),
+		stdout: strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")}
 }
 
 // As root on a machine whose apt lists are empty, build.sh runs apt-get

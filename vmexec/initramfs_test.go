@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/images/cpio"
+	"github.com/gonest/gonest/images/kmod/kmodtest"
 	"github.com/gonest/gonest/vmexec/job"
 )
 
@@ -52,6 +54,37 @@ func TestResolveModulesCompressed(t *testing.T) {
 	assert.Contains(t, set.files, "kernel/fs/fuse/virtiofs.ko.zst")
 	assert.Contains(t, string(set.list), "base virtiofs kernel/fs/fuse/virtiofs.ko.zst\n")
 	assert.NotContains(t, string(set.list), ".ko\n", "every file by its real name")
+}
+
+// A kernel package unpacked by hand has no modules.dep: the modules are
+// indexed from their .modinfo, read through the decompressor, and packed
+// under their real (compressed) names.
+func TestResolveModulesScannedCompressed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "6.12.9-generic")
+	mods := map[string][]string{
+		"kernel/drivers/virtio/virtio.ko":       {"name=virtio"},
+		"kernel/drivers/virtio/virtio_pci.ko":   {"name=virtio_pci", "depends=virtio"},
+		"kernel/drivers/char/virtio_console.ko": {"name=virtio_console", "depends=virtio"},
+		"kernel/fs/fuse/fuse.ko":                {"name=fuse"},
+		"kernel/fs/fuse/virtiofs.ko":            {"name=virtiofs", "depends=fuse,virtio"},
+		"kernel/fs/overlayfs/overlay.ko":        {"name=overlay"},
+	}
+	files := map[string][]byte{}
+	for p, fields := range mods {
+		var b bytes.Buffer
+		w, err := zstd.NewWriter(&b)
+		require.NoError(t, err)
+		_, err = w.Write(kmodtest.ModuleELF(t, fields...))
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		files[p+".zst"] = b.Bytes()
+	}
+	kmodtest.WriteFiles(t, dir, files)
+	set, err := resolveModules(dir, "6.12.9-generic", RequiredModules, nil, nil)
+	require.NoError(t, err)
+	assert.Contains(t, set.files, "kernel/fs/fuse/virtiofs.ko.zst")
+	assert.Contains(t, string(set.list), "base fuse kernel/fs/fuse/fuse.ko.zst\nbase virtiofs kernel/fs/fuse/virtiofs.ko.zst\n")
+	assert.Len(t, set.files, len(mods))
 }
 
 func indexOf(s []string, v string) int {

@@ -3,6 +3,7 @@ package vmexec
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gonest/gonest/guest/initkit"
 	"github.com/gonest/gonest/images/kmod"
+	"github.com/gonest/gonest/images/kmod/modfile"
 	"github.com/gonest/gonest/vmexec/job"
 )
 
@@ -85,10 +87,7 @@ func resolveModules(dir, release string, required, kvm, extra []string) (*module
 			return nil, usagef("modules in %s: %v", dir, err)
 		}
 		for _, m := range mods {
-			file := files[m.Path]
-			if file == "" {
-				file = m.Path
-			}
+			file := cmp.Or(files[m.Path], m.Src, m.Path)
 			group := g.name
 			if m.Optional {
 				group += "?"
@@ -119,11 +118,11 @@ func lookup(ix *kmod.Index, name string) bool {
 func indexModules(dir string) (*kmod.Index, map[string]string, error) {
 	dep, err := os.ReadFile(filepath.Join(dir, kmod.DepFile))
 	if errors.Is(err, os.ErrNotExist) {
-		ix, err := kmod.ScanTree(dir)
+		ix, err := kmod.ScanTree(dir, modfile.Open)
 		if err != nil {
 			return nil, nil, usagef("%v; give the lib/modules/<release> directory of the kernel", err)
 		}
-		return ix, map[string]string{}, nil // plain .ko files, named as indexed
+		return ix, map[string]string{}, nil // each compressed file is its module's Src
 	}
 	if err != nil {
 		return nil, nil, usagef("modules in %s: %v", dir, err)

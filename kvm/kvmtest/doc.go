@@ -10,5 +10,7 @@
 // development hosts run kvm_pvm).
 //
 // VM, VCPU and Memory create the usual objects and release them when the
-// test ends, so a test reads as its guest setup and nothing else.
+// test ends, so a test reads as its guest setup and nothing else. VCPU also
+// sets the guest CPUID, first, as KVM needs it before special registers
+// and MSRs.
 package kvmtest
