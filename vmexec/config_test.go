@@ -104,6 +104,8 @@ func TestPrepareBadInput(t *testing.T) {
 		{"no command", func(c *Config) { c.Args = nil }, "no command given after --"},
 		{"empty command", func(c *Config) { c.Args = []string{""} }, "no command given after --"},
 		{"missing kernel", func(c *Config) { c.Kernel = filepath.Join(w.root, "nope") }, "-kernel " + filepath.Join(w.root, "nope") + " does not exist"},
+		{"kernel a directory", func(c *Config) { c.Kernel = w.root }, "-kernel " + w.root + " is not a regular file"},
+		{"empty kernel", func(c *Config) { c.Kernel = emptyFile(t, w.root) }, "is empty"},
 		{"missing modules dir", func(c *Config) { c.Modules = filepath.Join(w.root, "nope") }, "does not exist"},
 		{"modules missing", func(c *Config) { c.Modules = missingMods }, "lacks modules gonest exec needs: virtio_pci, virtio_console, virtiofs"},
 		{"missing -rw", func(c *Config) { c.RW = []string{filepath.Join(w.root, "nope")} }, "-rw " + filepath.Join(w.root, "nope") + " does not exist"},
@@ -159,4 +161,11 @@ func TestUmask(t *testing.T) {
 	old := unix.Umask(0o027)
 	defer unix.Umask(old)
 	assert.Equal(t, uint32(0o027), umask())
+}
+
+func emptyFile(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "empty-vmlinuz")
+	require.NoError(t, os.WriteFile(p, nil, 0o644))
+	return p
 }

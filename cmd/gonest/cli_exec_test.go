@@ -133,18 +133,12 @@ func TestExecNoKernelAnywhere(t *testing.T) {
 	assert.Empty(t, cache)
 }
 
-// TestExecKVMNotAccessible: a user who may not open /dev/kvm gets the fix
-// (group, udev rule, chmod), exit 2, before anything is built.
-func TestExecKVMNotAccessible(t *testing.T) {
+// TestExecAsUserWithoutAccess: a user who may not read the kernel, or
+// may not open /dev/kvm, gets one line with the fix (for /dev/kvm: the
+// group, the udev rule, chmod) and exit 2, before anything is built.
+func TestExecAsUserWithoutAccess(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("needs root to run gonest as another user who lacks /dev/kvm")
-	}
-	st, err := os.Stat("/dev/kvm")
-	if err != nil {
-		t.Skipf("no /dev/kvm on this host: %v", err)
-	}
-	if st.Mode().Perm()&0o006 == 0o006 {
-		t.Skip("/dev/kvm is open to every user here")
+		t.Skip("needs root to run gonest as another user")
 	}
 	f := newExecFiles(t)
 	// The other user must reach the binary, the kernel and the modules.
@@ -154,25 +148,53 @@ func TestExecKVMNotAccessible(t *testing.T) {
 	require.NoError(t, os.WriteFile(bin, b, 0o755))
 	require.NoError(t, os.Chmod(f.dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(f.dir), 0o755))
-	cmd := exec.Command(bin, "exec", "-kernel", f.kernel, "-modules", f.modules, "--", "true")
-	cmd.Dir = f.dir
-	cache := t.TempDir()
-	require.NoError(t, os.Chmod(cache, 0o777))
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
-	assert.Equal(t, 2, ee.ExitCode())
-	oneLineOn(t, stderr.String())
-	for _, want := range []string{"gonest exec: /dev/kvm is not readable and writable by this user", "usermod -aG kvm", "99-kvm4all.rules", "sudo chmod 666 /dev/kvm"} {
-		assert.Contains(t, stderr.String(), want)
+	require.NoError(t, os.Chmod(f.kernel, 0o644))
+	private := filepath.Join(f.dir, "vmlinuz-private")
+	require.NoError(t, os.WriteFile(private, vmexectest.BzImage("6.1.0-57-amd64 #1"), 0o600))
+
+	kvmSkip := ""
+	if st, err := os.Stat("/dev/kvm"); err != nil {
+		kvmSkip = "no /dev/kvm on this host"
+	} else if st.Mode().Perm()&0o006 == 0o006 {
+		kvmSkip = "/dev/kvm is open to every user here"
 	}
-	ents, err := os.ReadDir(cache)
-	require.NoError(t, err)
-	assert.Empty(t, ents)
+	tests := []struct {
+		name   string
+		kernel string
+		want   []string
+		skip   string
+	}{
+		{"unreadable kernel", private, []string{"gonest exec: -kernel " + private + " is not readable by this user"}, ""},
+		{"no access to /dev/kvm", f.kernel,
+			[]string{"gonest exec: /dev/kvm is not readable and writable by this user", "usermod -aG kvm", "99-kvm4all.rules", "sudo chmod 666 /dev/kvm"},
+			kvmSkip},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.skip != "" {
+				t.Skip(tc.skip)
+			}
+			cmd := exec.Command(bin, "exec", "-kernel", tc.kernel, "-modules", f.modules, "--", "true")
+			cmd.Dir = f.dir
+			cache := t.TempDir()
+			require.NoError(t, os.Chmod(cache, 0o777))
+			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+			assert.Equal(t, 2, ee.ExitCode())
+			oneLineOn(t, stderr.String())
+			for _, want := range tc.want {
+				assert.Contains(t, stderr.String(), want)
+			}
+			ents, err := os.ReadDir(cache)
+			require.NoError(t, err)
+			assert.Empty(t, ents, "nothing cached for bad input")
+		})
+	}
 }
 
 func TestExecHelp(t *testing.T) {
