@@ -203,5 +203,6 @@ func TestExecHelp(t *testing.T) {
 	for _, want := range []string{"Usage: gonest exec [flags] -- CMD [ARGS...]", "go test -exec 'gonest exec --'", "-rw DIR", "125 the VM ended before CMD did", "127 CMD not found"} {
 		assert.Contains(t, r.stdout, want)
 	}
+	assert.NotContains(t, r.stdout, "(default 0", "a zero flag means its documented default")
 	assert.Empty(t, r.stderr)
 }

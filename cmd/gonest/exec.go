@@ -67,13 +67,16 @@ func parseExecFlags(args []string, stdout io.Writer) (*execOptions, error) {
 	fs.StringVar(&o.cfg.Kernel, "kernel", "", "kernel `PATH` (a bzImage); needs -modules unless it is installed on this host")
 	fs.StringVar(&o.cfg.Modules, "modules", "", "the kernel's lib/modules/<release> `DIR`")
 	fs.Var(sizeValue(&o.cfg.Memory), "m", fmt.Sprintf("guest memory `SIZE` (default %s)", formatMiB(vmexec.DefaultMemory)))
-	fs.Var(cpusValue(&o.cfg.CPUs), "smp", fmt.Sprintf("number of vCPUs (default: this host's, at most %d)", vmexec.MaxDefaultCPUs))
+	fs.Var(cpusValue(&o.cfg.CPUs), "smp", fmt.Sprintf("run on `N` vCPUs (default: this host's count, at most %d)", vmexec.MaxDefaultCPUs))
 	fs.Var(durationValue(&o.cfg.Timeout), "timeout", "stop the VM and exit 124 after this `DURATION` (e.g. 90s, 5m)")
 	fs.StringVar(&nested, "nested", "auto", "`MODE`: auto gives the guest this host's VMX/SVM when KVM offers it (then /dev/kvm is there inside), on requires it, off hides it")
 	fs.Var(listFlag[string]{&o.cfg.RW, func(s string) (string, error) { return s, nil }}, "rw", "also share `DIR` writable (repeatable); the working directory always is")
 	fs.StringVar(&o.cfg.Append, "append", "", "more kernel command line")
 	fs.BoolVar(&o.verbose, "v", false, "say which kernel, modules and initramfs; show the guest's console and gonest's log on stderr, and the timings")
 	fs.StringVar(&o.status, "status", "", "write how the run ended to `FILE` as JSON: exit_code, command_exited, signal, reason, phases (for tools; /proc/self/fd/N for a pipe)")
+	for _, name := range []string{"m", "smp", "timeout"} {
+		fs.Lookup(name).DefValue = "" // zero means the default the usage names, or none: no "(default 0)"
+	}
 	if err := parseFlags(fs, args, stdout, execUsage); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
