@@ -19,8 +19,9 @@ import (
 )
 
 // TestLabExecExitCodes: the command's own exit code comes out of gonest
-// exec; a missing command is 127; -timeout is 124; a kernel panic is 125
-// with the console's tail.
+// exec (a Go program that panics: 2, with its trace on stderr); a missing
+// command is 127; -timeout is 124; a kernel panic is 125 with the
+// console's tail.
 func TestLabExecExitCodes(t *testing.T) {
 	c := lab(t)
 	dir := t.TempDir()
@@ -45,6 +46,15 @@ func TestLabExecExitCodes(t *testing.T) {
 		r := execIn(t, cmdSpec{args: gonestExec(c, nil, "no-such-command-here"), dir: dir})
 		assert.Equal(t, 127, r.code, "stderr: %s", r.stderr)
 		assert.Equal(t, "gonest exec: no-such-command-here: command not found\n", r.stderr)
+		assert.Empty(t, r.stdout)
+	})
+	t.Run("Go panic", func(t *testing.T) {
+		self, err := os.Executable()
+		require.NoError(t, err)
+		r := execIn(t, cmdSpec{args: gonestExec(c, nil, self), dir: dir, env: []string{helperEnv + "=panic"}})
+		assert.Equal(t, 2, r.code, "a Go program that panics exits 2; stderr: %s", r.stderr)
+		assert.Contains(t, r.stderr, "panic: labexec: panicking on purpose")
+		assert.Contains(t, r.stderr, "goroutine 1 [running]:", "the command's own stderr: the whole trace")
 		assert.Empty(t, r.stdout)
 	})
 	t.Run("timeout", func(t *testing.T) {

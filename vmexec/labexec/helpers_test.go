@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(waitSignal())
 	case "files":
 		os.Exit(files())
+	case "panic":
+		panic("labexec: panicking on purpose")
 	default:
 		os.Stderr.WriteString("unknown " + helperEnv + "\n")
 		os.Exit(3)
