@@ -17,8 +17,11 @@
 //     module the kernel has built in (modules.builtin) needs nothing, a
 //     missing one is named;
 //   - the initramfs, built in Go (package images/cpio): gonest's own
-//     binary as /init (package vmexec/execinit runs there) and those
-//     modules, uncompressed, cached in CacheDir under its content hash
+//     binary as /init (package vmexec/execinit runs there), those modules
+//     as the kernel ships them (a .ko.xz or .ko.zst is decompressed by the
+//     guest's kernel, finit_module's MODULE_INIT_COMPRESSED_FILE) and
+//     their load list (job.ModuleList), cached in CacheDir under its
+//     content hash
 //     (the files' hashes memoized by inode and times, so a warm run reads
 //     none of them);
 //   - the shares: the host's / read-only (cached for an hour in the

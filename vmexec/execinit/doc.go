@@ -6,8 +6,9 @@
 //
 // Main mounts /proc, /sys and /dev, opens the VMM's message and exit
 // ports with ioperm(2) (package guest/portio: no /dev/port), loads the
-// modules from the initramfs (package guest/initkit: a module the kernel
-// has built in counts as present), waits for the virtio-console ports,
+// modules the host listed in the initramfs (job.ModuleList, each after its
+// dependencies; the kernel's built-in ones are not there; the KVM group
+// only when the CPU offers SVM or VMX), waits for the virtio-console ports,
 // and reads the job (package vmexec/job) from the control port. It then
 // builds the command's root:
 //
