@@ -122,7 +122,7 @@ func (e *examination) run() error {
 func (e *examination) checkDevice() {
 	node := deviceNode(e.h.FS)
 	if e.openErr != nil {
-		msg := e.openErr.Error()
+		msg := openProblem(e.openErr)
 		if node != "" {
 			msg += " (" + node + ")"
 		}

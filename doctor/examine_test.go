@@ -161,7 +161,7 @@ func TestExamineHosts(t *testing.T) {
 				})
 			},
 			wantBackend: hostinfo.BackendAMD,
-			wantVerdict: "nested virtualization is NOT possible here: /dev/kvm is not accessible to this user: add the user to the kvm group, or run as root",
+			wantVerdict: "nested virtualization is NOT possible here: /dev/kvm is not readable and writable by this user: " + KVMAccessFix,
 			want: map[string]Status{
 				CheckDevice: StatusFail, CheckAPIVersion: StatusUnavailable, CheckBackend: StatusOK,
 				CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusUnavailable, CheckTDP: StatusUnavailable,
@@ -335,4 +335,21 @@ func TestTextReport(t *testing.T) {
   warn         host_is_guest    yes (CPUID hypervisor bit set): gonest's guest is a third level here, and nesting needs the outer hypervisor to pass SVM through
 `
 	assert.Equal(t, want, b.String())
+}
+
+// A /dev/kvm the user may not open gets the fix a CI runner needs: the
+// kvm group, the udev rule, or a chmod.
+func TestDeviceCheckSaysHowToOpenKVM(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.EACCES, unix.EPERM} {
+		f, _ := amdNestedHost()
+		r := Examine(host(f, nil, &kvm.OpenError{Msg: "/dev/kvm is not accessible to this user", Err: errno}))
+		require.NotEmpty(t, r.Checks)
+		dev := r.Checks[0]
+		assert.Equal(t, CheckDevice, dev.Name)
+		assert.Equal(t, StatusFail, dev.Status)
+		for _, want := range []string{"not readable and writable by this user", "usermod -aG kvm", "99-kvm4all.rules", "sudo chmod 666 /dev/kvm"} {
+			assert.Contains(t, dev.Evidence, want)
+		}
+		assert.Contains(t, r.Verdict, KVMAccessFix)
+	}
 }

@@ -22,7 +22,7 @@ func (e *examination) verdict() (bool, string) {
 	const no = "nested virtualization is NOT possible here: "
 	switch {
 	case e.openErr != nil:
-		return false, no + e.openErr.Error()
+		return false, no + openProblem(e.openErr)
 	case e.backend == hostinfo.BackendPVM:
 		return false, no + "/dev/kvm is kvm_pvm (software), which offers no SVM or VMX to guests; " + labHint
 	case e.nestedDisabled():

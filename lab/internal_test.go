@@ -34,6 +34,14 @@ func TestQEMUArgsWritableDisks(t *testing.T) {
 	assert.True(t, strings.HasSuffix(got, "serial=a-name-longer-than-t"), "cut to 20 bytes")
 }
 
+func TestQEMUArgsShares(t *testing.T) {
+	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "exec", Memory: "2G", CPUs: 1,
+		Shares: []Share{{Dir: "/usr/local/go", Tag: "goroot", ReadOnly: true}, {Dir: "/tmp/w", Tag: "work"}}}
+	got := strings.Join(qemuArgs(cfg, ""), " ")
+	assert.Contains(t, got, "-virtfs local,path=/usr/local/go,mount_tag=goroot,security_model=none,multidevs=remap,readonly=on"+
+		" -virtfs local,path=/tmp/w,mount_tag=work,security_model=none,multidevs=remap")
+}
+
 func TestQEMUArgsWithoutMarkersOrDisks(t *testing.T) {
 	got := qemuArgs(Config{Kernel: "k", Initrd: "i", Scenario: "shell", Memory: "1G", CPUs: 2}, "")
 	assert.NotContains(t, got, "-chardev")

@@ -49,6 +49,18 @@ type Config struct {
 	// test that checks them after the run; by default they go to a
 	// throwaway overlay (QEMU snapshot=on) and the files stay as built.
 	WritableDisks bool
+
+	// Shares are directories of this machine H mounts over QEMU's 9p
+	// (-virtfs), for a scenario that needs more than its images hold: the
+	// exec scenario's Go toolchain and test package.
+	Shares []Share
+}
+
+// Share is a directory H mounts with mount -t 9p TAG DIR.
+type Share struct {
+	Dir      string // on this machine
+	Tag      string // the 9p mount tag, at most 31 bytes
+	ReadOnly bool
 }
 
 // Result is what a finished run reports.
@@ -100,6 +112,14 @@ func (cfg *Config) defaults() error {
 	cfg.Log = &lockedWriter{w: cfg.Log} // console, QEMU's stderr and markers come from different goroutines
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
+	}
+	for _, sh := range cfg.Shares {
+		if st, err := os.Stat(sh.Dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("lab share %s: not a directory", sh.Dir)
+		}
+		if sh.Tag == "" || len(sh.Tag) > 31 || strings.ContainsAny(sh.Tag, ", :") || strings.Contains(sh.Dir, ",") {
+			return fmt.Errorf("lab share %s: tag %q: want 1 to 31 bytes without commas, colons or spaces, and a path without commas", sh.Dir, sh.Tag)
+		}
 	}
 	files := append([]string{cfg.Kernel, cfg.Initrd}, cfg.Disks...)
 	if cfg.NextImages != "" {

@@ -108,6 +108,16 @@ func qemuArgs(cfg Config, markerSock string) []string {
 			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw%s", escapeOpt(d), id, snapshot),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", id, escapeOpt(diskSerial(d))))
 	}
+	for _, sh := range cfg.Shares {
+		// security_model=none: files keep this machine's owners;
+		// multidevs=remap: a tree spanning file systems keeps distinct
+		// inode numbers in H.
+		ro := ""
+		if sh.ReadOnly {
+			ro = ",readonly=on"
+		}
+		args = append(args, "-virtfs", fmt.Sprintf("local,path=%s,mount_tag=%s,security_model=none,multidevs=remap%s", sh.Dir, sh.Tag, ro))
+	}
 	if cfg.NextImages != "" {
 		// readonly=on: the guest sees a read-only disk (VIRTIO_BLK_F_RO),
 		// and concurrent runs share the file.

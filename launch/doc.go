@@ -29,4 +29,10 @@
 // The verdict is read from the guest's verdict message, cross-checked
 // with the VMM's exit status, and never from console text: a guest may
 // reword every log line without breaking the level above it.
+//
+// Exec runs a command rather than a scenario: gonest exec boots a VM in
+// which the command sees this machine's files, user and working
+// directory, and returns its output and exit code (ExecResult), with
+// ExecError when the command never reached an exit status of its own (a
+// kernel panic, a timeout, bad input), in gonest exec's words.
 package launch

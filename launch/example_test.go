@@ -3,6 +3,7 @@ package launch_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -97,4 +98,22 @@ func Example() {
 	// Output:
 	// [G1] hello from a tiny guest
 	// verdict: pass
+}
+
+// A Go test runs a command in a VM with the host's files and gets its
+// output and exit code: gonest exec underneath.
+func ExampleExec() {
+	res, err := launch.Exec(context.Background(), launch.ExecSpec{
+		Args:    []string{"sh", "-c", "uname -r; exit 3"},
+		Timeout: 5 * time.Minute,
+	})
+	var ee *launch.ExecError
+	switch {
+	case errors.As(err, &ee):
+		fmt.Println("no exit status:", ee.Result.Reason) // a kernel panic, -timeout, bad input
+	case err != nil:
+		fmt.Println("gonest did not start:", err)
+	default:
+		fmt.Printf("exit %d, stdout %q\n", res.ExitCode, res.Stdout)
+	}
 }

@@ -2,8 +2,12 @@
 // virtualization.
 //
 //	gonest run -kernel bzImage -initrd initramfs.cpio   boot a Linux guest
+//	gonest exec -- CMD [ARGS...]                        run a command in a VM
 //	gonest doctor                                       can this host nest?
 //	gonest version
+//
+// Started as /init with PID 1 (the initramfs gonest exec builds), it is
+// the exec guest's init instead (package vmexec/execinit).
 package main
 
 import (
@@ -15,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/gonest/gonest/vmexec"
+	"github.com/gonest/gonest/vmexec/execinit"
 )
 
 // usageError is a bad invocation: gonest prints it on one line and exits 2.
@@ -48,6 +55,7 @@ const topUsage = `gonest: a small KVM hypervisor for nested virtualization
 
 Usage:
   gonest run -kernel PATH [-initrd PATH] [flags]   boot a Linux guest (gonest run -h)
+  gonest exec [flags] -- CMD [ARGS...]             run CMD in a VM with this host's files (gonest exec -h)
   gonest doctor [-json]                            say whether this host can run nested guests
   gonest version                                   print the version
 
@@ -60,6 +68,9 @@ Exit codes: 0 guest powered off, N guest wrote N to the exit port (0xf4),
 var version = "dev"
 
 func main() {
+	if os.Getpid() == 1 && len(os.Args) > 0 && os.Args[0] == vmexec.InitPath {
+		execinit.Main() // never returns
+	}
 	if len(os.Args) > 1 && os.Args[1] == "run" {
 		reexecWithoutHeapTHP()
 	}
@@ -70,12 +81,14 @@ func main() {
 func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		// A bad invocation gets one line; gonest -h prints the usage.
-		fmt.Fprintln(stderr, "gonest: no command given (want run, doctor or version; see gonest -h)")
+		fmt.Fprintln(stderr, "gonest: no command given (want run, exec, doctor or version; see gonest -h)")
 		return 2
 	}
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "exec":
+		return cmdExec(args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -85,7 +98,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, topUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "gonest: unknown command %q (want run, doctor or version; see gonest -h)\n", args[0])
+	fmt.Fprintf(stderr, "gonest: unknown command %q (want run, exec, doctor or version; see gonest -h)\n", args[0])
 	return 2
 }
 

@@ -163,6 +163,15 @@ func loadClosure(log *slog.Logger, dir string, ix *kmod.Index, names []string) [
 	return errs
 }
 
+// LoadModuleFile loads one module of dir (a lib/modules/<release>
+// directory) from its file, m.Path, without resolving dependencies: for
+// an init whose image lists its modules in load order (gonest exec's). A
+// compressed file (.ko.xz, .ko.zst, .ko.gz) is decompressed by the kernel;
+// a module already loaded is no error.
+func LoadModuleFile(log *slog.Logger, dir string, m kmod.Module) error {
+	return loadModule(log, dir, m)
+}
+
 // compressed lists the suffixes of modules the kernel decompresses itself
 // when finit_module gets MODULE_INIT_COMPRESSED_FILE (CONFIG_MODULE_DECOMPRESS).
 var compressed = []string{".ko.xz", ".ko.zst", ".ko.gz"}
