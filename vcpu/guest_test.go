@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/kvm"
+	"github.com/gonest/gonest/kvm/kvmtest"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -83,17 +84,32 @@ func TestStopSpinningGuestFromAnotherGoroutine(t *testing.T) {
 	// spinGuest is a 2-byte jmp to itself, valid in every mode. Real mode
 	// and CPL 0 are emulated instruction by instruction on kvm_pvm hosts;
 	// CPL 3 runs natively there. Stopping must be bounded in every case.
+	// With IF=0 only a VM exit that the host's interrupt forces can stop
+	// the guest, which some platforms never force (see
+	// kvmtest.RequireStopWithIFClear); with IF=1 every platform does.
 	tests := []struct {
-		name string
-		mode guestMode
+		name  string
+		mode  guestMode
+		ifSet bool
 	}{
-		{"real mode", modeReal},
-		{"long mode CPL 0", modeLong},
-		{"long mode CPL 3", modeUser},
+		{"real mode", modeReal, false},
+		{"long mode CPL 0", modeLong, false},
+		{"long mode CPL 3", modeUser, false},
+		{"real mode IF=1", modeReal, true},
+		{"long mode CPL 0 IF=1", modeLong, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !tt.ifSet {
+				kvmtest.RequireStopWithIFClear(t)
+			}
 			g := newGuestEnv(t, spinGuest, tt.mode)
+			if tt.ifSet {
+				regs, err := g.kv.GetRegs()
+				require.NoError(t, err)
+				regs.RFLAGS |= vcpu.RFLAGSIF
+				require.NoError(t, g.kv.SetRegs(regs))
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 
