@@ -94,3 +94,44 @@ func TestKernelStepDownloadFails(t *testing.T) {
 		out+"/cache && apt-get download linux-image-6.1.0-99-amd64-unsigned", lines[len(lines)-1])
 	assert.NoFileExists(t, filepath.Join(out, "kernel.stamp"), "a failed download leaves no stamp")
 }
+
+// runBochsTools runs `build.sh bochs-tools` against an empty fake root, so
+// every package is missing, with the fake commands first on PATH.
+func runBochsTools(t *testing.T, bin string) (int, []string) {
+	t.Helper()
+	cmd := exec.Command("bash", "build.sh", "bochs-tools")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BOCHS_TOOLS_ROOT="+t.TempDir(), "APT_UPDATE=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+}
+
+func TestBochsToolsNotRootNamesPackagesAndCommand(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{"id": `echo 1000`}))
+	assert.Equal(t, 1, code)
+	require.Len(t, lines, 1, "one line")
+	for _, pkg := range []string{"bochs", "bochsbios", "vgabios", "isolinux", "syslinux-common", "genisoimage"} {
+		assert.Contains(t, lines[0], " "+pkg)
+	}
+	assert.Contains(t, lines[0], "images: the Intel lab needs ")
+	assert.Contains(t, lines[0], "; run: sudo apt-get update && sudo apt-get install -y ")
+}
+
+func TestBochsToolsInstallFailure(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `exit 0`,
+		"apt-get":   `echo "E: Unable to locate package bochs" >&2; exit 100`,
+	}))
+	assert.Equal(t, 1, code)
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, "images: apt-get install "), last)
+	assert.Contains(t, last, "failed; run it by hand to see why: apt-get install -y ")
+}
