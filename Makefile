@@ -3,8 +3,10 @@
 #   make build       bin/gonest
 #   make vet unit    go vet and the unit tests (no lab)
 #   make images      guest kernel, initramfs images and disk (images/images.mk)
-#   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
+#   make lab         boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed;
+#                    VENDOR=intel boots H under Bochs instead (VMX, kvm_intel)
 #   make lab-test    the lab tests in ./lab against the built images
+#   make test-intel  the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny
 #   make test        vet + staticcheck + unit (race detector on) + images + lab-test: what CI runs
 #   make fuzz        every go test -fuzz target for FUZZTIME each (default 60s)
 #   make bench       gonest against QEMU and C, side by side: one table, bench/results.md
@@ -15,7 +17,7 @@ SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk
 all: build
 
 build:
@@ -44,11 +46,14 @@ include images/images.mk
 include images/bench.mk
 
 # make lab SCENARIO=shell gives an interactive shell in H (exit it to stop).
+# VENDOR=intel runs H under Bochs, whose CPU emulates VMX, instead of QEMU
+# (SVM); Bochs emulates every instruction, so it gets a longer time limit.
 SCENARIO ?= kvmtests
-LAB_TIMEOUT ?= 10m
+VENDOR ?= amd
+LAB_TIMEOUT ?= $(if $(filter intel,$(VENDOR)),60m,10m)
 LAB_ARGS ?=
-lab: images
-	$(GO) run ./lab/cmd/gonest-lab -images $(IMG_OUT) -scenario $(SCENARIO) -timeout $(LAB_TIMEOUT) $(LAB_ARGS)
+lab: images $(if $(filter intel,$(VENDOR)),intel-images)
+	$(GO) run ./lab/cmd/gonest-lab -vendor $(VENDOR) -images $(IMG_OUT) -scenario $(SCENARIO) -timeout $(LAB_TIMEOUT) $(LAB_ARGS)
 
 # The lab tests fail, rather than skip, when the images are missing.
 LAB_TEST_RUN ?= TestLab
@@ -57,6 +62,12 @@ lab-test: images
 		$(GO) test -count=1 -v -run '^TestReal' ./boot
 	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
 		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
+
+# The Intel lab's tests: H under Bochs, kvm_intel in H (lab/intel_test.go).
+INTEL_TEST_RUN ?= TestIntelLab
+test-intel: intel-images
+	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
+		$(GO) test -count=1 -v -timeout 150m -run '$(INTEL_TEST_RUN)' ./lab
 
 # gonest doctor picks where the demo runs; tools/run-demo.sh says how.
 run: build images

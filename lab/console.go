@@ -25,6 +25,7 @@ type console struct {
 	lines   int
 	hide    func(string) bool // lines neither logged nor kept, only counted
 	hidden  int
+	onLine  func(string) // sees every line, hidden ones too, as it arrives
 }
 
 func newConsole(log io.Writer, level string, keep int) *console {
@@ -63,6 +64,9 @@ func (c *console) line(b []byte) {
 	s := sanitize(string(b))
 	c.partial = c.partial[:0]
 	c.lines++
+	if c.onLine != nil {
+		c.onLine(s)
+	}
 	if c.hide != nil && c.hide(s) {
 		c.hidden++ // neither logged nor kept: expected noise
 		return
