@@ -68,3 +68,50 @@ func TestParseNestedStateRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestParseNestedStateVMCS12(t *testing.T) {
+	b := nestedBlob(NestedGuestMode, NestedFormatVMX, 128+2*VMCS12Size, 128+2*VMCS12Size)
+	binary.LittleEndian.PutUint64(b[8:], 0x9000)  // vmxon_pa
+	binary.LittleEndian.PutUint64(b[16:], 0xa000) // vmcs12_pa
+	v := b[128:]
+	put32 := func(off int, x uint32) { binary.LittleEndian.PutUint32(v[off:], x) }
+	put64 := func(off int, x uint64) { binary.LittleEndian.PutUint64(v[off:], x) }
+	put32(0, VMCS12Revision)
+	put32(8, 1)                               // launch_state
+	put64(120, 0x5_001e)                      // ept_pointer
+	put64(176, ^uint64(0))                    // vmcs_link_pointer
+	put64(544, 0xfff0)                        // guest_rip
+	put64(672, 0xffffffff81000000)            // host_rip
+	put32(744, 0x7f)                          // pin_based_vm_exec_control
+	put32(808, 7)                             // vm_instruction_error
+	put32(812, 30)                            // vm_exit_reason: I/O instruction
+	binary.LittleEndian.PutUint16(v[960:], 1) // virtual_processor_id
+	put32(VMCS12Size, VMCS12Revision|1<<31)   // shadow vmcs12: revision with the shadow bit
+	binary.LittleEndian.PutUint64(v[VMCS12Size+544:], 0x1234)
+
+	n, err := ParseNestedState(b)
+	require.NoError(t, err)
+	got := n.VMCS12()
+	require.NotNil(t, got)
+	assert.Equal(t, VMCS12{Revision: VMCS12Revision, LaunchState: 1, EPTPointer: 0x5_001e, VMCSLinkPointer: ^uint64(0),
+		GuestRIP: 0xfff0, HostRIP: 0xffffffff81000000, PinBased: 0x7f, InstructionError: 7, ExitReason: 30, VPID: 1}, *got)
+	shadow := n.ShadowVMCS12()
+	require.NotNil(t, shadow)
+	assert.Equal(t, uint32(VMCS12Revision|1<<31), shadow.Revision)
+	assert.Equal(t, uint64(0x1234), shadow.GuestRIP)
+}
+
+func TestNestedStateWithoutVMCS12(t *testing.T) {
+	b := nestedBlob(0, NestedFormatVMX, 128, 128)
+	n, err := ParseNestedState(b)
+	require.NoError(t, err)
+	assert.Nil(t, n.VMCS12(), "VMXON off: header only")
+	assert.Nil(t, n.ShadowVMCS12())
+
+	svm, err := ParseNestedState(nestedBlob(0, NestedFormatSVM, 128+4096, 128+4096))
+	require.NoError(t, err)
+	assert.Nil(t, svm.VMCS12(), "an SVM blob holds a vmcb12, not a vmcs12")
+
+	_, err = ParseVMCS12(make([]byte, 100))
+	assert.EqualError(t, err, "vmcs12: 100 bytes, want at least 998")
+}

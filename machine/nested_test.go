@@ -1,0 +1,56 @@
+package machine
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/kvm"
+)
+
+func TestDescribeNestedState(t *testing.T) {
+	header := func(flags, format uint16, size uint32, total int) []byte {
+		b := make([]byte, total)
+		binary.LittleEndian.PutUint16(b[0:], flags)
+		binary.LittleEndian.PutUint16(b[2:], format)
+		binary.LittleEndian.PutUint32(b[4:], size)
+		return b
+	}
+	vmxOff := header(0, kvm.NestedFormatVMX, 128, 128)
+	binary.LittleEndian.PutUint64(vmxOff[8:], ^uint64(0))
+	binary.LittleEndian.PutUint64(vmxOff[16:], ^uint64(0))
+
+	// L1 did VMXON at 0x9000, VMPTRLD 0xa000, a VMWRITE of GUEST_RIP and a
+	// VMLAUNCH that failed on the controls it never wrote.
+	vmcs := header(0, kvm.NestedFormatVMX, 128+kvm.VMCS12Size, 128+kvm.VMCS12Size)
+	binary.LittleEndian.PutUint64(vmcs[8:], 0x9000)
+	binary.LittleEndian.PutUint64(vmcs[16:], 0xa000)
+	binary.LittleEndian.PutUint32(vmcs[128:], kvm.VMCS12Revision)
+	binary.LittleEndian.PutUint64(vmcs[128+544:], 0x12345678) // guest_rip
+	binary.LittleEndian.PutUint32(vmcs[128+808:], 7)          // vm_instruction_error
+	binary.LittleEndian.PutUint32(vmcs[128+812:], 1<<31|33)   // vm_exit_reason
+
+	tests := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"VMXON off", vmxOff, "format=VMX flags=0x0 L1 (not in guest mode), VMXON off, no current VMCS12, size=128"},
+		{"current vmcs12", vmcs, "format=VMX flags=0x0 L1 (not in guest mode), vmxon=0x9000, vmcs12=0xa000, size=4224\n" +
+			"  vmcs12 (L1's VMCS for L2): revision 0x11e57ed0, not launched; guest rip=0x12345678 rsp=0x0 rflags=0x0 cr0=0x0 cr3=0x0 cr4=0x0; " +
+			"host rip=0x0 cr3=0x0; controls pin=0x0 proc=0x0 proc2=0x0 exit=0x0 entry=0x0; EPTP=0x0, VPID=0; " +
+			"last exit 33 (VM-entry failure: invalid guest state), VM-entry failure, qualification 0x0; " +
+			"VM-instruction error 7 (VM entry with invalid control field(s))"},
+		{"SVM", header(kvm.NestedGuestMode|kvm.NestedGIFSet, kvm.NestedFormatSVM, 128+4096, 128+4096),
+			"format=SVM flags=0x101 guest mode: an L2 guest was running, vmcb12=0x0, size=4224"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := kvm.ParseNestedState(tt.b)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, DescribeNestedState(st))
+		})
+	}
+}
