@@ -21,3 +21,16 @@ func runDoctor(ctx context.Context, env *Env) int {
 	env.Log.Info("gonest doctor done", "level", env.Level, "exit", code, "can_nest", code == 0)
 	return code
 }
+
+// runDoctorScenario is the doctor scenario: it passes when gonest doctor
+// says this level's KVM can run guests that run guests of their own, and
+// fails when it says it cannot.
+func runDoctorScenario(ctx context.Context, env *Env) guestabi.Verdict {
+	switch runDoctor(ctx, env) {
+	case 0:
+		return guestabi.Pass
+	case 1:
+		return guestabi.Fail
+	}
+	return guestabi.SetupError
+}

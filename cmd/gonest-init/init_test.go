@@ -104,7 +104,7 @@ func TestScenarioTable(t *testing.T) {
 		assert.False(t, seen[s.Name], "duplicate scenario %s", s.Name)
 		seen[s.Name] = true
 	}
-	for _, name := range []string{"boot", "kvmtests", "shell", "disk", "nested"} {
+	for _, name := range []string{"boot", "kvmtests", "doctor", "shell", "disk", "nested"} {
 		_, ok := lookupScenario(name)
 		assert.True(t, ok, name)
 	}
