@@ -31,8 +31,17 @@ func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	out := t.TempDir()
 	mkimage := filepath.Join(t.TempDir(), "mkimage")
 	require.NoError(t, os.WriteFile(mkimage, []byte("#!/bin/sh\nexit 0\n"), 0o755))
-	cmd := exec.Command("bash", "build.sh", "kernel", out, mkimage, "kvm_amd")
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0")
+	code, lines := runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0"},
+		"kernel", out, mkimage, "kvm_amd")
+	return code, lines, out
+}
+
+// runBuildStep runs `build.sh ARGS...` with env added to this process's
+// environment, and returns its exit code and its stderr lines.
+func runBuildStep(t *testing.T, env []string, args ...string) (int, []string) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"build.sh"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -42,7 +51,7 @@ func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	} else {
 		require.NoError(t, err)
 	}
-	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"), out
+	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 }
 
 // As root on a machine whose apt lists are empty, build.sh runs apt-get
@@ -99,18 +108,8 @@ func TestKernelStepDownloadFails(t *testing.T) {
 // every package is missing, with the fake commands first on PATH.
 func runBochsTools(t *testing.T, bin string) (int, []string) {
 	t.Helper()
-	cmd := exec.Command("bash", "build.sh", "bochs-tools")
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BOCHS_TOOLS_ROOT="+t.TempDir(), "APT_UPDATE=0")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	return runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "BOCHS_TOOLS_ROOT=" + t.TempDir(), "APT_UPDATE=0"},
+		"bochs-tools")
 }
 
 func TestBochsToolsNotRootNamesPackagesAndCommand(t *testing.T) {

@@ -96,16 +96,7 @@ func (cfg *BochsConfig) defaults() error {
 	if cfg.IPS == 0 {
 		cfg.IPS = DefaultBochsIPS
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultBochsTimeout
-	}
-	if cfg.TailLines == 0 {
-		cfg.TailLines = DefaultTailLines
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	cfg.Log = &lockedWriter{w: cfg.Log}
+	runDefaults(&cfg.Timeout, DefaultBochsTimeout, &cfg.TailLines, &cfg.Log)
 	if cfg.Verdict == nil {
 		cfg.Verdict = InitVerdictLine
 	}
@@ -244,9 +235,21 @@ func RunBochs(ctx context.Context, cfg BochsConfig) (Result, error) {
 			verdict = &v
 		}
 	}
-	e9 := newConsole(cfg.Log, E9Level, cfg.TailLines)
 	stderr := newConsole(cfg.Log, BochsLevel, cfg.TailLines)
 	stderr.hide = bochsNoise
+	// Bochs's stdout carries port 0xE9's bytes, and Bochs's own banner and
+	// debugger lines: the banner is dropped, and the debugger's "(0)
+	// [0x...] ..." lines (where each CPU was when Bochs quit) go with
+	// Bochs's stderr.
+	e9 := newConsole(cfg.Log, E9Level, cfg.TailLines)
+	e9.onLine = func(line string) {
+		if bochsDebuggerLine(line) {
+			_, _ = stderr.Write([]byte(line + "\n"))
+		}
+	}
+	e9.hide = func(line string) bool {
+		return bochsNoise(line) || strings.HasPrefix(line, "Next at t=") || bochsDebuggerLine(line)
+	}
 	blog := newBochsLog(cfg.TailLines)
 
 	cmd := exec.Command(cfg.Bochs, args...)
@@ -344,6 +347,20 @@ func bochsNoise(line string) bool {
 		strings.Contains(line, "Bochs x86 Emulator") || strings.Contains(line, "Built from") ||
 		strings.Contains(line, "Timestamp:") || strings.Contains(line, "installing rfb") ||
 		strings.Contains(line, "using log file") || strings.HasPrefix(line, "ALSA lib")
+}
+
+// bochsDebuggerLine matches the debugger's report of where a CPU is:
+// "(0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b".
+func bochsDebuggerLine(line string) bool {
+	rest, ok := strings.CutPrefix(line, "(")
+	if !ok {
+		return false
+	}
+	n, rest, ok := strings.Cut(rest, ")")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return false
+	}
+	return strings.HasPrefix(rest, " [0x") || strings.HasPrefix(rest, ".[")
 }
 
 // follower copies what a program appends to a file into w, from where it

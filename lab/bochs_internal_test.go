@@ -122,6 +122,9 @@ func TestRunBochsLogsEveryStream(t *testing.T) {
 	fakeDebian(t)
 	var log bytes.Buffer
 	body := `echo "[G1] [G2] hello from G2" >> $com1
+echo "                        Bochs x86 Emulator 2.7"
+echo "Next at t=0"
+echo "(0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b          ; ea5be000f0"
 echo '@gonest {"msg":"marker"}'
 echo "Bochs x86 Emulator 2.7" >&2
 echo "00000001345e[CPU0  ] RDMSR: Unknown register 0x1d9" >> $log
@@ -135,6 +138,8 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 	assert.Contains(t, out, "[H] [G1] [G2] hello from G2\n")
 	assert.Contains(t, out, "[H:e9] @gonest {\"msg\":\"marker\"}\n", "port 0xE9 output has its own prefix")
 	assert.NotContains(t, out, "Bochs x86 Emulator", "the banner is noise")
+	assert.NotContains(t, out, "Next at t=0")
+	assert.Contains(t, out, "[bochs] (0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b", "where the CPU was: Bochs's, not H's")
 	assert.Contains(t, out, "[lab] bochs.log, most frequent: 2x e [CPU0] RDMSR: Unknown register 0x1d9; 1x e [CPU0] RDMSR: Unknown register 0x1a0\n")
 	assert.Contains(t, out, "[lab] verdict 0 (pass)\n")
 	assert.Equal(t, []string{"@gonest {\"msg\":\"marker\"}"}, res.Tails[E9Level])

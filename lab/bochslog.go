@@ -1,8 +1,8 @@
 package lab
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -11,65 +11,33 @@ import (
 // bochsLog reads Bochs's log file as it grows. Each line reads
 // "00001345719255e[CPU0  ] RDMSR: Unknown register 0x1a0": the emulated
 // tick, the severity (i info, e error, p panic), the device, the message.
-// It keeps the last lines for an error message, counts how often each
-// message came (without its tick: KVM in H makes the same unhandled MSR
-// read at every VM entry, hundreds of thousands of times), and remembers
-// the first panic.
+// It keeps the last lines for an error message (a console that logs
+// nowhere), counts how often each message came (without its tick: KVM in
+// H makes the same unhandled MSR read at every VM entry, hundreds of
+// thousands of times), and remembers the first panic.
 type bochsLog struct {
-	mu      sync.Mutex
-	keep    int
-	partial []byte
-	tail    []string
-	counts  map[string]int
-	panic   string
+	*console
+	mu     sync.Mutex
+	counts map[string]int
+	panic  string
 }
 
 // maxBochsLogKinds bounds how many distinct messages are counted.
 const maxBochsLogKinds = 4096
 
 func newBochsLog(keep int) *bochsLog {
-	return &bochsLog{keep: keep, counts: map[string]int{}}
+	l := &bochsLog{console: newConsole(io.Discard, bochsLogLevel, keep), counts: map[string]int{}}
+	l.console.onLine = l.count
+	return l
 }
 
-func (l *bochsLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			l.partial = append(l.partial, p...)
-			if len(l.partial) >= maxLine {
-				l.line(string(l.partial))
-			}
-			break
-		}
-		l.line(string(append(l.partial, p[:i]...)))
-		p = p[i+1:]
-	}
-	return n, nil
-}
-
-// Flush handles a last line without a newline.
-func (l *bochsLog) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.partial) > 0 {
-		l.line(string(l.partial))
-	}
-}
-
-func (l *bochsLog) line(s string) {
-	l.partial = l.partial[:0]
-	s = sanitize(s)
-	l.tail = append(l.tail, s)
-	if len(l.tail) > l.keep {
-		l.tail = l.tail[len(l.tail)-l.keep:]
-	}
+func (l *bochsLog) count(s string) {
 	sev, msg, ok := splitBochsLogLine(s)
 	if !ok {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if sev == 'p' && l.panic == "" {
 		l.panic = msg
 	}
@@ -99,11 +67,7 @@ func splitBochsLogLine(s string) (byte, string, bool) {
 }
 
 // Tail returns the last lines of the log.
-func (l *bochsLog) Tail() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.tail...)
-}
+func (l *bochsLog) Tail() []string { return l.console.Tails()[bochsLogLevel] }
 
 // Panic returns the first panic message, or "".
 func (l *bochsLog) Panic() string {

@@ -110,39 +110,13 @@ func TestStopSpinningGuestFromAnotherGoroutine(t *testing.T) {
 				regs.RFLAGS |= vcpu.RFLAGSIF
 				require.NoError(t, g.kv.SetRegs(regs))
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-
-			type result struct {
-				action vcpu.Action
-				err    error
-				at     time.Time
-			}
-			done := make(chan result, 1)
-			go func() {
-				a, err := g.v.Run(ctx)
-				done <- result{a, err, time.Now()}
-			}()
-
-			time.Sleep(100 * time.Millisecond) // let it spin
-			select {
-			case r := <-done:
-				t.Fatalf("guest stopped by itself: %v, %v", r.action, r.err)
-			default:
-			}
-			cancelled := time.Now()
-			cancel()
-			var r result
-			select {
-			case r = <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("vCPU still running 5s after cancel")
-			}
-			require.NoError(t, r.err)
-			assert.Equal(t, vcpu.ActionInterrupted, r.action)
-			latency := r.at.Sub(cancelled)
-			t.Logf("stop latency %v", latency)
-			assert.Less(t, latency, time.Second, "stopping is bounded")
+			r, ok := kvmtest.RunAndStop(g.v, 100*time.Millisecond, 5*time.Second)
+			require.True(t, ok, "vCPU still running 5s after cancel")
+			require.False(t, r.Early, "guest stopped by itself: %v, %v", r.Action, r.Err)
+			require.NoError(t, r.Err)
+			assert.Equal(t, vcpu.ActionInterrupted, r.Action)
+			t.Logf("stop latency %v", r.Latency)
+			assert.Less(t, r.Latency, time.Second, "stopping is bounded")
 			assert.GreaterOrEqual(t, g.v.Stats().Exits(kvm.ExitIntr), uint64(1))
 
 			regs, err := g.kv.GetRegs()

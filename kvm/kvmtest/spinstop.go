@@ -202,33 +202,18 @@ func spinOnce(sys *kvm.System, ifSet bool) (SpinRun, error) {
 	}
 
 	before := exitStats(kv)
-	v := vcpu.New(kv, vcpu.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type result struct {
-		action vcpu.Action
-		err    error
-		at     time.Time
+	// No bound on the wait: the guest halts at its deadline at the latest.
+	res, _ := RunAndStop(vcpu.New(kv, vcpu.Config{}), spinStopCancelAfter, 0)
+	if res.Err != nil {
+		return SpinRun{}, res.Err
 	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := v.Run(ctx)
-		done <- result{a, err, time.Now()}
-	}()
-	time.Sleep(spinStopCancelAfter)
-	cancelled := time.Now()
-	cancel()
-	res := <-done
-	if res.err != nil {
-		return SpinRun{}, res.err
-	}
-	run := SpinRun{Took: res.at.Sub(cancelled)}
-	switch res.action {
-	case vcpu.ActionInterrupted:
+	run := SpinRun{Took: res.Latency}
+	switch {
+	case res.Action == vcpu.ActionInterrupted && !res.Early:
 		run.Stopped = true
-	case vcpu.ActionHalt:
+	case res.Action == vcpu.ActionHalt:
 	default:
-		return run, fmt.Errorf("guest ended with %v, want a stop or its HLT", res.action)
+		return run, fmt.Errorf("guest ended with %v (by itself: %v), want a stop or its HLT", res.Action, res.Early)
 	}
 	if after := exitStats(kv); before != nil && after != nil {
 		run.Exits = map[string]uint64{}
@@ -242,6 +227,54 @@ func spinOnce(sys *kvm.System, ifSet bool) (SpinRun, error) {
 	}
 	run.Outer = uint32(got.RSI)
 	return run, nil
+}
+
+// Stopped is how a vCPU run that RunAndStop cancelled ended.
+type Stopped struct {
+	Action vcpu.Action
+	Err    error
+	// Latency is the time from the cancel to Run's return.
+	Latency time.Duration
+	// Early is set when Run returned before the cancel, by itself.
+	Early bool
+}
+
+// RunAndStop runs v on a goroutine of its own, cancels Run's context after
+// spin, and waits for Run to return: at most wait, or without a bound when
+// wait is 0. ok is false when Run was still running after wait; its
+// goroutine then outlives the call.
+func RunAndStop(v *vcpu.VCPU, spin, wait time.Duration) (s Stopped, ok bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		action vcpu.Action
+		err    error
+		at     time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := v.Run(ctx)
+		done <- result{a, err, time.Now()}
+	}()
+	timer := time.NewTimer(spin)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return Stopped{Action: r.action, Err: r.err, Early: true}, true
+	case <-timer.C:
+	}
+	cancelled := time.Now()
+	cancel()
+	var bound <-chan time.Time
+	if wait > 0 {
+		bound = time.After(wait)
+	}
+	select {
+	case r := <-done:
+		return Stopped{Action: r.action, Err: r.err, Latency: r.at.Sub(cancelled)}, true
+	case <-bound:
+		return Stopped{}, false
+	}
 }
 
 // exitStats reads the vCPU's exit counters from KVM's binary statistics,
@@ -275,6 +308,13 @@ func RequireStopWithIFClear(t testing.TB) {
 	t.Helper()
 	Open(t) // skips or fails, with the reason, without KVM
 	res, err := ProbeSpinStop()
+	judgeSpinStop(t, res, err)
+}
+
+// judgeSpinStop ends t as RequireStopWithIFClear says, from a probe's
+// result.
+func judgeSpinStop(t testing.TB, res SpinStop, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatalf("spin-stop probe: %v", err)
 	}

@@ -28,6 +28,7 @@ func main() {
 	interactive := flag.Bool("interactive", false, "give QEMU this terminal, as the shell scenario does (make run's demo)")
 	vendor := flag.String("vendor", "amd", "amd: H under QEMU with SVM (kvm_amd); intel: H under Bochs with VMX (kvm_intel)")
 	model := flag.String("bochs-model", lab.DefaultBochsModel, "with -vendor intel: the Bochs CPU model (it must have VMX and EPT)")
+	ips := flag.Int("bochs-ips", lab.DefaultBochsIPS, "with -vendor intel: emulated instructions per second of H's clock")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -40,7 +41,7 @@ func main() {
 			Timeout: *timeout, CPUs: *cpus, Memory: *memory, Log: os.Stdout,
 			Interactive: *scenario == "shell" || *interactive}, *disk)
 	case "intel":
-		res, err = runBochs(ctx, *images, lab.BochsConfig{Model: *model, CPUs: *cpus, Scenario: *scenario,
+		res, err = runBochs(ctx, *images, lab.BochsConfig{Model: *model, IPS: *ips, CPUs: *cpus, Scenario: *scenario,
 			Append: *appendArgs, Timeout: *timeout, Log: os.Stdout})
 	default:
 		fmt.Fprintf(os.Stderr, "gonest-lab: -vendor %q: use amd or intel\n", *vendor)
