@@ -108,6 +108,7 @@ func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1, powerOff bo
 	// The parent level's RunChild parses this line (verdictPrefix).
 	log.Info("verdict", "code", uint8(v), "verdict", v)
 	unix.Sync()
+	drainConsole(log)
 	if powerOff && v == guestabi.Pass && pid1 {
 		log.Info("powering off (reboot(2) POWER_OFF) instead of writing the exit port")
 	} else if err := pw.Exit(v); err != nil {
@@ -122,5 +123,17 @@ func end(log *slog.Logger, pw *portWriter, v guestabi.Verdict, pid1, powerOff bo
 	}
 	for {
 		time.Sleep(time.Hour) // PID 1 must not exit: the kernel would panic
+	}
+}
+
+// drainConsole waits until the console has sent everything written to it
+// (tcdrain). The tty layer queues a line and sends it from the UART's
+// interrupts; a power-off right after would drop what is still queued,
+// the verdict line included. Under an emulator that sends a byte per
+// thousands of instructions (Bochs) that is most of the last lines.
+func drainConsole(log *slog.Logger) {
+	// TCSBRK with a non-zero argument is tcdrain(3).
+	if err := unix.IoctlSetInt(int(os.Stdout.Fd()), unix.TCSBRK, 1); err != nil && !errors.Is(err, unix.ENOTTY) {
+		log.Debug("console not drained", "err", err)
 	}
 }
