@@ -204,3 +204,27 @@ func (d *doneDevice) Write(offset uint64, data []byte) {
 	d.writes++
 	d.cancel()
 }
+
+// TestStopDuringExitSkipsReentry: a device that ends the run while its
+// exit is handled stops the vCPU before the guest runs again, so the
+// guest's next instructions (here a spin with IF=0 that no host interrupt
+// may ever stop, under Bochs) never run and no kick is needed.
+func TestStopDuringExitSkipsReentry(t *testing.T) {
+	g := newGuestEnv(t, userOutLoopGuest, modeUser)
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	regs.RCX, regs.RDX = 1, portBase+3
+	require.NoError(t, g.kv.SetRegs(regs))
+	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+	defer cancel()
+	done := &doneDevice{cancel: cancel}
+	require.NoError(t, g.pio.Insert(done, 0x81, 1))
+
+	a, err := g.v.Run(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, vcpu.ActionInterrupted, a)
+	assert.Equal(t, uint64(0), g.v.Stats().Exits(kvm.ExitIntr), "no KVM_RUN after the exit that stopped the run")
+	regs, err = g.kv.GetRegs()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(guestCode+len(userOutLoopGuest)-2), regs.RIP, "the guest stopped right after its OUT to the done port, before its spin")
+}
