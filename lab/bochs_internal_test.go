@@ -174,7 +174,7 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 	rc, err := os.ReadFile(rcCopy)
 	require.NoError(t, err)
 	for _, want := range []string{
-		"cpu: model=corei7_skylake_x, count=1, ips=400000000, reset_on_triple_fault=1\n",
+		"cpu: model=corei7_haswell_4770, count=1, ips=200000000, reset_on_triple_fault=1\n",
 		"megs: 2048\n",
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n",
 		"boot: cdrom\n",
