@@ -126,7 +126,8 @@ func Guest(fsys fs.FS) (bool, string) {
 		guest = true
 		ev = append(ev, "/sys/hypervisor/type="+strings.TrimSpace(string(t)))
 	}
-	if v, err := fs.ReadFile(fsys, "sys/class/dmi/id/sys_vendor"); err == nil {
+	// An empty vendor (Bochs's BIOS leaves it so) says nothing.
+	if v, err := fs.ReadFile(fsys, "sys/class/dmi/id/sys_vendor"); err == nil && len(bytes.TrimSpace(v)) > 0 {
 		ev = append(ev, "DMI vendor "+strings.TrimSpace(string(v)))
 	}
 	if len(ev) == 0 {

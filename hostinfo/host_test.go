@@ -99,3 +99,12 @@ func TestVirtFlags(t *testing.T) {
 	assert.Equal(t, "", kind, "no /proc/cpuinfo")
 	assert.Nil(t, flags)
 }
+
+func TestGuestSkipsEmptyDMIVendor(t *testing.T) {
+	guest, ev := Guest(fstest.MapFS{
+		"proc/cpuinfo":                file("processor\t: 0\nflags\t\t: fpu vmx\n"),
+		"sys/class/dmi/id/sys_vendor": file("\n"), // Bochs's BIOS
+	})
+	assert.False(t, guest)
+	assert.Equal(t, "CPUID hypervisor bit clear", ev)
+}
