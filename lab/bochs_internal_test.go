@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,6 +165,7 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 	assert.Contains(t, lines, "initrd="+cfg.Initrd)
 	assert.Contains(t, lines, "next.cpio="+cfg.NextImages)
 	assert.Contains(t, lines, "-boot-info-table")
+	assert.Contains(t, lines, "-f", "images given as symbolic links go on the CD as files")
 
 	isolinux, err := os.ReadFile(cfgCopy)
 	require.NoError(t, err)
@@ -256,4 +258,32 @@ func TestBochsLogSplit(t *testing.T) {
 	assert.Equal(t, []string{"not a log line", "partial"}, l.Tail())
 	assert.Equal(t, "[HD] ata0: bad", l.Panic())
 	assert.Equal(t, map[string]int{"e [CPU0] RDMSR: Unknown register 0x1a0": 1, "p [HD] ata0: bad": 1}, l.Counts())
+}
+
+// TestBootCDFollowsLinks builds a real CD with genisoimage from images
+// given as symbolic links: ISOLINUX needs the files on the CD, and a link
+// there boots nothing.
+func TestBootCDFollowsLinks(t *testing.T) {
+	for _, tool := range []string{"genisoimage", "isoinfo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipping: no %s (Debian package genisoimage; make intel-tools installs it)", tool)
+		}
+	}
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	require.NoError(t, os.MkdirAll(real, 0o755))
+	kernel := bytes.Repeat([]byte("k"), 5000)
+	require.NoError(t, os.WriteFile(filepath.Join(real, "vmlinuz"), kernel, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(real, "h.cpio.gz"), []byte("initrd"), 0o644))
+	require.NoError(t, os.Symlink(filepath.Join(real, "vmlinuz"), filepath.Join(dir, "vmlinuz")))
+	for _, f := range []string{isoBootImage, isoLoader, isoConfig} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644))
+	}
+	iso := filepath.Join(dir, "boot.iso")
+	cfg := BochsConfig{Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(real, "h.cpio.gz")}
+	out, err := exec.Command("genisoimage", genisoimageArgs(iso, dir, cfg)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	listing, err := exec.Command("isoinfo", "-R", "-l", "-i", iso).CombinedOutput()
+	require.NoError(t, err, "%s", listing)
+	assert.Regexp(t, `(?m)^-r.* 5000 .* vmlinuz $`, string(listing), "the kernel is a 5000-byte file on the CD, not a link")
 }

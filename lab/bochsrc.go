@@ -153,7 +153,9 @@ func isolinuxCfg(cmdline string, next bool) string {
 // dir (isolinux.bin, ldlinux.c32, isolinux.cfg) and the kernel and initrds
 // where they are: -graft-points maps them into the image without a copy.
 func genisoimageArgs(iso, dir string, cfg BochsConfig) []string {
-	args := []string{"-quiet", "-o", iso,
+	// -f follows symbolic links: with -R an image given as a link would
+	// go on the CD as a link, which ISOLINUX cannot boot.
+	args := []string{"-quiet", "-f", "-o", iso,
 		"-b", isoBootImage, "-c", "boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
 		"-J", "-R", "-graft-points",
 		isoBootImage + "=" + filepath.Join(dir, isoBootImage),

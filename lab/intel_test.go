@@ -68,3 +68,17 @@ func TestIntelLabNestedTiny(t *testing.T) {
 	assert.Regexp(t, `(?m)^\[H\] \[G1\] init: kvm status module=kvm_intel nested=Y dev_kvm=true$`, log,
 		"G1 sees VMX and loads kvm_intel with nested=1")
 }
+
+// TestIntelLabDoctor: gonest doctor in H decodes the VMX that H's
+// kvm_intel offers G1, next to the VMX of Bochs's CPU model itself.
+func TestIntelLabDoctor(t *testing.T) {
+	res, log := runIntelLab(t, lab.BochsConfig{Scenario: "doctor", Timeout: 20 * time.Minute}, false)
+	assert.Equal(t, guestabi.Pass, res.Verdict, "doctor in H says H's guests can nest")
+	for _, want := range []string{
+		`(?m)^\[H\]   ok +vmx_msrs +VMCS rev 0x11e57ed0, EPT, VPID, unrestricted guest, shadow VMCS; secondary controls: `,
+		`(?m)^\[H\]   ok +nested_state +KVM_CAP_NESTED_STATE=8320: `,
+		`(?m)^\[H\]   ok +host_virt +the host CPU's own VMX .*\bept\b.*\bunrestricted_guest\b`,
+	} {
+		assert.Regexp(t, want, log)
+	}
+}
