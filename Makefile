@@ -7,7 +7,7 @@
 #                    VENDOR=intel boots H under Bochs instead (VMX, kvm_intel)
 #   make lab-test    the lab tests in ./lab against the built images
 #   make test-intel  the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny
-#   make test        vet + staticcheck + unit (race detector on) + images + lab-test: what CI runs
+#   make test        vet + staticcheck + unit (race detector on) + images + lab-test + test-intel: what CI runs
 #   make fuzz        every go test -fuzz target for FUZZTIME each (default 60s)
 #   make bench       gonest against QEMU and C, side by side: one table, bench/results.md
 #   make run         the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
@@ -90,4 +90,4 @@ bench-blk: bench-images
 bench: bench-images
 	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
 
-test: vet staticcheck unit lab-test
+test: vet staticcheck unit lab-test test-intel
