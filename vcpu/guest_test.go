@@ -173,24 +173,31 @@ func TestTripleFaultIsFatalWithRegisters(t *testing.T) {
 }
 
 func TestUserModeGuestRunsOutLoop(t *testing.T) {
-	g := newGuestEnv(t, userOutLoopGuest, modeUser)
-	regs, err := g.kv.GetRegs()
-	require.NoError(t, err)
-	regs.RCX, regs.RDX = 10, portBase+3
-	require.NoError(t, g.kv.SetRegs(regs))
-
-	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
-	defer cancel()
-	done := &doneDevice{cancel: cancel}
-	require.NoError(t, g.pio.Insert(done, 0x81, 1))
-	a, err := g.v.Run(ctx)
-	require.NoError(t, err)
+	g, a, done := runOutLoopToDone(t, 10)
 	assert.Equal(t, vcpu.ActionInterrupted, a)
 	assert.Equal(t, 1, done.writes)
 	assert.Len(t, g.ports.log(), 10, "ten OUTs at CPL 3")
 	sregs, err := g.kv.GetSregs()
 	require.NoError(t, err)
 	assert.Equal(t, uint8(3), sregs.CS.DPL, "the guest ran at CPL 3")
+}
+
+// runOutLoopToDone runs userOutLoopGuest for n OUTs; its write to the done
+// port cancels the run.
+func runOutLoopToDone(t *testing.T, n uint64) (*guestEnv, vcpu.Action, *doneDevice) {
+	t.Helper()
+	g := newGuestEnv(t, userOutLoopGuest, modeUser)
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	regs.RCX, regs.RDX = n, portBase+3
+	require.NoError(t, g.kv.SetRegs(regs))
+	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+	defer cancel()
+	done := &doneDevice{cancel: cancel}
+	require.NoError(t, g.pio.Insert(done, 0x81, 1))
+	a, err := g.v.Run(ctx)
+	require.NoError(t, err)
+	return g, a, done
 }
 
 // doneDevice cancels a context when the guest writes to it.
@@ -210,25 +217,14 @@ func (d *doneDevice) Write(offset uint64, data []byte) {
 // guest's next instructions (here a spin with IF=0 that no host interrupt
 // may ever stop, under Bochs) never run and no kick is needed.
 func TestStopDuringExitSkipsReentry(t *testing.T) {
-	g := newGuestEnv(t, userOutLoopGuest, modeUser)
-	regs, err := g.kv.GetRegs()
-	require.NoError(t, err)
-	regs.RCX, regs.RDX = 1, portBase+3
-	require.NoError(t, g.kv.SetRegs(regs))
-	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
-	defer cancel()
-	done := &doneDevice{cancel: cancel}
-	require.NoError(t, g.pio.Insert(done, 0x81, 1))
-
-	a, err := g.v.Run(ctx)
-	require.NoError(t, err)
+	g, a, _ := runOutLoopToDone(t, 1)
 	assert.Equal(t, vcpu.ActionInterrupted, a)
 	assert.Equal(t, uint64(0), g.v.Stats().Exits(kvm.ExitIntr), "no KVM_RUN after the exit that stopped the run")
 	// VMX and SVM KVM finish an OUT that went to userspace (advance RIP
 	// past it) at the next KVM_RUN (complete_fast_pio_out in
 	// arch/x86/kvm/x86.c), which never came: RIP is still on the OUT.
 	// kvm_pvm has advanced it already. Either way the spin never ran.
-	regs, err = g.kv.GetRegs()
+	regs, err := g.kv.GetRegs()
 	require.NoError(t, err)
 	outDone := uint64(guestCode + len(userOutLoopGuest) - 3) // out %al,(%dx) to the done port
 	assert.Contains(t, []uint64{outDone, outDone + 1}, regs.RIP, "the guest stopped at its OUT to the done port, before its spin")
