@@ -53,6 +53,12 @@
 //     TSC rate MSR, virtual VMLOAD/VMSAVE, LBR virtualization, pause filter
 //     and threshold, VGIF and VMCB address check, each only where the host
 //     CPU and the module's parameters allow; never DecodeAssists or AVIC.
+//   - host_virt: this machine's own CPU's VMX features ("vmx flags" in
+//     /proc/cpuinfo, which Linux 5.8+ fills from the CPU's capability
+//     MSRs) or SVM feature flags: what KVM here builds on, to read next to
+//     vmx_msrs or svm_features, what it offers G1. In a nested lab H's
+//     list is the emulator's CPU model; where the two differ, KVM does not
+//     emulate that feature for its guests.
 //   - timing: a probe guest counts a register down with "dec rcx; jnz" at
 //     CPL 0, then at CPL 3. The doctor stops it after a fixed window (half
 //     of DefaultProbeBudget each) and reads the register back to learn how

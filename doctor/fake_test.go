@@ -294,6 +294,8 @@ func intelNestedHost(ept bool) (fstest.MapFS, *fakeKVM) {
 		"kvm":       {"tdp_mmu": "Y"},
 		"kvm_intel": {"nested": "Y", "ept": eptParam},
 	})
+	// Linux 5.8 and later list the CPU's VMX features too.
+	fsys["proc/cpuinfo"].Data = append(fsys["proc/cpuinfo"].Data, "vmx flags\t: vnmi preemption_timer invvpid ept_x_only ept_ad ept_1gb flexpriority tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid shadow_vmcs pml\n"...)
 	msrs := intelVMXMSRs(ept)
 	k := &fakeKVM{
 		api:         12,

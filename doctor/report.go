@@ -30,6 +30,7 @@ const (
 	CheckNestedState    = "nested_state"    // KVM_CAP_NESTED_STATE
 	CheckVMXMSRs        = "vmx_msrs"        // the VMX capability MSRs KVM offers
 	CheckSVMFeatures    = "svm_features"    // CPUID Fn8000_000A as KVM offers it
+	CheckHostVirt       = "host_virt"       // this machine's own CPU's VMX or SVM features
 	CheckTiming         = "timing"          // ns per loop iteration at CPL 0 and CPL 3
 	CheckHostIsGuest    = "host_is_guest"   // whether this host is itself a VM
 )
@@ -58,6 +59,10 @@ type Report struct {
 	NestedStateSize int `json:"nested_state_size"`
 	// VMX is the decoded VMX capability MSRs; nil where KVM offers none.
 	VMX *VMXCaps `json:"vmx"`
+	// HostVirtFlags are this machine's own CPU's VMX features ("vmx
+	// flags" in /proc/cpuinfo) or SVM features, what KVM here builds on,
+	// against VMX and SVM, what KVM offers its guests.
+	HostVirtFlags []string `json:"host_virt_flags"`
 	// SVM is the decoded CPUID Fn8000_000A; nil where KVM offers no SVM.
 	SVM *SVMCaps `json:"svm"`
 	// Timing is the timing probe's result; nil when it could not run.

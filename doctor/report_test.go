@@ -44,7 +44,7 @@ func TestJSONShape(t *testing.T) {
 			var doc map[string]any
 			require.NoError(t, json.Unmarshal(b.Bytes(), &doc))
 
-			assert.Equal(t, []string{"backend", "can_nest", "checks", "nested_state_size", "speed_params", "svm", "timing", "verdict", "vmx"}, keys(doc))
+			assert.Equal(t, []string{"backend", "can_nest", "checks", "host_virt_flags", "nested_state_size", "speed_params", "svm", "timing", "verdict", "vmx"}, keys(doc))
 			assert.Equal(t, tt.wantNest, doc["can_nest"])
 			assert.Equal(t, tt.wantBacked, doc["backend"])
 			assert.IsType(t, "", doc["verdict"])

@@ -31,8 +31,17 @@ func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	out := t.TempDir()
 	mkimage := filepath.Join(t.TempDir(), "mkimage")
 	require.NoError(t, os.WriteFile(mkimage, []byte("#!/bin/sh\nexit 0\n"), 0o755))
-	cmd := exec.Command("bash", "build.sh", "kernel", out, mkimage, "kvm_amd")
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0")
+	code, lines := runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0"},
+		"kernel", out, mkimage, "kvm_amd")
+	return code, lines, out
+}
+
+// runBuildStep runs `build.sh ARGS...` with env added to this process's
+// environment, and returns its exit code and its stderr lines.
+func runBuildStep(t *testing.T, env []string, args ...string) (int, []string) {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"build.sh"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -42,7 +51,7 @@ func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	} else {
 		require.NoError(t, err)
 	}
-	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"), out
+	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 }
 
 // As root on a machine whose apt lists are empty, build.sh runs apt-get
@@ -93,4 +102,35 @@ func TestKernelStepDownloadFails(t *testing.T) {
 	assert.Equal(t, "images: apt-get download linux-image-6.1.0-99-amd64-unsigned failed; check the Debian mirror, then run: cd "+
 		out+"/cache && apt-get download linux-image-6.1.0-99-amd64-unsigned", lines[len(lines)-1])
 	assert.NoFileExists(t, filepath.Join(out, "kernel.stamp"), "a failed download leaves no stamp")
+}
+
+// runBochsTools runs `build.sh bochs-tools` against an empty fake root, so
+// every package is missing, with the fake commands first on PATH.
+func runBochsTools(t *testing.T, bin string) (int, []string) {
+	t.Helper()
+	return runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "BOCHS_TOOLS_ROOT=" + t.TempDir(), "APT_UPDATE=0"},
+		"bochs-tools")
+}
+
+func TestBochsToolsNotRootNamesPackagesAndCommand(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{"id": `echo 1000`}))
+	assert.Equal(t, 1, code)
+	require.Len(t, lines, 1, "one line")
+	for _, pkg := range []string{"bochs", "bochsbios", "vgabios", "isolinux", "syslinux-common", "genisoimage"} {
+		assert.Contains(t, lines[0], " "+pkg)
+	}
+	assert.Contains(t, lines[0], "images: the Intel lab needs ")
+	assert.Contains(t, lines[0], "; run: sudo apt-get update && sudo apt-get install -y ")
+}
+
+func TestBochsToolsInstallFailure(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `exit 0`,
+		"apt-get":   `echo "E: Unable to locate package bochs" >&2; exit 100`,
+	}))
+	assert.Equal(t, 1, code)
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, "images: apt-get install "), last)
+	assert.Contains(t, last, "failed; run it by hand to see why: apt-get install -y ")
 }

@@ -12,6 +12,7 @@
 #   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
 #   images/out/h-next.ext4  G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
 #   images/out/disk.ext4    ext4 image of images/disk/ + known files for virtio-blk scenarios
+#   images/out/h-next.cpio  the Intel lab's H-next: G1's kernel, initrd and g1-next.ext4 as a second initrd
 
 IMG_OUT   := images/out
 IMG_BUILD := $(IMG_OUT)/build
@@ -43,7 +44,7 @@ LAB_TEST_PKGS ?= ./kvm ./vcpu ./machine
 GONEST_PKG := $(if $(wildcard cmd/gonest/*.go),./cmd/gonest)
 GONEST_BIN := $(if $(GONEST_PKG),$(IMG_BUILD)/gonest)
 
-.PHONY: images host-tools images-clean FORCE
+.PHONY: images host-tools intel-images intel-tools images-clean FORCE
 FORCE:
 
 images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/disk.ext4 $(IMG_OUT)/vmlinuz \
@@ -112,6 +113,22 @@ $(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz | host-to
 $(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
 	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/vmlinux:vmlinux? $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
 
+# The Intel lab boots H under Bochs from a CD, and Bochs has no virtio:
+# H's next-level images travel as ISOLINUX's second initrd instead of a
+# disk. h-next.cpio is a plain newc archive (its files are compressed
+# already) of what h-next.ext4 holds but vmlinux; the kernel unpacks it at
+# /images/next (guestabi.NextDir), where gonest-init finds the kernel
+# before it looks for a disk.
+intel-images: images $(IMG_OUT)/h-next.cpio | intel-tools
+
+intel-tools:
+	@$(BUILD_SH) bochs-tools
+
+$(IMG_OUT)/h-next.cpio: $(MKIMAGE) $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4
+	@$(MKIMAGE) initramfs -o $@ -compress none -file $(IMG_OUT)/vmlinuz:/images/next/vmlinuz \
+		-file $(IMG_OUT)/g1.cpio.gz:/images/next/initrd -file $(IMG_OUT)/g1-next.ext4:/images/next/next.ext4
+	@touch $@
+
 # The test disk: images/disk/ plus known/ (files of mixed sizes and their
 # SHA256SUMS, from internal/diskfiles), with room for the 200 files G1
 # writes in the virtio-blk lab tests. mke2fs -d needs no root; the image
@@ -126,4 +143,4 @@ $(IMG_OUT)/disk.ext4: $(MKIMAGE) $(wildcard images/disk/*) | host-tools
 	@echo "images: disk $@ from images/disk/ and known/"
 
 images-clean:
-	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/kernel.stamp
+	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/*.cpio $(IMG_OUT)/kernel.stamp

@@ -21,6 +21,15 @@
 // start) Run returns an error that says what happened and ends with the last
 // lines each level printed, so a CI log shows the failing level's tail.
 //
+// RunBochs is the same for the Intel lab: H under Bochs, whose CPU model
+// emulates VMX, so H loads kvm_intel. Bochs has no -kernel option, no
+// virtio and no exit device: RunBochs boots H from an ISOLINUX CD it
+// builds per run (G1's images ride along as a second initrd), follows H's
+// serial console from a file, port 0xE9 from Bochs's stdout and Bochs's
+// own log, and reads the verdict from H's last console line. On a timeout
+// it kills Bochs with SIGKILL (its compiled-in debugger ignores SIGTERM)
+// and returns the tails of every stream.
+//
 // Package lab/labtest finds the built images for tests; the lab tests
 // themselves live in lab_test.go and run with `make lab-test`.
 package lab

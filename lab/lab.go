@@ -88,16 +88,7 @@ func (cfg *Config) defaults() error {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = DefaultCPUs
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.TailLines == 0 {
-		cfg.TailLines = DefaultTailLines
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	cfg.Log = &lockedWriter{w: cfg.Log} // console, QEMU's stderr and markers come from different goroutines
+	runDefaults(&cfg.Timeout, DefaultTimeout, &cfg.TailLines, &cfg.Log)
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
 	}
@@ -177,6 +168,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Verdict = v
 	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(v), v)
 	return res, nil
+}
+
+// runDefaults fills what every runner's config has: the time limit, the
+// tail length and the log, which becomes safe for concurrent writers.
+func runDefaults(timeout *time.Duration, defTimeout time.Duration, tail *int, log *io.Writer) {
+	if *timeout == 0 {
+		*timeout = defTimeout
+	}
+	if *tail == 0 {
+		*tail = DefaultTailLines
+	}
+	if *log == nil {
+		*log = io.Discard
+	}
+	*log = &lockedWriter{w: *log}
 }
 
 // progress says how far the boot got, from the markers.

@@ -25,6 +25,7 @@ func Table() []Scenario {
 	return []Scenario{
 		{"boot", "pass as soon as init runs: proves this level boots (G2's usual scenario)", runBoot},
 		{"kvmtests", "run the KVM integration test binaries in " + guestabi.TestsDir + " against this level's /dev/kvm", runKVMTests},
+		{"doctor", "gonest doctor at this level, its report on the console; pass when this level can run guests that nest", runDoctorScenario},
 		{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
 		{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 		{"linux", "H: gonest doctor, then boot G1 with -smp 2 and -stats to run g1-checks; check its clock, console and poweroff", runLinux},
@@ -119,6 +120,19 @@ func runDoctor(ctx context.Context, env *Env) int {
 	}
 	env.Log.Info("gonest doctor done", "level", env.Level, "exit", code, "can_nest", code == 0)
 	return code
+}
+
+// runDoctorScenario is the doctor scenario: it passes when gonest doctor
+// says this level's KVM can run guests that run guests of their own, and
+// fails when it says it cannot.
+func runDoctorScenario(ctx context.Context, env *Env) guestabi.Verdict {
+	switch runDoctor(ctx, env) {
+	case 0:
+		return guestabi.Pass
+	case 1:
+		return guestabi.Fail
+	}
+	return guestabi.SetupError
 }
 
 // exitStatus is a command's exit status from exec's error: 0 for nil, -1

@@ -11,4 +11,12 @@
 //
 // VM, VCPU and Memory create the usual objects and release them when the
 // test ends, so a test reads as its guest setup and nothing else.
+//
+// A test whose guest spins forever with RFLAGS.IF=0 and never exits calls
+// RequireStopWithIFClear first: such a guest leaves KVM_RUN only through a
+// host interrupt, which some platforms never deliver to it (Bochs 2.7's
+// VMX), so no VMM can stop it there. A probe measures this once per test
+// binary (ProbeSpinStop) and the test skips with the figures instead of
+// hanging; it fails when even a guest with IF=1 cannot be stopped.
+// RunAndStop runs a vCPU, cancels it and waits, for tests of stopping.
 package kvmtest
