@@ -12,6 +12,7 @@
 #   make lab-test      the real-kernel boot tests and the lab tests against the built images
 #   make test-intel    the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny
 #   make test          vet + staticcheck + unit + images + lab-test + test-intel: what CI runs
+#   make test-kernels  the lab on every kernel of TEST_KERNELS, one table (CI runs it after make test)
 #   make fuzz          every go test -fuzz target for FUZZTIME each (default 60s)
 #   make run           the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
 #   make bench-images  images/out/h-bench.cpio.gz: H with QEMU and the benchmark scenarios (images/bench.mk)
@@ -23,7 +24,7 @@ SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk test-kernels
 all: build
 
 build:
@@ -98,3 +99,11 @@ bench: bench-images
 	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
 
 test: vet staticcheck unit lab-test test-intel
+
+# The kernel matrix (tools/kernel-matrix.sh): for each Debian kernel, as
+# version:flavour, its own image set (images/out-<version>-<flavour>), then
+# kvmtests, linux and l2-tiny in the AMD lab, one at a time; one table of
+# kernel, flavour, lab, scenario, verdict and wall time.
+TEST_KERNELS ?= 6.1:default 6.1:cloud 6.12:default 6.12:cloud
+test-kernels: host-tools
+	@KERNELS="$(TEST_KERNELS)" GO=$(GO) tools/kernel-matrix.sh

@@ -8,7 +8,7 @@
 #   build.sh bochs-tools             the same for the Intel lab: Bochs and the CD tools
 #   build.sh gobin OUT PKG           CGO_ENABLED=0 go build PKG into OUT
 #   build.sh gotests DIR STAMP PKG... go test -c each PKG that has tests into DIR/<name>.test
-#   build.sh kernel OUT MKIMAGE MOD...  resolve, download and unpack the Debian kernel
+#   build.sh kernel OUT MKIMAGE MOD...  pick, download and unpack the Debian kernel, pick its modules
 #   build.sh uroot OUT TOOLS VERSION u-root's busybox initramfs (no init), raw cpio
 #   build.sh nextdisk OUT LABEL SRC:NAME...  ext4 image holding each SRC as NAME (next-level images)
 set -euo pipefail
@@ -28,18 +28,26 @@ replace_if_changed() {
 	fi
 }
 
-# apt_update_once runs apt-get update at most once per machine state: only
-# when the package lists do not know linux-image-amd64 yet (a clean CI
-# machine), or when APT_UPDATE=1 asks for fresh lists.
-apt_update_once() {
-	if [[ ${APT_UPDATE:-0} != 1 ]] && apt-cache show "${KERNEL_META:-linux-image-amd64}" >/dev/null 2>&1; then
-		return 0
-	fi
+# apt_update runs apt-get update, at most once per build.sh run.
+apt_updated=0 picked=
+apt_update() {
+	((apt_updated == 0)) || return 0
 	if [[ $(id -u) != 0 ]]; then
 		die "the apt package lists are empty; run: sudo apt-get update"
 	fi
 	say "apt-get update"
 	apt-get update -qq || die "apt-get update failed: is the Debian mirror reachable? Retry with: apt-get update"
+	apt_updated=1
+}
+
+# apt_update_once runs apt-get update only when the package lists do not
+# know the kernel meta package yet (a clean CI machine), or when
+# APT_UPDATE=1 asks for fresh lists.
+apt_update_once() {
+	if [[ ${APT_UPDATE:-0} != 1 ]] && apt-cache show "${KERNEL_META:-linux-image-amd64}" >/dev/null 2>&1; then
+		return 0
+	fi
+	apt_update
 }
 
 host_tools() {
@@ -123,29 +131,66 @@ gotests() {
 	replace_if_changed "$stamp.new" "$stamp"
 }
 
-# kernel OUT MKIMAGE MODULE...: fills OUT/vmlinuz, OUT/vmlinux, OUT/modules/
-# and OUT/kernel.stamp. With KERNEL=path the user's bzImage is used instead
-# of Debian's, with modules from KERNEL_MODULES=lib/modules/<release> if set.
+# pick_kernel MKIMAGE sets picked to what KERNEL_VERSION and KERNEL_FLAVOUR
+# select among the packages apt knows (mkimage kernelpkg): the newest
+# unsigned image of that version, or, with a flavour alone, the flavour's
+# meta package. A version newer than apt's lists gets one apt-get update
+# (as root) before the answer is no: one line listing what exists.
+pick_kernel() {
+	local mkimage=$1 err
+	local args=(-version "${KERNEL_VERSION:-}" -flavour "${KERNEL_FLAVOUR:-}")
+	while :; do
+		if picked=$(apt-cache pkgnames linux-image- | "$mkimage" kernelpkg "${args[@]}" 2>"$tmp/kernelpkg.err"); then
+			return 0
+		fi
+		((apt_updated == 0)) && [[ $(id -u) == 0 ]] || break
+		apt_update
+	done
+	err=$(tail -n1 "$tmp/kernelpkg.err")
+	err=${err#mkimage kernelpkg: }
+	[[ $(id -u) == 0 ]] || err+="; if it is newer than apt's package lists, run: sudo apt-get update"
+	die "$err"
+}
+
+# kernel OUT MKIMAGE MODULE...: fills OUT/vmlinuz, OUT/vmlinux, OUT/modules/,
+# OUT/kernel.release and OUT/kernel.stamp. The Debian kernel is picked by
+# KERNEL_VERSION and KERNEL_FLAVOUR, or else by the meta package KERNEL_META
+# (default linux-image-amd64); its .deb is kept in KERNEL_CACHE (default
+# OUT/cache), which image sets built side by side can share. With
+# KERNEL=path the user's bzImage is used instead, with modules from
+# KERNEL_MODULES=lib/modules/<release> if set.
 kernel() {
 	local out=$1 mkimage=$2
 	shift 2
-	local mods=("$@") key src deb pkg release
-	mkdir -p "$out/cache"
+	local mods=("$@") key src deb pkg release meta config=
+	local cache=${KERNEL_CACHE:-$out/cache}
+	mkdir -p "$out" "$cache"
+	tmp=$(mktemp -d "$out/.kernel.XXXXXX")
 	if [[ -n ${KERNEL:-} ]]; then
 		[[ -f $KERNEL ]] || die "KERNEL=$KERNEL: no such file"
 		key="user $(sha256sum <"$KERNEL") ${KERNEL_MODULES:-}"
 	else
 		apt_update_once
-		local meta=${KERNEL_META:-linux-image-amd64}
-		pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1 || true)
-		[[ -n $pkg ]] || die "cannot resolve $meta to a kernel package; run: apt-get update, then: apt-cache depends $meta"
-		pkg+=-unsigned
-		deb=$(cd "$out/cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1 || true)
+		meta=${KERNEL_META:-linux-image-amd64}
+		if [[ -n ${KERNEL_VERSION:-}${KERNEL_FLAVOUR:-} ]]; then
+			pick_kernel "$mkimage"
+			if [[ -n ${KERNEL_VERSION:-} ]]; then
+				pkg=$picked meta=
+			else
+				meta=${KERNEL_META:-$picked}
+			fi
+		fi
+		if [[ -n $meta ]]; then
+			pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1 || true)
+			[[ -n $pkg ]] || die "cannot resolve $meta to a kernel package; run: apt-get update, then: apt-cache depends $meta"
+			pkg+=-unsigned
+		fi
+		deb=$(cd "$cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1 || true)
 		if [[ -z $deb ]]; then
 			say "downloading $pkg"
-			(cd "$out/cache" && apt-get download -q "$pkg") \
-				|| die "apt-get download $pkg failed; check the Debian mirror, then run: cd $out/cache && apt-get download $pkg"
-			deb=$(cd "$out/cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1)
+			(cd "$cache" && apt-get download -q "$pkg") \
+				|| die "apt-get download $pkg failed; check the Debian mirror, then run: cd $cache && apt-get download $pkg"
+			deb=$(cd "$cache" && compgen -G "${pkg}_*_amd64.deb" | head -n1)
 		fi
 		key="debian $deb"
 	fi
@@ -154,7 +199,6 @@ kernel() {
 		return 0
 	fi
 
-	tmp=$(mktemp -d "$out/.kernel.XXXXXX")
 	if [[ -n ${KERNEL:-} ]]; then
 		cp "$KERNEL" "$tmp/vmlinuz"
 		if [[ -n ${KERNEL_MODULES:-} ]]; then
@@ -163,20 +207,29 @@ kernel() {
 		fi
 	else
 		say "unpacking $deb"
-		dpkg-deb -x "$out/cache/$deb" "$tmp/deb"
+		dpkg-deb -x "$cache/$deb" "$tmp/deb"
 		release=$(ls "$tmp/deb/lib/modules")
 		cp "$tmp/deb/boot/vmlinuz-$release" "$tmp/vmlinuz"
 		src=$tmp/deb/lib/modules/$release
+		[[ -f $tmp/deb/boot/config-$release ]] && config=$tmp/deb/boot/config-$release
 	fi
 	rm -rf "$out/modules"
 	mkdir -p "$out/modules"
 	if [[ -n ${src:-} ]]; then
-		"$mkimage" modules -from "$src" -to "$out/modules/$release" "${mods[@]}"
+		# Modules are found plain or compressed, built-in ones skipped
+		# (mkimage says which); a wanted one that is neither stops the
+		# build with the config option the kernel lacks.
+		if ! "$mkimage" modules -from "$src" -to "$out/modules/$release" ${config:+-config "$config"} "${mods[@]}" 2>"$tmp/modules.err"; then
+			local err
+			err=$(tail -n1 "$tmp/modules.err")
+			die "kernel $release: ${err#mkimage modules: }"
+		fi
 	else
 		say "no modules for a user kernel without KERNEL_MODULES; the guests get none"
 	fi
 	"$mkimage" vmlinux -from "$tmp/vmlinuz" -to "$out/vmlinux" || say "no vmlinux extracted (optional)"
 	replace_if_changed "$tmp/vmlinuz" "$out/vmlinuz"
+	printf '%s\n' "${release:-user kernel}" >"$out/kernel.release"
 	printf '%s' "$key" >"$out/kernel.stamp"
 	say "kernel ready: ${release:-user kernel}"
 }

@@ -24,26 +24,54 @@ func fakeBin(t *testing.T, scripts map[string]string) string {
 	return dir
 }
 
-// runKernelStep runs `build.sh kernel OUT MKIMAGE` with the fake commands
-// first on PATH, and returns its exit code and its stderr lines.
+// runKernelStep runs `build.sh kernel OUT MKIMAGE kvm_amd` with the fake
+// commands first on PATH and a fake mkimage, and returns its exit code,
+// its stderr lines and OUT.
 func runKernelStep(t *testing.T, bin string) (int, []string, string) {
 	t.Helper()
-	out := t.TempDir()
 	mkimage := filepath.Join(t.TempDir(), "mkimage")
 	require.NoError(t, os.WriteFile(mkimage, []byte("#!/bin/sh\nexit 0\n"), 0o755))
-	code, lines := runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0"},
-		"kernel", out, mkimage, "kvm_amd")
-	return code, lines, out
+	r := runKernel(t, kernelRun{bin: bin, mkimage: mkimage, modules: []string{"kvm_amd"}})
+	return r.code, r.stderr, r.out
+}
+
+// kernelRun is one `build.sh kernel` run.
+type kernelRun struct {
+	bin     string   // directory of fake commands, first on PATH
+	mkimage string   // the mkimage to use
+	out     string   // OUT; a fresh directory if empty
+	env     []string // more environment (KERNEL_VERSION=...)
+	modules []string // the wanted modules
+}
+
+type kernelResult struct {
+	code   int
+	stderr []string
+	stdout []string
+	out    string
+}
+
+func runKernel(t *testing.T, kr kernelRun) kernelResult {
+	t.Helper()
+	if kr.out == "" {
+		kr.out = t.TempDir()
+	}
+	// The pipeline's own variables start empty, whatever make exported.
+	env := append([]string{"PATH=" + kr.bin + ":" + os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0",
+		"KERNEL_VERSION=", "KERNEL_FLAVOUR=", "KERNEL_META=", "KERNEL_CACHE="}, kr.env...)
+	r := runBuildStep(t, env, append([]string{"kernel", kr.out, kr.mkimage}, kr.modules...)...)
+	r.out = kr.out
+	return r
 }
 
 // runBuildStep runs `build.sh ARGS...` with env added to this process's
-// environment, and returns its exit code and its stderr lines.
-func runBuildStep(t *testing.T, env []string, args ...string) (int, []string) {
+// environment, and returns how it ended.
+func runBuildStep(t *testing.T, env []string, args ...string) kernelResult {
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"build.sh"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -51,7 +79,9 @@ func runBuildStep(t *testing.T, env []string, args ...string) (int, []string) {
 	} else {
 		require.NoError(t, err)
 	}
-	return code, strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	return kernelResult{code: code,
+		stderr: strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"),
+		stdout: strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")}
 }
 
 // As root on a machine whose apt lists are empty, build.sh runs apt-get
@@ -108,8 +138,9 @@ func TestKernelStepDownloadFails(t *testing.T) {
 // every package is missing, with the fake commands first on PATH.
 func runBochsTools(t *testing.T, bin string) (int, []string) {
 	t.Helper()
-	return runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "BOCHS_TOOLS_ROOT=" + t.TempDir(), "APT_UPDATE=0"},
+	r := runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "BOCHS_TOOLS_ROOT=" + t.TempDir(), "APT_UPDATE=0"},
 		"bochs-tools")
+	return r.code, r.stderr
 }
 
 func TestBochsToolsNotRootNamesPackagesAndCommand(t *testing.T) {

@@ -1,39 +1,56 @@
 # The images pipeline: every guest artifact the lab and `make run` boot.
-# Included by the top-level Makefile. Outputs go to images/out/ (ignored by
-# git). Steps that are FORCEd run every time but rewrite their output only
-# when its bytes change, so make's timestamps are a content cache: a second
-# `make images` downloads nothing and rebuilds nothing.
+# Included by the top-level Makefile. Outputs go to IMG_OUT (default
+# images/out/, ignored by git); image sets for other kernels can be built
+# side by side (make images IMG_OUT=images/out-6.12-cloud KERNEL_VERSION=6.12
+# KERNEL_FLAVOUR=cloud) and share the kernel .deb cache. Steps that are
+# FORCEd run every time but rewrite their output only when its bytes
+# change, so make's timestamps are a content cache: a second `make images`
+# downloads nothing and rebuilds nothing.
 #
-#   images/out/vmlinuz      Debian's bzImage (or KERNEL=path), booted at every level
-#   images/out/vmlinux      its uncompressed ELF, for the PVH boot path
-#   images/out/g2.cpio.gz   G2: gonest-init as /init, nothing else
-#   images/out/g1.cpio.gz   G1: u-root tools, gonest-init, modules, gonest, tests
-#   images/out/h.cpio.gz    H:  the same as G1
-#   images/out/g1-next.ext4 G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
-#   images/out/h-next.ext4  G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
-#   images/out/disk.ext4    ext4 image of images/disk/ + known files for virtio-blk scenarios
-#   images/out/h-next.cpio  the Intel lab's H-next: G1's kernel, initrd and g1-next.ext4 as a second initrd
+#   IMG_OUT/vmlinuz        Debian's bzImage (or KERNEL=path), booted at every level
+#   IMG_OUT/vmlinux        its uncompressed ELF, for the PVH boot path
+#   IMG_OUT/kernel.release the kernel release (uname -r) the set was built for
+#   IMG_OUT/g2.cpio.gz     G2: gonest-init as /init, nothing else
+#   IMG_OUT/g1.cpio.gz     G1: u-root tools, gonest-init, modules, gonest, tests
+#   IMG_OUT/h.cpio.gz      H:  the same as G1
+#   IMG_OUT/g1-next.ext4   G2's kernel+initrd, the disk H's gonest gives G1 (label gonest-next)
+#   IMG_OUT/h-next.ext4    G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
+#   IMG_OUT/disk.ext4      ext4 image of images/disk/ + known files for virtio-blk scenarios
+#   IMG_OUT/h-next.cpio    the Intel lab's H-next: G1's kernel, initrd and g1-next.ext4 as a second initrd
 
-IMG_OUT   := images/out
-IMG_BUILD := $(IMG_OUT)/build
-IMG_TOOLS := $(IMG_OUT)/tools
+IMG_OUT   ?= images/out
+# The kernel-independent parts (u-root, gonest-init, gonest, the test
+# binaries, the tools). Image sets built one after another may share them:
+# make images IMG_OUT=images/out-6.12 IMG_BUILD=images/out/build IMG_TOOLS=images/out/tools
+IMG_BUILD ?= $(IMG_OUT)/build
+IMG_TOOLS ?= $(IMG_OUT)/tools
 MKIMAGE   := $(IMG_TOOLS)/mkimage
 BUILD_SH  := images/build.sh
 
 # Pinned tool versions (from the Go module proxy).
 UROOT_VERSION ?= v0.16.0
 
-# KERNEL=path uses your bzImage instead of Debian's; KERNEL_MODULES=dir
-# (a lib/modules/<release> tree with uncompressed .ko files) its modules.
-# KERNEL_META names the Debian package that depends on the current kernel.
+# Which kernel: by default the one Debian's meta package KERNEL_META
+# (linux-image-amd64) depends on. KERNEL_VERSION=6.12 picks the newest
+# linux-image-6.12.*-amd64-unsigned apt knows (6.1, 6.1.0-57 work too), and
+# KERNEL_FLAVOUR=cloud (or rt) the same in that flavour; a flavour alone
+# follows its meta package (linux-image-cloud-amd64). KERNEL_CACHE holds the
+# downloaded .deb files, shared by every IMG_OUT.
+# KERNEL=path uses your bzImage instead; KERNEL_MODULES=dir (a
+# lib/modules/<release> tree, modules plain or .ko.xz/.ko.zst) its modules.
 KERNEL ?=
 KERNEL_MODULES ?=
-KERNEL_META ?= linux-image-amd64
-export KERNEL KERNEL_MODULES KERNEL_META
+KERNEL_META ?=
+KERNEL_VERSION ?=
+KERNEL_FLAVOUR ?=
+KERNEL_CACHE ?= images/out/cache
+export KERNEL KERNEL_MODULES KERNEL_META KERNEL_VERSION KERNEL_FLAVOUR KERNEL_CACHE
 
-# Modules packed into H and G1; their dependencies are resolved from the
-# modules' own .modinfo, not listed here. gonest-init loads kvm_amd or
-# kvm_intel (by CPU), virtio and ext4.
+# What H and G1 need from the kernel, as module names: packed into the
+# images with their dependencies (from the modules' own .modinfo), stored
+# uncompressed. What the kernel has built in is skipped (the build log says
+# so); a name that is neither stops the build with the missing config
+# option. gonest-init loads kvm_amd or kvm_intel (by CPU), virtio and ext4.
 GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4
 
 # Packages whose tests run inside the lab (scenario kvmtests), as
@@ -143,4 +160,4 @@ $(IMG_OUT)/disk.ext4: $(MKIMAGE) $(wildcard images/disk/*) | host-tools
 	@echo "images: disk $@ from images/disk/ and known/"
 
 images-clean:
-	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/*.cpio $(IMG_OUT)/kernel.stamp
+	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/*.cpio $(IMG_OUT)/kernel.stamp $(IMG_OUT)/kernel.release

@@ -98,7 +98,7 @@ func TestVMSetup(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, vm.SetClock(kvm.ClockData{Clock: clock.Clock}))
 
-	vcpu := kvmtest.VCPU(t, vm, 0)
+	vcpu := kvmtest.VCPU(t, sys, vm, 0)
 	l, err := vcpu.GetLAPIC()
 	require.NoError(t, err)
 	l.SetLINTs()
@@ -116,7 +116,7 @@ func TestVMSetup(t *testing.T) {
 func TestCreateVCPUTwiceFails(t *testing.T) {
 	sys := kvmtest.Open(t)
 	vm := kvmtest.VM(t, sys)
-	kvmtest.VCPU(t, vm, 0)
+	kvmtest.BareVCPU(t, vm, 0)
 	_, err := vm.CreateVCPU(0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "KVM_CREATE_VCPU 0")
@@ -126,7 +126,7 @@ func TestCreateVCPUTwiceFails(t *testing.T) {
 func TestVCPURegisterRoundTrips(t *testing.T) {
 	sys := kvmtest.Open(t)
 	vm := kvmtest.VM(t, sys)
-	vcpu := kvmtest.VCPU(t, vm, 0)
+	vcpu := kvmtest.VCPU(t, sys, vm, 0)
 
 	regs := kvm.Regs{RAX: 1, RBX: 2, RCX: 3, R15: 0xf15, RIP: 0x1234, RFLAGS: 0x2}
 	require.NoError(t, vcpu.SetRegs(regs))
@@ -189,7 +189,7 @@ func TestStatsFDOnRealKVM(t *testing.T) {
 	sys := kvmtest.Open(t)
 	kvmtest.RequireCap(t, sys, kvm.CapBinaryStatsFD)
 	vm := kvmtest.VM(t, sys)
-	vcpu := kvmtest.VCPU(t, vm, 0)
+	vcpu := kvmtest.VCPU(t, sys, vm, 0)
 
 	vmStats, err := vm.StatsFD()
 	require.NoError(t, err)
@@ -212,7 +212,7 @@ func TestNestedState(t *testing.T) {
 	size, err := sys.CheckExtension(kvm.CapNestedState)
 	require.NoError(t, err)
 	vm := kvmtest.VM(t, sys)
-	vcpu := kvmtest.VCPU(t, vm, 0)
+	vcpu := kvmtest.VCPU(t, sys, vm, 0)
 	if size == 0 {
 		_, err := vcpu.GetNestedState(size)
 		assert.ErrorIs(t, err, kvm.ErrNoNestedState)
@@ -243,7 +243,7 @@ func TestLessCommonIoctls(t *testing.T) {
 
 	t.Run("vcpu", func(t *testing.T) {
 		vm := kvmtest.VM(t, sys)
-		vcpu := kvmtest.VCPU(t, vm, 0)
+		vcpu := kvmtest.VCPU(t, sys, vm, 0)
 		khz, err := vcpu.GetTSCKHz()
 		require.NoError(t, err)
 		assert.Greater(t, khz, uint32(100_000), "TSC above 100 MHz")
@@ -253,4 +253,43 @@ func TestLessCommonIoctls(t *testing.T) {
 		require.NoError(t, vcpu.SetSignalMask(&mask))
 		require.NoError(t, vcpu.SetSignalMask(nil))
 	})
+}
+
+// Long-mode special registers: paging on, PAE, EFER.LME and LMA, a 64-bit
+// code segment. KVM checks these against the guest CPUID (EFER.LME/LMA need
+// its LM bit), so they are what a kernel with those checks refuses on a
+// vCPU without one.
+func longModeSregs(s kvm.Sregs) kvm.Sregs {
+	const (
+		cr0PE, cr0PG = 1 << 0, 1 << 31
+		cr4PAE       = 1 << 5
+		eferLME      = 1 << 8
+		eferLMA      = 1 << 10
+	)
+	s.CR0 |= cr0PE | cr0PG
+	s.CR4 |= cr4PAE
+	s.EFER |= eferLME | eferLMA
+	s.CR3 = 0x1000
+	s.CS.L, s.CS.DB = 1, 0
+	return s
+}
+
+// KVM_SET_SREGS comes after KVM_SET_CPUID2: before it, the handle refuses
+// without asking KVM; after it, KVM accepts long mode.
+func TestSetSregsAfterCPUID(t *testing.T) {
+	sys := kvmtest.Open(t)
+	vm := kvmtest.VM(t, sys)
+	vcpu := kvmtest.BareVCPU(t, vm, 0)
+	sregs, err := vcpu.GetSregs()
+	require.NoError(t, err)
+	lm := longModeSregs(sregs)
+	assert.ErrorIs(t, vcpu.SetSregs(lm), kvm.ErrCPUIDNotSet)
+
+	cpuid, err := sys.GetSupportedCPUID()
+	require.NoError(t, err)
+	require.NoError(t, vcpu.SetCPUID2(cpuid))
+	require.NoError(t, vcpu.SetSregs(lm))
+	got, err := vcpu.GetSregs()
+	require.NoError(t, err)
+	assert.Equal(t, lm.EFER, got.EFER&lm.EFER, "EFER.LME and LMA set")
 }

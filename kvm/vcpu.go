@@ -17,7 +17,19 @@ type VCPU struct {
 	id     int
 	run    *Run
 	runMem []byte
+	// cpuidSet records a successful SetCPUID2: until then, SetSregs and
+	// SetMSRs refuse to run (see ErrCPUIDNotSet).
+	cpuidSet bool
 }
+
+// ErrCPUIDNotSet is what SetSregs and SetMSRs return, without issuing the
+// ioctl, on a vCPU whose guest CPUID has not been set with SetCPUID2. KVM
+// checks CR4 and EFER (KVM_SET_SREGS) and several MSRs (KVM_SET_MSRS, for
+// example IA32_FEATURE_CONTROL) against the guest's CPUID, and a vCPU
+// without one has none of its features: whether the values are refused
+// then depends on the kernel version (ARCHITECTURE.md, "The order of vCPU
+// setup"). Set the CPUID first, as every caller in gonest does.
+var ErrCPUIDNotSet = errors.New("guest CPUID not set yet; call SetCPUID2 first (KVM checks CR4, EFER and MSRs against it)")
 
 // FD returns the file descriptor.
 func (v *VCPU) FD() int { return v.fd }
@@ -81,8 +93,12 @@ func (v *VCPU) GetSregs() (Sregs, error) {
 	return s, nil
 }
 
-// SetSregs issues KVM_SET_SREGS.
+// SetSregs issues KVM_SET_SREGS. It returns ErrCPUIDNotSet, without the
+// ioctl, until SetCPUID2 has succeeded on this vCPU.
 func (v *VCPU) SetSregs(s Sregs) error {
+	if !v.cpuidSet {
+		return fmt.Errorf("KVM_SET_SREGS: %w", ErrCPUIDNotSet)
+	}
 	if _, err := ioctlPtr(v.fd, reqSetSregs, &s); err != nil {
 		return fmt.Errorf("KVM_SET_SREGS: %w", err)
 	}
@@ -113,10 +129,14 @@ func (v *VCPU) GetMSRs(entries []MSREntry) (int, error) {
 }
 
 // SetMSRs issues KVM_SET_MSRS and returns how many entries were written;
-// writing stops at the first MSR KVM refuses.
+// writing stops at the first MSR KVM refuses. It returns ErrCPUIDNotSet,
+// without the ioctl, until SetCPUID2 has succeeded on this vCPU.
 func (v *VCPU) SetMSRs(entries []MSREntry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
+	}
+	if !v.cpuidSet {
+		return 0, fmt.Errorf("KVM_SET_MSRS: %w", ErrCPUIDNotSet)
 	}
 	buf, err := encodeMSRs(entries)
 	if err != nil {
@@ -129,14 +149,21 @@ func (v *VCPU) SetMSRs(entries []MSREntry) (int, error) {
 	return int(n), nil
 }
 
-// SetCPUID2 issues KVM_SET_CPUID2: the CPUID table the guest sees.
+// SetCPUID2 issues KVM_SET_CPUID2: the CPUID table the guest sees. Call it
+// right after CreateVCPU, before the setters KVM validates against it
+// (SetSregs, SetMSRs) and before the first Run; KVM refuses a different
+// table once the vCPU has run.
 func (v *VCPU) SetCPUID2(entries []CPUIDEntry2) error {
 	if len(entries) > maxCPUIDEntries {
 		return fmt.Errorf("KVM_SET_CPUID2: %d entries: %w", len(entries), unix.E2BIG)
 	}
 	if _, err := ioctlBuf(v.fd, reqSetCPUID2, encodeCPUID2(entries)); err != nil {
+		// A failed KVM_SET_CPUID2 may leave no valid table behind
+		// (api.rst, KVM_SET_CPUID: "caveat emptor").
+		v.cpuidSet = false
 		return fmt.Errorf("KVM_SET_CPUID2 (%d entries): %w", len(entries), err)
 	}
+	v.cpuidSet = true
 	return nil
 }
 

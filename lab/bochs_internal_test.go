@@ -170,7 +170,7 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 	isolinux, err := os.ReadFile(cfgCopy)
 	require.NoError(t, err)
 	assert.Equal(t, "DEFAULT h\nPROMPT 0\nTIMEOUT 0\nLABEL h\n  KERNEL /vmlinuz\n"+
-		"  APPEND initrd=/initrd,/next.cpio console=ttyS0 panic=-1 quiet highres=off nohz=off gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestHLT\n",
+		"  APPEND initrd=/initrd,/next.cpio console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestHLT\n",
 		string(isolinux))
 
 	rc, err := os.ReadFile(rcCopy)

@@ -16,7 +16,7 @@ func TestQEMUArgs(t *testing.T) {
 		Memory: "2G", CPUs: 1, Disks: []string{"/i/disk.ext4", "/odd,name.img"}}
 	got := strings.Join(qemuArgs(cfg, "/tmp/m.sock"), " ")
 	want := "-accel tcg -cpu EPYC,+svm -smp 1 -m 2G -nographic -no-reboot -nic none -kernel /i/vmlinuz -initrd /i/h.cpio.gz" +
-		" -append console=ttyS0 panic=-1 quiet highres=off nohz=off gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestX" +
+		" -append console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestX" +
 		" -device isa-debug-exit,iobase=0xf4,iosize=0x04" +
 		" -chardev socket,id=markers,path=/tmp/m.sock -device isa-debugcon,iobase=0xf8,chardev=markers" +
 		" -drive file=/i/disk.ext4,if=none,id=disk0,format=raw,snapshot=on -device virtio-blk-pci,drive=disk0,serial=disk.ext4" +
@@ -38,7 +38,7 @@ func TestQEMUArgsWithoutMarkersOrDisks(t *testing.T) {
 	got := qemuArgs(Config{Kernel: "k", Initrd: "i", Scenario: "shell", Memory: "1G", CPUs: 2}, "")
 	assert.NotContains(t, got, "-chardev")
 	assert.NotContains(t, got, "-drive")
-	assert.Contains(t, got, "console=ttyS0 panic=-1 quiet highres=off nohz=off gonest.scenario=shell gonest.level=H")
+	assert.Contains(t, got, "console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=shell gonest.level=H")
 }
 
 func TestProgress(t *testing.T) {

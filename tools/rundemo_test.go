@@ -51,13 +51,19 @@ func runDemo(t *testing.T, doctorCode int, withNext bool) (string, int, []string
 	cmd.Env = append(os.Environ(), "IMG_OUT="+img, "GONEST="+gonest, "GO="+goCmd, "RUN_MINUTES=15")
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
+	code := exitCode(t, err)
 	return string(out), code, readArgs(t, gonest+".args"), readArgs(t, goCmd+".args")
+}
+
+// exitCode is a finished command's exit status; an error other than a
+// non-zero exit fails the test.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return 0
 }
 
 func readArgs(t *testing.T, path string) []string {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/devices"
@@ -61,7 +62,7 @@ func newGuestEnv(t testing.TB, code []byte, mode guestMode) *guestEnv {
 	g := &guestEnv{sys: kvmtest.Open(t)}
 	g.vm = kvmtest.VM(t, g.sys)
 	g.mem = kvmtest.Memory(t, g.vm, guestmem.Range{GPA: 0, Size: guestRAM})
-	g.kv = kvmtest.VCPU(t, g.vm, 0)
+	g.kv = kvmtest.VCPU(t, g.sys, g.vm, 0)
 
 	_, err := g.mem.WriteAt(code, guestCode)
 	require.NoError(t, err)
@@ -72,6 +73,8 @@ func newGuestEnv(t testing.TB, code []byte, mode guestMode) *guestEnv {
 	require.NoError(t, g.mem.PutUint64(guestPDPT, guestPD|table))
 	require.NoError(t, g.mem.PutUint64(guestPD, 0|table|ptePS))
 
+	// kvmtest.VCPU gave the vCPU its CPUID already: KVM checks the CR4
+	// and EFER of the long modes below against it.
 	sregs, err := g.kv.GetSregs()
 	require.NoError(t, err)
 	regs := kvm.Regs{RIP: guestCode, RSP: guestStack, RFLAGS: vcpu.RFLAGSFixed}
@@ -100,6 +103,30 @@ func newGuestEnv(t testing.TB, code []byte, mode guestMode) *guestEnv {
 	require.NoError(t, g.mmio.Insert(g.dev, mmioBase, 0x10))
 	g.v = vcpu.New(g.kv, vcpu.Config{PIO: g.pio, MMIO: g.mmio})
 	return g
+}
+
+// cpuidLM is CPUID.80000001H:EDX bit 29, long mode, which KVM requires in
+// the guest CPUID before it accepts EFER.LME or EFER.LMA in KVM_SET_SREGS
+// (__kvm_valid_efer in arch/x86/kvm/x86.c; checked on KVM_SET_SREGS since
+// "KVM: x86: Check EFER validity on KVM_SET_SREGS*", Linux 6.12.112).
+const cpuidLM = 1 << 29
+
+// Every guest environment's vCPU has a CPUID with long mode before its
+// special registers are set, so the long-mode guests below are valid on
+// every KVM, not only on those that skip the check.
+func TestGuestEnvHasCPUIDBeforeSregs(t *testing.T) {
+	for _, mode := range []guestMode{modeReal, modeLong, modeUser} {
+		g := newGuestEnv(t, []byte{0xf4}, mode) // hlt
+		cpuid, err := g.kv.GetCPUID2()
+		require.NoError(t, err)
+		var lm bool
+		for _, e := range cpuid {
+			if e.Function == 0x80000001 {
+				lm = e.EDX&cpuidLM != 0
+			}
+		}
+		assert.True(t, lm, "mode %d: the vCPU's CPUID must offer long mode", mode)
+	}
 }
 
 // le32 is v as four little-endian bytes.

@@ -155,8 +155,9 @@ func validModulePath(p string) bool {
 		!strings.HasPrefix(p, "../") && strings.HasSuffix(p, ".ko")
 }
 
-// LoadDir reads modules.dep and, if present, modules.softdep from dir (a
-// lib/modules/<release> directory) into a new Index.
+// LoadDir reads modules.dep and, if present, modules.softdep and
+// modules.builtin from dir (a lib/modules/<release> directory) into a new
+// Index.
 func LoadDir(dir string) (*Index, error) {
 	ix := NewIndex()
 	f, err := os.Open(filepath.Join(dir, DepFile))
@@ -170,47 +171,64 @@ func LoadDir(dir string) (*Index, error) {
 	sf, err := os.Open(filepath.Join(dir, SoftdepFile))
 	switch {
 	case os.IsNotExist(err):
-		return ix, nil
 	case err != nil:
 		return nil, fmt.Errorf("open soft dependencies: %w", err)
+	default:
+		defer sf.Close()
+		if err := ix.ReadSoftdep(sf); err != nil {
+			return nil, err
+		}
 	}
-	defer sf.Close()
-	if err := ix.ReadSoftdep(sf); err != nil {
+	if err := ix.readBuiltinFiles(dir); err != nil {
 		return nil, err
 	}
 	return ix, nil
 }
 
-// WriteTree copies mods from srcDir to dstDir (both lib/modules/<release>
-// directories), keeping their relative paths, and writes dstDir's
-// modules.dep and modules.softdep.
-func (ix *Index) WriteTree(srcDir, dstDir string, mods []Module) error {
+// WriteTree writes mods from srcDir to dstDir (both lib/modules/<release>
+// directories) at their Path, uncompressed (open reads each Src; nil means
+// OpenPlain), and writes dstDir's modules.dep, modules.softdep and, when
+// the kernel has built-in modules, modules.builtin.
+func (ix *Index) WriteTree(srcDir, dstDir string, mods []Module, open Opener) error {
+	if open == nil {
+		open = OpenPlain
+	}
 	for _, m := range mods {
 		if !validModulePath(m.Path) {
 			return fmt.Errorf("module %s has a bad path %q", m.Name, m.Path)
+		}
+		src := m.Src
+		if src == "" {
+			src = m.Path
 		}
 		dst := filepath.Join(dstDir, filepath.FromSlash(m.Path))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := copyFile(filepath.Join(srcDir, filepath.FromSlash(m.Path)), dst); err != nil {
+		if err := copyModule(open, filepath.Join(srcDir, filepath.FromSlash(src)), dst); err != nil {
 			return fmt.Errorf("copy module %s: %w", m.Name, err)
 		}
 	}
 	if err := writeFileWith(filepath.Join(dstDir, DepFile), func(w io.Writer) error { return ix.WriteDep(w, mods) }); err != nil {
 		return err
 	}
-	return writeFileWith(filepath.Join(dstDir, SoftdepFile), func(w io.Writer) error { return ix.WriteSoftdep(w, mods) })
+	if err := writeFileWith(filepath.Join(dstDir, SoftdepFile), func(w io.Writer) error { return ix.WriteSoftdep(w, mods) }); err != nil {
+		return err
+	}
+	if ix.BuiltinCount() == 0 {
+		return nil
+	}
+	return writeFileWith(filepath.Join(dstDir, BuiltinFile), ix.WriteBuiltin)
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+func copyModule(open Opener, src, dst string) error {
+	in, err := open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	return writeFileWith(dst, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
+		_, err := io.Copy(w, io.NewSectionReader(in, 0, in.Size()))
 		return err
 	})
 }

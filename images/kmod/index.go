@@ -2,32 +2,31 @@ package kmod
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // Module is one loadable module in an Index.
 type Module struct {
 	Name     string   // kernel module name, e.g. "kvm_amd"
 	Path     string   // slash path relative to lib/modules/<release>, e.g. "kernel/arch/x86/kvm/kvm-amd.ko"
+	Src      string   // the file in the scanned tree when it differs from Path: "kernel/arch/x86/kvm/kvm-amd.ko.xz"
 	Depends  []string // names of modules it needs loaded first
 	SoftPre  []string // names or aliases it would like loaded first (softdep pre:)
 	Aliases  []string // other names it answers to
 	Optional bool     // set by Closure: needed only as a soft dependency, so a failed load is not fatal
 }
 
-// Index is a set of modules by name, with their aliases.
+// Index is a set of modules by name, with their aliases, and the modules
+// the kernel has built in (see builtin.go).
 type Index struct {
 	modules map[string]Module
 	aliases map[string][]string // alias -> module names, sorted
+	builtin builtinSet
 }
 
 // NewIndex returns an empty Index.
 func NewIndex() *Index {
-	return &Index{modules: map[string]Module{}, aliases: map[string][]string{}}
+	return &Index{modules: map[string]Module{}, aliases: map[string][]string{}, builtin: newBuiltinSet()}
 }
 
 // Add puts m in the index. Two modules with one name are an error.
@@ -66,15 +65,20 @@ func (ix *Index) resolve(name string) []string {
 
 // Closure returns the wanted modules and everything they need, each module
 // after the ones it depends on. A wanted name may be a module name or an
-// alias. A missing hard dependency is an error; a soft dependency that
-// resolves to no module is skipped, as modprobe skips it, and a module
-// reached only through soft dependencies is marked Optional.
+// alias. A wanted name or a dependency that the kernel has built in needs
+// no module and is left out (Builtin tells which). A missing hard
+// dependency is an error; a soft dependency that resolves to no module is
+// skipped, as modprobe skips it, and a module reached only through soft
+// dependencies is marked Optional.
 func (ix *Index) Closure(wanted []string) ([]Module, error) {
 	required := map[string]bool{}
 	var markRequired func(name, from string) error
 	markRequired = func(name, from string) error {
 		m, ok := ix.Lookup(name)
 		if !ok {
+			if ix.Builtin(name) {
+				return nil
+			}
 			return fmt.Errorf("module %s needs %s, which is not in the module tree", from, name)
 		}
 		if required[m.Name] {
@@ -92,7 +96,10 @@ func (ix *Index) Closure(wanted []string) ([]Module, error) {
 	for _, w := range wanted {
 		names := ix.resolve(w)
 		if len(names) == 0 {
-			return nil, fmt.Errorf("no module named %s in the module tree", w)
+			if ix.Builtin(w) {
+				continue
+			}
+			return nil, fmt.Errorf("no module named %s in the module tree, and the kernel has none built in", w)
 		}
 		for _, n := range names {
 			if err := markRequired(n, "the image"); err != nil {
@@ -129,6 +136,9 @@ func (ix *Index) Closure(wanted []string) ([]Module, error) {
 			}
 		}
 		for _, d := range m.Depends {
+			if _, ok := ix.modules[NormalizeName(d)]; !ok {
+				continue // built in, or missing under an optional module (markRequired checked the required ones)
+			}
 			if err := visit(NormalizeName(d)); err != nil {
 				return err
 			}
@@ -144,53 +154,4 @@ func (ix *Index) Closure(wanted []string) ([]Module, error) {
 		}
 	}
 	return order, nil
-}
-
-// ScanTree indexes every *.ko under dir (an unpacked lib/modules/<release>)
-// by reading its .modinfo section.
-func ScanTree(dir string) (*Index, error) {
-	ix := NewIndex()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".ko") {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		mi, err := readModInfoFile(path)
-		if err != nil {
-			return err
-		}
-		return ix.Add(Module{
-			Name:    mi.Name,
-			Path:    filepath.ToSlash(rel),
-			Depends: mi.Depends,
-			SoftPre: mi.SoftPre,
-			Aliases: mi.Aliases,
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scan modules in %s: %w", dir, err)
-	}
-	if ix.Len() == 0 {
-		return nil, fmt.Errorf("scan modules in %s: no *.ko files; is it a lib/modules/<release> directory?", dir)
-	}
-	return ix, nil
-}
-
-func readModInfoFile(path string) (ModInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return ModInfo{}, err
-	}
-	defer f.Close()
-	mi, err := ReadModInfo(f)
-	if err != nil {
-		return ModInfo{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return mi, nil
 }

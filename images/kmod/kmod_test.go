@@ -2,8 +2,6 @@ package kmod
 
 import (
 	"bytes"
-	"debug/elf"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,43 +9,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gonest/gonest/images/kmod/kmodtest"
 )
 
-// moduleELF builds a minimal ELF64 relocatable file whose .modinfo section
-// holds fields ("name=kvm", ...), like a real .ko file.
-func moduleELF(t *testing.T, fields ...string) []byte {
-	t.Helper()
-	var modinfo []byte
-	for _, f := range fields {
-		modinfo = append(append(modinfo, f...), 0)
-	}
-	shstrtab := []byte("\x00.modinfo\x00.shstrtab\x00")
-	const hdrSize, shSize = 64, 64
-	modinfoOff := uint64(hdrSize)
-	shstrOff := modinfoOff + uint64(len(modinfo))
-	shOff := (shstrOff + uint64(len(shstrtab)) + 7) &^ 7
-
-	var buf bytes.Buffer
-	hdr := elf.Header64{
-		Type: uint16(elf.ET_REL), Machine: uint16(elf.EM_X86_64), Version: uint32(elf.EV_CURRENT),
-		Shoff: shOff, Ehsize: hdrSize, Shentsize: shSize, Shnum: 3, Shstrndx: 2,
-	}
-	copy(hdr.Ident[:], elf.ELFMAG)
-	hdr.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
-	hdr.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
-	hdr.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
-	require.NoError(t, binary.Write(&buf, binary.LittleEndian, hdr))
-	buf.Write(modinfo)
-	buf.Write(shstrtab)
-	buf.Write(make([]byte, shOff-uint64(buf.Len())))
-	sections := []elf.Section64{
-		{},
-		{Name: 1, Type: uint32(elf.SHT_PROGBITS), Flags: uint64(elf.SHF_ALLOC), Off: modinfoOff, Size: uint64(len(modinfo)), Addralign: 1},
-		{Name: 10, Type: uint32(elf.SHT_STRTAB), Off: shstrOff, Size: uint64(len(shstrtab)), Addralign: 1},
-	}
-	require.NoError(t, binary.Write(&buf, binary.LittleEndian, sections))
-	return buf.Bytes()
-}
+// moduleELF is kmodtest.ModuleELF.
+func moduleELF(t *testing.T, fields ...string) []byte { return kmodtest.ModuleELF(t, fields...) }
 
 func TestReadModInfo(t *testing.T) {
 	data := moduleELF(t, "license=GPL", "softdep=pre: crypto-crc32c post: foo", "depends=jbd2,mbcache,crc16",
@@ -260,14 +227,14 @@ func TestScanWriteLoadTree(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(src, "modules.order"), []byte("x\n"), 0o644))
 
-	ix, err := ScanTree(src)
+	ix, err := ScanTree(src, nil)
 	require.NoError(t, err)
 	assert.Equal(t, len(files), ix.Len())
 	mods, err := ix.Closure([]string{"kvm_amd", "jbd2"})
 	require.NoError(t, err)
 
 	dst := t.TempDir()
-	require.NoError(t, ix.WriteTree(src, dst, mods))
+	require.NoError(t, ix.WriteTree(src, dst, mods, nil))
 	_, err = os.Stat(filepath.Join(dst, "kernel/drivers/net/not-wanted.ko"))
 	assert.True(t, os.IsNotExist(err), "unwanted module copied: %v", err)
 	copied, err := os.ReadFile(filepath.Join(dst, "kernel/arch/x86/kvm/kvm-amd.ko"))
@@ -282,7 +249,7 @@ func TestScanWriteLoadTree(t *testing.T) {
 }
 
 func TestScanTreeEmpty(t *testing.T) {
-	_, err := ScanTree(t.TempDir())
+	_, err := ScanTree(t.TempDir(), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no *.ko files")
 }

@@ -10,7 +10,9 @@
 // development hosts run kvm_pvm).
 //
 // VM, VCPU and Memory create the usual objects and release them when the
-// test ends, so a test reads as its guest setup and nothing else.
+// test ends, so a test reads as its guest setup and nothing else. VCPU also
+// sets the guest CPUID, first, as KVM needs it before special registers
+// and MSRs.
 //
 // A test whose guest spins forever with RFLAGS.IF=0 and never exits calls
 // RequireStopWithIFClear first: such a guest leaves KVM_RUN only through a

@@ -87,8 +87,29 @@ func VM(t testing.TB, sys *kvm.System) *kvm.VM {
 	return vm
 }
 
-// VCPU creates vCPU id on vm, closed when the test ends.
-func VCPU(t testing.TB, vm *kvm.VM, id int) *kvm.VCPU {
+// VCPU creates vCPU id on vm, closed when the test ends, and gives it the
+// guest CPUID KVM supports on sys (KVM_GET_SUPPORTED_CPUID, then
+// KVM_SET_CPUID2) before returning it. KVM checks CR4, EFER and some MSRs
+// against the guest CPUID, so a test vCPU always has one before its
+// registers are set: a test cannot set special registers first, and
+// kvm.VCPU refuses that order anyway (kvm.ErrCPUIDNotSet). A test that
+// wants another table calls SetCPUID2 again before the first Run.
+func VCPU(t testing.TB, sys *kvm.System, vm *kvm.VM, id int) *kvm.VCPU {
+	t.Helper()
+	v := BareVCPU(t, vm, id)
+	cpuid, err := sys.GetSupportedCPUID()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := v.SetCPUID2(cpuid); err != nil {
+		t.Fatalf("vcpu %d: %v", id, err)
+	}
+	return v
+}
+
+// BareVCPU creates vCPU id on vm without a guest CPUID, closed when the
+// test ends: for tests of vCPU creation and of the CPUID order itself.
+func BareVCPU(t testing.TB, vm *kvm.VM, id int) *kvm.VCPU {
 	t.Helper()
 	v, err := vm.CreateVCPU(id)
 	if err != nil {

@@ -180,6 +180,14 @@ func spinOnce(sys *kvm.System, ifSet bool) (SpinRun, error) {
 		return SpinRun{}, err
 	}
 	defer kv.Close()
+	// The CPUID first: KVM checks special registers against it.
+	cpuid, err := sys.GetSupportedCPUID()
+	if err != nil {
+		return SpinRun{}, err
+	}
+	if err := kv.SetCPUID2(cpuid); err != nil {
+		return SpinRun{}, err
+	}
 	khz, err := kv.GetTSCKHz()
 	if err != nil {
 		return SpinRun{}, err

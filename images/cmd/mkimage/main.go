@@ -8,7 +8,8 @@ import (
 const usage = `usage: mkimage COMMAND [flags]
 
 commands:
-  modules    copy wanted kernel modules and their dependencies, write modules.dep
+  modules    copy wanted kernel modules (uncompressed) and their dependencies, write modules.dep
+  kernelpkg  pick the Debian kernel package of a version and flavour from apt's package names
   vmlinux    unpack the ELF vmlinux inside a bzImage
   initramfs  write a gzip-compressed initramfs from base archives and files
   list       list the entries of an initramfs
@@ -24,6 +25,7 @@ func main() {
 	}
 	cmds := map[string]func(args []string) error{
 		"modules":   runModules,
+		"kernelpkg": runKernelpkg,
 		"vmlinux":   runVmlinux,
 		"initramfs": runInitramfs,
 		"list":      runList,

@@ -6,21 +6,43 @@ import (
 	"os"
 
 	"github.com/gonest/gonest/images/kmod"
+	"github.com/gonest/gonest/images/kmod/modfile"
 )
 
 func runModules(args []string) error {
 	fs := flag.NewFlagSet("modules", flag.ContinueOnError)
 	from := fs.String("from", "", "unpacked lib/modules/<release> directory of the kernel package")
 	to := fs.String("to", "", "output lib/modules/<release> directory (created)")
+	configPath := fs.String("config", "", "the kernel's .config (boot/config-<release>), to name the option a missing module needs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *from == "" || *to == "" || fs.NArg() == 0 {
 		return fmt.Errorf("need -from, -to and at least one module name")
 	}
-	ix, err := kmod.ScanTree(*from)
+	ix, err := kmod.ScanTree(*from, modfile.Open)
 	if err != nil {
 		return err
+	}
+	var config kmod.Config
+	if *configPath != "" {
+		f, err := os.Open(*configPath)
+		if err != nil {
+			return err
+		}
+		config, err = kmod.ReadConfig(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := ix.CheckWanted(fs.Args(), config); err != nil {
+		return err
+	}
+	for _, w := range fs.Args() {
+		if _, ok := ix.Lookup(w); !ok && ix.Builtin(w) {
+			fmt.Printf("module %-22s built into the kernel; skipped\n", kmod.NormalizeName(w))
+		}
 	}
 	mods, err := ix.Closure(fs.Args())
 	if err != nil {
@@ -29,13 +51,16 @@ func runModules(args []string) error {
 	if err := os.MkdirAll(*to, 0o755); err != nil {
 		return err
 	}
-	if err := ix.WriteTree(*from, *to, mods); err != nil {
+	if err := ix.WriteTree(*from, *to, mods, modfile.Open); err != nil {
 		return err
 	}
 	for _, m := range mods {
 		note := ""
 		if m.Optional {
 			note = " (soft dependency)"
+		}
+		if m.Src != "" {
+			note += " (uncompressed from " + kmod.CompressionOf(m.Src) + ")"
 		}
 		fmt.Printf("module %-22s %s%s\n", m.Name, m.Path, note)
 	}
