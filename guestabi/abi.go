@@ -105,7 +105,16 @@ const (
 	ParamDemo = "gonest.demo"
 	// ParamBenchRuns is a benchmark's runs per VMM (gonest.bench.runs=7).
 	ParamBenchRuns = "gonest.bench.runs"
+	// ParamMarkers=MarkersAsMessages (gonest.markers=messages) tells
+	// gonest-init that its VMM has no marker device on MarkerPort (Bochs):
+	// it sends its markers as marker messages on MessagePort instead. A
+	// level sets it for itself; the next level does not inherit it.
+	ParamMarkers = "gonest.markers"
 )
+
+// MarkersAsMessages is the value of ParamMarkers that sends markers as
+// messages.
+const MarkersAsMessages = "messages"
 
 // Paths inside every level's initramfs.
 const (

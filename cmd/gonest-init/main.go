@@ -39,6 +39,9 @@ func main() {
 	if err != nil {
 		log.Warn("no port access", "err", err)
 	}
+	if params[guestabi.ParamMarkers] == guestabi.MarkersAsMessages {
+		rep.MarkersAsMessages() // a VMM without a marker device (Bochs)
+	}
 	env := &scenario.Env{Log: log, Console: os.Stdout, Level: level, Params: params, Report: rep}
 	v := guestabi.SetupError
 	if cmdlineErr != nil {
