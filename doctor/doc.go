@@ -46,6 +46,10 @@
 //     arch/x86/kvm/vmx/nested.c): the bit says nothing about whether G1's
 //     VMREAD/VMWRITE exit. That is decided by the host's enable_shadow_vmcs
 //     parameter, which the speed parameters below read.
+//     IA32_VMX_MISC (DecodeVMXMisc) gives the VMX-preemption timer's rate:
+//     nested KVM emulates the timer and reports rate 5, one tick per 32 TSC
+//     cycles, whatever the CPU's (VMX_MISC_EMULATED_PREEMPTION_TIMER_RATE,
+//     nested_vmx_setup_ctls_msrs).
 //   - svm_features (AMD): CPUID Fn8000_000A as KVM offers it, decoded by
 //     DecodeSVMCaps. KVM offers at most what svm_set_cpu_caps
 //     (arch/x86/kvm/svm/svm.c, Linux 6.1) sets: NPT, NRIPS (the next RIP

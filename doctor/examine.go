@@ -341,7 +341,7 @@ func (e *examination) checkVMXMSRs() Check {
 		s = StatusWarn
 		missing = fmt.Sprintf("; missing %s", hexList(caps.MissingMSRs))
 	}
-	return set(s, "%s; secondary controls: %s%s", caps.Summary(), strings.Join(caps.Procbased2, ", "), missing)
+	return set(s, "%s; %s; secondary controls: %s%s", caps.Summary(), caps.PreemptionTimer(), strings.Join(caps.Procbased2, ", "), missing)
 }
 
 // leafSVMFeatures is CPUID Fn8000_000A, the SVM revision and features.

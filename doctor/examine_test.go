@@ -212,7 +212,7 @@ func TestExamineEvidence(t *testing.T) {
 		CheckSupportedCPUID: "VMX offered to guests (leaf 1 ECX bit 5 set in 3 entries)",
 		CheckTDP:            "ept=Y (host KVM's own paging); VMX secondary controls EPT set: the guest can give its own guests hardware two-dimensional paging",
 		CheckNestedState:    "KVM_CAP_NESTED_STATE=8320: KVM can save and restore a guest that is running its own guest (up to 8320 bytes of state)",
-		CheckVMXMSRs:        "VMCS rev 0x4, EPT, VPID, unrestricted guest, shadow VMCS; secondary controls: VirtualizeAPICAccesses, EPT, RDTSCP, VPID, UnrestrictedGuest, ShadowVMCS",
+		CheckVMXMSRs:        "VMCS rev 0x4, EPT, VPID, unrestricted guest, shadow VMCS; preemption timer counting once per 32 TSC cycles (IA32_VMX_MISC rate 5); secondary controls: VirtualizeAPICAccesses, EPT, RDTSCP, VPID, UnrestrictedGuest, ShadowVMCS",
 		CheckTiming:         "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: ring 0 runs like ring 3: KVM runs the guest's code directly",
 		CheckHostIsGuest:    "no (CPUID hypervisor bit clear)",
 	}

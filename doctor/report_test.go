@@ -70,7 +70,7 @@ func TestJSONShape(t *testing.T) {
 			if tt.wantVMX {
 				vmx, ok := doc["vmx"].(map[string]any)
 				require.True(t, ok)
-				assert.Equal(t, []string{"entry", "ept", "ept_vpid", "exit", "pinbased", "procbased", "procbased2",
+				assert.Equal(t, []string{"entry", "ept", "ept_vpid", "exit", "misc", "pinbased", "procbased", "procbased2",
 					"shadow_vmcs", "true_controls", "unrestricted_guest", "vmcs_revision", "vmcs_size", "vpid"}, keys(vmx))
 				assert.Equal(t, true, vmx["ept"])
 			} else {
