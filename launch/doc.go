@@ -19,7 +19,10 @@
 //     -messages pipe, QEMU's isa-debugcon sockets, or lines on a stream,
 //     and timestamps each on arrival, so every VMM is timed the same way;
 //   - enforces the timeout and decodes the exit status (gonest's own
-//     codes; QEMU's isa-debug-exit (v<<1)|1).
+//     codes; QEMU's isa-debug-exit (v<<1)|1). A VMM whose status says
+//     nothing about its guest (StatusBlind: Bochs exits 1 whether its
+//     guest powered off or it panicked) is judged by the verdict message
+//     alone.
 //
 // The Result holds the verdict, the exit code, the timeline of markers and
 // messages, each level's console tail and gonest's statistics. When the
