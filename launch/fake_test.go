@@ -224,3 +224,12 @@ func TestRunStatusBlindVMM(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCPUTime: the VMM's CPU time is in the result.
+func TestRunCPUTime(t *testing.T) {
+	var console syncbuf.Buffer
+	spin := "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done; " + launchtest.Send(guestabi.VerdictMessage(guestabi.Pass))
+	res, err := launch.Run(context.Background(), fakeSpec(t, spin, &console), nil)
+	require.NoError(t, err)
+	assert.Positive(t, res.CPUTime, "a shell that counted to 50000 used some CPU")
+}
