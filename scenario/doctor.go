@@ -26,6 +26,19 @@ func runDoctorScenario(ctx context.Context, env *Env) guestabi.Verdict {
 	return guestabi.SetupError
 }
 
+// runDoctorThenKVMTests is doctor, then kvmtests, in one boot: where a
+// boot costs minutes (the Intel lab's H under Bochs), both checks of a
+// level's KVM share it. Both run whatever the first says; the verdict is
+// the doctor's unless it passed, then kvmtests'.
+func runDoctorThenKVMTests(ctx context.Context, env *Env) guestabi.Verdict {
+	dv := runDoctorScenario(ctx, env)
+	kv := runKVMTests(ctx, env)
+	if dv != guestabi.Pass {
+		return dv
+	}
+	return kv
+}
+
 // runDoctor runs `gonest doctor` at this level, so a lab log shows what
 // each level's KVM offers, and returns its exit status: 0 this level can
 // run nested guests, 1 it cannot, -1 doctor did not run or gave no report.

@@ -25,7 +25,8 @@ func Table() []Scenario {
 	return []Scenario{
 		{"boot", "pass as soon as init runs: proves this level boots (G2's usual scenario)", runBoot},
 		{"kvmtests", "run the KVM integration test binaries in " + guestabi.TestsDir + " against this level's /dev/kvm", runKVMTests},
-		{"doctor", "gonest doctor at this level, its report on the console; pass when this level can run guests that nest", runDoctorScenario},
+		{"doctor", "gonest doctor at this level, its report on the console and its findings sent up; pass when this level can run guests that nest", runDoctorScenario},
+		{"doctor+kvmtests", "doctor, then kvmtests, in one boot (the Intel lab's, where a boot costs minutes)", runDoctorThenKVMTests},
 		{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
 		{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 		{"linux", "H: gonest doctor, then boot G1 with -smp 2 and -stats to run g1-checks; check its clock, console and poweroff", runLinux},
