@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/launch"
 )
 
 // BochsConfig describes one Intel lab run: H under Bochs, whose CPU model
@@ -35,51 +36,19 @@ type BochsConfig struct {
 	Scenario  string        // gonest.scenario for H's init
 	Append    string        // more kernel parameters, after the scenario
 	Timeout   time.Duration // the whole run, boot included; DefaultBochsTimeout if zero
-	Log       io.Writer     // H's console ("[H] "), Bochs's stderr and port 0xE9 output; nil discards
+	Log       io.Writer     // H's console ("[H] ") and Bochs's own output ("[bochs] "); nil discards
 	TailLines int           // lines per level kept for errors; DefaultTailLines if zero
-
-	// Verdict reads H's verdict from one of H's console lines. Nil uses
-	// InitVerdictLine, the line gonest-init prints before powering off:
-	// Bochs has no exit device, so the verdict travels on the console.
-	Verdict func(line string) (guestabi.Verdict, bool)
 }
 
 // DefaultBochsTimeout bounds a Bochs run whose Timeout is zero. Bochs
 // emulates every instruction: H alone takes minutes to boot.
 const DefaultBochsTimeout = 30 * time.Minute
 
-// BochsLevel is the console prefix of Bochs's own output.
-const BochsLevel = "bochs"
-
-// E9Level is the console prefix of what H writes to port 0xE9.
-const E9Level = "H:e9"
-
 // bochsLogLevel keys the tail of Bochs's log file in Result.Tails.
 const bochsLogLevel = "bochs.log"
 
-// initVerdictPrefix starts the line gonest-init logs just before it
-// powers off: "init: verdict code=N verdict=NAME".
-const initVerdictPrefix = "init: verdict code="
-
-// InitVerdictLine reads the verdict from the line gonest-init prints last,
-// "init: verdict code=N ...". Lines of deeper levels ("[G1] init: ...")
-// do not match: their verdict reaches H's own line through each level.
-func InitVerdictLine(line string) (guestabi.Verdict, bool) {
-	rest, ok := strings.CutPrefix(line, initVerdictPrefix)
-	if !ok {
-		return 0, false
-	}
-	code, _, _ := strings.Cut(rest, " ")
-	var n uint8
-	if _, err := fmt.Sscanf(code, "%d", &n); err != nil || fmt.Sprint(n) != code {
-		return 0, false
-	}
-	return guestabi.Verdict(n), true
-}
-
-// defaults fills zero fields and checks everything a run needs before
-// anything starts: the CPU model, the memory size, the images and the
-// Debian packages, each problem in one line that says what to do.
+// defaults fills zero fields and checks what the lab itself needs: the
+// scenario and the images. The Bochs VMM checks the rest (bochsVMM.Check).
 func (cfg *BochsConfig) defaults() error {
 	if cfg.Bochs == "" {
 		cfg.Bochs = DefaultBochs
@@ -97,34 +66,13 @@ func (cfg *BochsConfig) defaults() error {
 		cfg.IPS = DefaultBochsIPS
 	}
 	runDefaults(&cfg.Timeout, DefaultBochsTimeout, &cfg.TailLines, &cfg.Log)
-	if cfg.Verdict == nil {
-		cfg.Verdict = InitVerdictLine
-	}
-	if err := checkBochsModel(cfg.Model); err != nil {
-		return err
-	}
 	switch {
-	case cfg.CPUs < 1 || cfg.CPUs > 8:
-		return fmt.Errorf("bochs cpus %d: use 1 to 8", cfg.CPUs)
-	case cfg.MemoryMiB < 256 || cfg.MemoryMiB > maxBochsMemoryMiB:
-		return fmt.Errorf("bochs memory %d MiB: Bochs 2.7 takes 256 to %d", cfg.MemoryMiB, maxBochsMemoryMiB)
-	case cfg.IPS < 1_000_000:
-		return fmt.Errorf("bochs ips %d: use at least 1000000", cfg.IPS)
 	case cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"\n"):
-		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
+		return fmt.Errorf("scenario %q: name one scenario of package scenario, e.g. kvmtests", cfg.Scenario)
 	case strings.ContainsAny(cfg.Append, "\n"):
 		return fmt.Errorf("append %q: kernel parameters on one line", cfg.Append)
 	}
-	files := []string{cfg.Kernel, cfg.Initrd}
-	if cfg.NextImages != "" {
-		files = append(files, cfg.NextImages)
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("lab image: %w; build the images with `make images`", err)
-		}
-	}
-	return CheckBochsPackages(cfg.Bochs)
+	return checkImages(cfg.Kernel, cfg.Initrd, cfg.NextImages)
 }
 
 // CheckBochsPackages names, in one line, the Debian packages of the Intel
@@ -156,14 +104,91 @@ func CheckBochsPackages(bochs string) error {
 	return nil
 }
 
-// bochsCmdline is H's kernel command line: the lab's usual one.
+// bochsCmdline is H's kernel command line: the lab's usual one, with
+// gonest.markers=messages, since Bochs has no device on the marker port
+// and H's markers must come as messages.
 func bochsCmdline(cfg BochsConfig) string {
-	return cmdline(Config{Scenario: cfg.Scenario, Append: cfg.Append})
+	return cmdline(Config{Scenario: cfg.Scenario,
+		Append: strings.TrimSpace(guestabi.ParamMarkers + "=" + guestabi.MarkersAsMessages + " " + cfg.Append)})
+}
+
+// bochsVMM is Bochs as a launch.VMM: the boot CD, bochsrc and debugger
+// command file written into the run's directory, H's serial console
+// written by Bochs into a pipe (com1: mode=file), its log into another,
+// and its stdout, where port 0xE9's bytes come out, read as the message
+// stream. Its exit status says nothing (StatusBlind): it exits 1 after
+// H's ACPI power-off and after a panic alike.
+type bochsVMM struct {
+	cfg BochsConfig
+	log *bochsLog
+}
+
+// Name implements launch.VMM; Bochs's own output is kept as "bochs".
+func (bochsVMM) Name() string { return "bochs" }
+
+// StatusBlind implements launch.StatusBlind.
+func (bochsVMM) StatusBlind() {}
+
+// Decode implements launch.VMM: Bochs's exit status carries no verdict.
+func (bochsVMM) Decode(int) (guestabi.Verdict, bool) { return 0, false }
+
+// Check implements launch.VMM: before anything boots, a CPU model without
+// VMX, a size Bochs refuses or a missing Debian package is one line that
+// says what to do.
+func (b bochsVMM) Check(spec *launch.Spec) error {
+	mib := spec.Memory >> 20
+	switch {
+	case spec.CPUs < 1 || spec.CPUs > 8:
+		return &launch.SpecError{Field: "CPUs", Err: fmt.Errorf("bochs cpus %d: use 1 to 8", spec.CPUs)}
+	case mib < 256 || mib > maxBochsMemoryMiB:
+		return &launch.SpecError{Field: "Memory", Err: fmt.Errorf("bochs memory %d MiB: Bochs 2.7 takes 256 to %d", mib, maxBochsMemoryMiB)}
+	case b.cfg.IPS < 1_000_000:
+		return &launch.SpecError{Field: "VMM", Err: fmt.Errorf("bochs ips %d: use at least 1000000", b.cfg.IPS)}
+	}
+	if err := checkBochsModel(b.cfg.Model); err != nil {
+		return &launch.SpecError{Field: "VMM", Err: err}
+	}
+	if err := CheckBochsPackages(b.cfg.Bochs); err != nil {
+		return &launch.SpecError{Field: "VMM", Err: err}
+	}
+	return nil
+}
+
+// Command implements launch.VMM.
+func (b bochsVMM) Command(ctx context.Context, spec *launch.Spec, w *launch.Wiring) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, b.cfg.Bochs)
+	com1, err := w.ConsolePipe(cmd)
+	if err != nil {
+		return nil, err
+	}
+	logPath, err := w.Pipe(cmd, b.log)
+	if err != nil {
+		return nil, err
+	}
+	cfg := b.cfg
+	cfg.CPUs, cfg.MemoryMiB = spec.CPUs, int(spec.Memory>>20)
+	args, err := prepareBochs(ctx, w.Dir(), cfg, com1, logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Args = append(cmd.Args, args...)
+	cmd.Dir = w.Dir()
+	diag := w.Diag("[bochs] ", bochsNoise)
+	cmd.Stdout = newBochsStdout(w.MessageLines(), diag)
+	cmd.Stderr = diag // stdin stays /dev/null, so the debugger never waits for a key
+	// Its own process group, so a stop reaches whatever Bochs started too;
+	// Pdeathsig kills it if this process dies first (a go test timeout).
+	// Every stop is a SIGKILL: Bochs ignores SIGTERM while its debugger is
+	// compiled in.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd, nil
 }
 
 // prepareBochs writes the boot CD, bochsrc and the debugger's command file
-// into dir and returns Bochs's arguments.
-func prepareBochs(ctx context.Context, dir string, cfg BochsConfig) ([]string, error) {
+// into dir and returns Bochs's arguments; com1 and log are the paths Bochs
+// writes H's serial console and its own log to.
+func prepareBochs(ctx context.Context, dir string, cfg BochsConfig, com1, log string) ([]string, error) {
 	if strings.ContainsAny(dir, " ,\"") {
 		return nil, fmt.Errorf("temporary directory %q: Bochs's configuration cannot name a path with spaces, commas or quotes; set TMPDIR to a plain path", dir)
 	}
@@ -185,8 +210,7 @@ func prepareBochs(ctx context.Context, dir string, cfg BochsConfig) ([]string, e
 		return nil, fmt.Errorf("%s: %w: %s", genisoimage, err, strings.TrimSpace(string(out)))
 	}
 	rc := filepath.Join(dir, "bochsrc")
-	conf := bochsrc(cfg, iso, filepath.Join(dir, bochsCOM1), filepath.Join(dir, bochsLogFile))
-	if err := os.WriteFile(rc, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(rc, []byte(bochsrc(cfg, iso, com1, log)), 0o644); err != nil {
 		return nil, err
 	}
 	// Debian's Bochs has its debugger compiled in, which stops before the
@@ -198,188 +222,63 @@ func prepareBochs(ctx context.Context, dir string, cfg BochsConfig) ([]string, e
 	return []string{"-q", "-f", rc, "-rc", cont}, nil
 }
 
-// Files inside a run's directory.
-const (
-	bochsCOM1    = "com1.out"  // H's serial console
-	bochsLogFile = "bochs.log" // Bochs's log
-)
-
-// followInterval is how often RunBochs reads the files Bochs appends to.
-const followInterval = 100 * time.Millisecond
-
-// RunBochs boots H under Bochs with cfg and waits for its verdict. The
-// error is nil exactly when a verdict was read; Result.Verdict then says
-// whether the scenario passed. Cancelling ctx kills Bochs. Bochs ignores
-// SIGTERM (its debugger is compiled in), so every stop is a SIGKILL.
+// RunBochs boots H under Bochs with cfg, through package launch, and
+// waits for its verdict message. The error is nil exactly when H's
+// verdict came; Result.Verdict then says whether the scenario passed.
+// Cancelling ctx or passing cfg.Timeout kills Bochs (SIGKILL).
 func RunBochs(ctx context.Context, cfg BochsConfig) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
-	dir, err := os.MkdirTemp("", "gonest-intel-")
-	if err != nil {
-		return Result{}, fmt.Errorf("lab temp dir: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	args, err := prepareBochs(ctx, dir, cfg)
-	if err != nil {
-		return Result{}, fmt.Errorf("lab %s: %w", cfg.Scenario, err)
-	}
-
-	start := time.Now()
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	cons := newConsole(cfg.Log, Level, cfg.TailLines)
-	var verdict *guestabi.Verdict
-	cons.onLine = func(line string) {
-		if v, ok := cfg.Verdict(line); ok && verdict == nil {
-			verdict = &v
-		}
-	}
-	stderr := newConsole(cfg.Log, BochsLevel, cfg.TailLines)
-	stderr.hide = bochsNoise
-	// Bochs's stdout carries port 0xE9's bytes, and Bochs's own banner and
-	// debugger lines: the banner is dropped, and the debugger's "(0)
-	// [0x...] ..." lines (where each CPU was when Bochs quit) go with
-	// Bochs's stderr.
-	e9 := newConsole(cfg.Log, E9Level, cfg.TailLines)
-	e9.onLine = func(line string) {
-		if bochsDebuggerLine(line) {
-			_, _ = stderr.Write([]byte(line + "\n"))
-		}
-	}
-	e9.hide = func(line string) bool {
-		return bochsNoise(line) || strings.HasPrefix(line, "Next at t=") || bochsDebuggerLine(line)
-	}
 	blog := newBochsLog(cfg.TailLines)
-
-	cmd := exec.Command(cfg.Bochs, args...)
-	cmd.Dir = dir
-	// Its own process group, so a stop reaches whatever Bochs started too;
-	// Pdeathsig kills it if this process dies first (a go test timeout);
-	// WaitDelay bounds the wait for output a leftover child keeps open.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Stdout, cmd.Stderr = e9, stderr // stdin: /dev/null, so the debugger never waits for a key
-	_, _ = fmt.Fprintf(cfg.Log, "[lab] %s %s (cpu %s x%d, %d MiB; H's console: %s)\n",
-		cfg.Bochs, strings.Join(args, " "), cfg.Model, cfg.CPUs, cfg.MemoryMiB, filepath.Join(dir, bochsCOM1))
-	if err := cmd.Start(); err != nil {
-		return Result{}, fmt.Errorf("lab %s: start %s: %w", cfg.Scenario, cfg.Bochs, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	com1 := &follower{path: filepath.Join(dir, bochsCOM1), w: cons}
-	logf := &follower{path: filepath.Join(dir, bochsLogFile), w: blog}
-	tick := time.NewTicker(followInterval)
-	defer tick.Stop()
-	var waitErr error
-	killed := false
-loop:
-	for {
-		select {
-		case waitErr = <-exited:
-			break loop
-		case <-runCtx.Done():
-			// SIGKILL: Bochs ignores SIGTERM while its debugger is compiled in.
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			killed = true
-			waitErr = <-exited
-			break loop
-		case <-tick.C:
-			com1.poll()
-			logf.poll()
-		}
-	}
-	com1.poll()
-	logf.poll()
-	for _, c := range []*console{cons, e9, stderr} {
-		c.Flush()
-	}
-	blog.Flush()
-
-	res := Result{Duration: time.Since(start), Tails: cons.Tails()}
-	if cmd.ProcessState != nil {
-		res.Status = cmd.ProcessState.ExitCode()
-	}
-	for _, c := range []*console{e9, stderr} {
-		for k, v := range c.Tails() {
-			res.Tails[k] = v
-		}
-	}
+	spec := launch.Spec{VMM: bochsVMM{cfg: cfg, log: blog}, Kernel: cfg.Kernel, Initrd: cfg.Initrd,
+		Memory: uint64(cfg.MemoryMiB) << 20, CPUs: cfg.CPUs, Level: Level, Timeout: cfg.Timeout,
+		Console: cfg.Log, TailLines: cfg.TailLines, GuestReports: true}
+	note := fmt.Sprintf(" (cpu %s x%d, %d MiB, ips %d)", cfg.Model, cfg.CPUs, cfg.MemoryMiB, cfg.IPS)
+	lres, runErr := launch.Run(ctx, spec, observer(cfg.Log, cfg.Bochs, note, true))
+	res := resultOf(lres)
 	if t := blog.Tail(); len(t) > 0 {
 		res.Tails[bochsLogLevel] = t
 	}
-	cpu := ""
-	if cmd.ProcessState != nil {
-		cpu = fmt.Sprintf(", %.1fs of CPU", (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds())
+	if lres.Duration > 0 {
+		_, _ = fmt.Fprintf(cfg.Log, "[lab] Bochs exited with status %d after %.1fs, %.1fs of CPU\n",
+			res.Status, res.Duration.Seconds(), res.CPUTime.Seconds())
 	}
-	_, _ = fmt.Fprintf(cfg.Log, "[lab] Bochs exited with status %d after %.1fs%s\n", res.Status, res.Duration.Seconds(), cpu)
 	if s := blog.Summary(5); s != "" {
 		_, _ = fmt.Fprintf(cfg.Log, "[lab] bochs.log, most frequent: %s\n", s)
 	}
 
+	var se *launch.SpecError
 	switch {
-	case killed && ctx.Err() != nil:
+	case errors.As(runErr, &se):
+		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, se.Err)
+	case lres.TimedOut:
+		return res, fmt.Errorf("lab %s: timeout: no verdict within %v (%s); Bochs killed%s",
+			cfg.Scenario, cfg.Timeout, progress(res.Marks), res.TailsText())
+	case ctx.Err() != nil:
 		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, ctx.Err())
-	case killed && verdict == nil:
-		return res, fmt.Errorf("lab %s: timeout: no verdict within %v; Bochs killed%s", cfg.Scenario, cfg.Timeout, formatTails(res.Tails))
-	case verdict == nil:
-		why := "H powered off, rebooted or panicked without a verdict"
+	case lres.Duration == 0 && runErr != nil:
+		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, runErr)
+	case runErr != nil:
+		why := lres.Reason
 		if p := blog.Panic(); p != "" {
-			why = "Bochs panicked: " + p
+			why += "; Bochs panicked: " + p
 		}
-		var exitErr *exec.ExitError
-		if waitErr != nil && !errors.As(waitErr, &exitErr) {
-			why = waitErr.Error()
-		}
-		return res, fmt.Errorf("lab %s: Bochs exited with status %d and no verdict: %s%s", cfg.Scenario, res.Status, why, formatTails(res.Tails))
+		return res, fmt.Errorf("lab %s: %s (%s)%s", cfg.Scenario, why, progress(res.Marks), res.TailsText())
 	}
-	res.Verdict = *verdict
+	res.Verdict = lres.Verdict
 	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(res.Verdict), res.Verdict)
 	return res, nil
 }
 
-// bochsNoise matches Bochs's start-up chatter on stderr: plugin loading
-// and the banner, which every run prints the same.
+// bochsNoise matches Bochs's start-up chatter: plugin loading and the
+// banner, which every run prints the same, and the debugger's "Next at
+// t=" line.
 func bochsNoise(line string) bool {
 	return strings.Contains(line, "[PLUGIN]") || strings.Contains(line, "lt_dlhandle") ||
 		strings.Contains(line, "LTDL_LIBRARY_PATH") || strings.HasPrefix(line, "=====") ||
 		strings.Contains(line, "Bochs x86 Emulator") || strings.Contains(line, "Built from") ||
 		strings.Contains(line, "Timestamp:") || strings.Contains(line, "installing rfb") ||
-		strings.Contains(line, "using log file") || strings.HasPrefix(line, "ALSA lib")
-}
-
-// bochsDebuggerLine matches the debugger's report of where a CPU is:
-// "(0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b".
-func bochsDebuggerLine(line string) bool {
-	rest, ok := strings.CutPrefix(line, "(")
-	if !ok {
-		return false
-	}
-	n, rest, ok := strings.Cut(rest, ")")
-	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
-		return false
-	}
-	return strings.HasPrefix(rest, " [0x") || strings.HasPrefix(rest, ".[")
-}
-
-// follower copies what a program appends to a file into w, from where it
-// last stopped. A file not created yet is not an error.
-type follower struct {
-	path string
-	off  int64
-	w    io.Writer
-}
-
-func (f *follower) poll() {
-	fh, err := os.Open(f.path)
-	if err != nil {
-		return
-	}
-	defer fh.Close()
-	if _, err := fh.Seek(f.off, io.SeekStart); err != nil {
-		return
-	}
-	n, _ := io.Copy(f.w, fh)
-	f.off += n
+		strings.Contains(line, "using log file") || strings.HasPrefix(line, "ALSA lib") ||
+		strings.HasPrefix(line, "Next at t=")
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,8 +39,8 @@ while [[ $# -gt 0 ]]; do [[ $1 == -o ]] && : > "$2"; shift; done
 }
 
 // fakeBochs writes a bash script that plays Bochs: it finds H's console
-// file and its log in the bochsrc it is given (-f), then runs body with
-// $com1 and $log set.
+// and its log in the bochsrc it is given (-f), then runs body with $com1
+// and $log set. Port 0xE9 is its stdout.
 func fakeBochs(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bochs")
@@ -51,7 +53,17 @@ log=$(sed -n 's/^log: //p' "$rc")
 	return path
 }
 
-func bochsTestConfig(t *testing.T, bochs string, log *bytes.Buffer) BochsConfig {
+// e9 is the shell command that writes m as H's init writes it to port
+// 0xE9, which Bochs prints on its stdout.
+func e9(t *testing.T, m guestabi.Message) string {
+	t.Helper()
+	m.Level = Level
+	line, err := guestabi.EncodeMessage(m)
+	require.NoError(t, err)
+	return "printf '%s' '" + string(line) + "'"
+}
+
+func bochsTestConfig(t *testing.T, bochs string, log io.Writer) BochsConfig {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"vmlinuz", "h.cpio.gz", "h-next.cpio"} {
@@ -62,35 +74,39 @@ func bochsTestConfig(t *testing.T, bochs string, log *bytes.Buffer) BochsConfig 
 }
 
 func TestRunBochsVerdicts(t *testing.T) {
+	pass, fail := guestabi.VerdictMessage(guestabi.Pass), guestabi.VerdictMessage(guestabi.Fail)
 	tests := []struct {
 		name    string
 		body    string
 		verdict guestabi.Verdict
 		err     []string // substrings of the error; none means success
 	}{
-		{"pass", `echo "init: gonest-init started level=H" >> $com1
+		{"pass, then status 1 after the power-off", `echo "init: gonest-init started level=H" >> $com1
 echo "[G1] [G2] hello from G2" >> $com1
-echo '@gonest {"msg":"verdict"}'
+` + e9(t, guestabi.MarkerMessage(guestabi.MarkerInitStarted)) + `
 echo "00000001345e[CPU0  ] RDMSR: Unknown register 0x1a0" >> $log
 echo "00000001346e[CPU0  ] RDMSR: Unknown register 0x1a0" >> $log
-echo "init: verdict code=0 verdict=pass" >> $com1
-exit 0`, guestabi.Pass, nil},
-		{"fail", `echo "[G1] init: verdict code=0 verdict=pass" >> $com1
-echo "init: verdict code=1 verdict=fail" >> $com1`, guestabi.Fail, nil},
-		{"unknown scenario", `echo "init: verdict code=3 verdict=unknown scenario" >> $com1`, guestabi.UnknownScenario, nil},
+` + e9(t, pass) + `
+echo "Bochs is exiting with the following message:" >&2
+exit 1`, guestabi.Pass, nil},
+		{"fail", e9(t, pass.Forwarded()) + "; " + e9(t, fail), guestabi.Fail, nil},
+		{"unknown scenario", e9(t, guestabi.VerdictMessage(guestabi.UnknownScenario)), guestabi.UnknownScenario, nil},
+		{"console text is no verdict", `echo "init: verdict code=0 verdict=pass" >> $com1; exit 1`, 0,
+			[]string{"bochs exited with status 1 before the guest reported a verdict (no boot marker arrived"}},
 		{"poweroff without verdict", `echo "init: gonest-init started level=H" >> $com1
+` + e9(t, guestabi.MarkerMessage(guestabi.MarkerInitStarted)) + `
 echo "Kernel panic - not syncing: Attempted to kill init!" >> $com1`, 0,
-			[]string{"Bochs exited with status 0 and no verdict: H powered off, rebooted or panicked without a verdict",
+			[]string{"bochs exited with status 0 before the guest reported a verdict (last marker \"init started\" at ",
 				"--- last 2 lines of H ---\n  | init: gonest-init started level=H\n  | Kernel panic"}},
 		{"bochs panic", `echo "00000000000p[RFB   ] RFB could not bind any port between 5900 and 5949" >> $log
-exit 1`, 0, []string{"status 1 and no verdict: Bochs panicked: [RFB] RFB could not bind any port",
+exit 1`, 0, []string{"status 1 before the guest reported a verdict; Bochs panicked: [RFB] RFB could not bind any port",
 			"--- last 1 lines of bochs.log ---"}},
 		// Bochs ignores SIGTERM: the timeout must end it with SIGKILL.
 		{"hung H", `trap '' TERM
 echo "init: gonest-init started level=H" >> $com1
 echo "00000000001i[CPU0  ] WARNING: HLT instruction with IF=0!" >> $log
 echo "bochs stderr line" >&2
-sleep 60`, 0, []string{"timeout: no verdict within 1.5s; Bochs killed",
+sleep 60`, 0, []string{"timeout: no verdict within 1.5s (no boot marker arrived: the kernel never reached gonest-init); Bochs killed",
 			"--- last 1 lines of H ---\n  | init: gonest-init started level=H",
 			"--- last 1 lines of bochs ---\n  | bochs stderr line",
 			"--- last 1 lines of bochs.log ---\n  | 00000000001i[CPU0  ] WARNING: HLT instruction with IF=0!"}},
@@ -98,14 +114,12 @@ sleep 60`, 0, []string{"timeout: no verdict within 1.5s; Bochs killed",
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fakeDebian(t)
-			var log bytes.Buffer
+			var log syncbuf.Buffer
 			cfg := bochsTestConfig(t, fakeBochs(t, tt.body), &log)
 			if tt.name == "hung H" {
 				cfg.Timeout = 1500 * time.Millisecond
 			}
-			start := time.Now()
 			res, err := RunBochs(context.Background(), cfg)
-			assert.Less(t, time.Since(start), 15*time.Second, "a Bochs that ignores SIGTERM is killed anyway")
 			if len(tt.err) > 0 {
 				require.Error(t, err)
 				for _, s := range tt.err {
@@ -121,29 +135,40 @@ sleep 60`, 0, []string{"timeout: no verdict within 1.5s; Bochs killed",
 
 func TestRunBochsLogsEveryStream(t *testing.T) {
 	fakeDebian(t)
-	var log bytes.Buffer
+	var log syncbuf.Buffer
 	body := `echo "[G1] [G2] hello from G2" >> $com1
 echo "                        Bochs x86 Emulator 2.7"
 echo "Next at t=0"
 echo "(0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b          ; ea5be000f0"
-echo '@gonest {"msg":"marker"}'
+` + e9(t, guestabi.MarkerMessage(guestabi.MarkerInitStarted)) + `
 echo "Bochs x86 Emulator 2.7" >&2
 echo "00000001345e[CPU0  ] RDMSR: Unknown register 0x1d9" >> $log
 echo "00000001346e[CPU0  ] RDMSR: Unknown register 0x1d9" >> $log
 echo "00000001347e[CPU0  ] RDMSR: Unknown register 0x1a0" >> $log
-echo "init: verdict code=0 verdict=pass" >> $com1`
+printf 'a guest writing 0xE9 by hand\n'
+` + e9(t, guestabi.ResultMessage(guestabi.ResultDoctor, "can nest", map[string]float64{"can_nest": 1})) + `
+` + e9(t, guestabi.VerdictMessage(guestabi.Pass)) + `
+exit 1`
 	res, err := RunBochs(context.Background(), bochsTestConfig(t, fakeBochs(t, body), &log))
 	require.NoError(t, err)
 	assert.Equal(t, guestabi.Pass, res.Verdict)
 	out := log.String()
 	assert.Contains(t, out, "[H] [G1] [G2] hello from G2\n")
-	assert.Contains(t, out, "[H:e9] @gonest {\"msg\":\"marker\"}\n", "port 0xE9 output has its own prefix")
 	assert.NotContains(t, out, "Bochs x86 Emulator", "the banner is noise")
 	assert.NotContains(t, out, "Next at t=0")
+	assert.NotContains(t, out, "@gonest", "messages are read, not logged")
 	assert.Contains(t, out, "[bochs] (0) [0x0000fffffff0] f000:fff0 (unk. ctxt): jmpf 0xf000:e05b", "where the CPU was: Bochs's, not H's")
+	assert.Contains(t, out, "[bochs] a guest writing 0xE9 by hand\n")
+	assert.Contains(t, out, `[lab] marker "init started" at `)
 	assert.Contains(t, out, "[lab] bochs.log, most frequent: 2x e [CPU0] RDMSR: Unknown register 0x1d9; 1x e [CPU0] RDMSR: Unknown register 0x1a0\n")
+	assert.Regexp(t, `\[lab\] Bochs exited with status 1 after [0-9.]+s, [0-9.]+s of CPU\n`, out)
 	assert.Contains(t, out, "[lab] verdict 0 (pass)\n")
-	assert.Equal(t, []string{"@gonest {\"msg\":\"marker\"}"}, res.Tails[E9Level])
+	_, ok := res.Mark(guestabi.MarkerInitStarted)
+	assert.True(t, ok, "a marker message is a mark")
+	require.Len(t, res.Messages, 3)
+	assert.Equal(t, guestabi.ResultDoctor, res.Messages[1].Result.Name)
+	assert.Equal(t, []string{"00000001345e[CPU0  ] RDMSR: Unknown register 0x1d9", "00000001346e[CPU0  ] RDMSR: Unknown register 0x1d9",
+		"00000001347e[CPU0  ] RDMSR: Unknown register 0x1a0"}, res.Tails[bochsLogLevel])
 }
 
 func TestRunBochsBuildsTheCD(t *testing.T) {
@@ -152,7 +177,7 @@ func TestRunBochsBuildsTheCD(t *testing.T) {
 	rcCopy := filepath.Join(t.TempDir(), "bochsrc")
 	cfgCopy := filepath.Join(t.TempDir(), "isolinux.cfg")
 	body := `cp "$rc" ` + rcCopy + `; cp "$(dirname "$rc")/isolinux.cfg" ` + cfgCopy + `
-echo "init: verdict code=0 verdict=pass" >> $com1`
+` + e9(t, guestabi.VerdictMessage(guestabi.Pass))
 	cfg := bochsTestConfig(t, fakeBochs(t, body), &log)
 	cfg.Append = "gonest.testrun=TestHLT"
 	_, err := RunBochs(context.Background(), cfg)
@@ -170,7 +195,7 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 	isolinux, err := os.ReadFile(cfgCopy)
 	require.NoError(t, err)
 	assert.Equal(t, "DEFAULT h\nPROMPT 0\nTIMEOUT 0\nLABEL h\n  KERNEL /vmlinuz\n"+
-		"  APPEND initrd=/initrd,/next.cpio console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestHLT\n",
+		"  APPEND initrd=/initrd,/next.cpio console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=kvmtests gonest.level=H gonest.markers=messages gonest.testrun=TestHLT\n",
 		string(isolinux))
 
 	rc, err := os.ReadFile(rcCopy)
@@ -181,6 +206,8 @@ echo "init: verdict code=0 verdict=pass" >> $com1`
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n",
 		"boot: cdrom\n",
 		"port_e9_hack: enabled=1\n",
+		"com1: enabled=1, mode=file, dev=/proc/self/fd/3\n",
+		"log: /proc/self/fd/4\n",
 		"panic: action=fatal\n",
 	} {
 		assert.Contains(t, string(rc), want)
@@ -227,34 +254,10 @@ func TestCheckBochsPackagesNamesMissingFiles(t *testing.T) {
 	assert.Equal(t, "the Intel lab needs the Debian packages vgabios, isolinux; install them: apt-get install -y "+BochsPackages, err.Error())
 }
 
-func TestInitVerdictLine(t *testing.T) {
-	tests := []struct {
-		line string
-		v    guestabi.Verdict
-		ok   bool
-	}{
-		{"init: verdict code=0 verdict=pass", guestabi.Pass, true},
-		{"init: verdict code=42 verdict=verdict(42)", 42, true},
-		{"init: verdict code=255", 255, true},
-		{"[G1] init: verdict code=1 verdict=fail", 0, false},
-		{"init: verdict code=256", 0, false},
-		{"init: verdict code=-1", 0, false},
-		{"init: verdict code=07", 0, false},
-		{"init: verdict code=", 0, false},
-		{"init: verdict", 0, false},
-	}
-	for _, tt := range tests {
-		v, ok := InitVerdictLine(tt.line)
-		assert.Equal(t, tt.ok, ok, tt.line)
-		assert.Equal(t, tt.v, v, tt.line)
-	}
-}
-
 func TestBochsLogSplit(t *testing.T) {
 	l := newBochsLog(2)
 	_, _ = l.Write([]byte("00000000000i[      ] LTDL_LIBRARY_PATH not set\n01345719255e[CPU0  ] RDMSR: Unknown register 0x1a0\n"))
 	_, _ = l.Write([]byte("01345719256p[HD    ] ata0: bad\nnot a log line\npartial"))
-	l.Flush()
 	assert.Equal(t, []string{"not a log line", "partial"}, l.Tail())
 	assert.Equal(t, "[HD] ata0: bad", l.Panic())
 	assert.Equal(t, map[string]int{"e [CPU0] RDMSR: Unknown register 0x1a0": 1, "p [HD] ata0: bad": 1}, l.Counts())
@@ -286,4 +289,19 @@ func TestBootCDFollowsLinks(t *testing.T) {
 	listing, err := exec.Command("isoinfo", "-R", "-l", "-i", iso).CombinedOutput()
 	require.NoError(t, err, "%s", listing)
 	assert.Regexp(t, `(?m)^-r.* 5000 .* vmlinuz $`, string(listing), "the kernel is a 5000-byte file on the CD, not a link")
+}
+
+// TestBochsStdout: message lines go to the message stream, everything
+// else to Bochs's own output, and an endless line is cut rather than
+// held.
+func TestBochsStdout(t *testing.T) {
+	var messages, diag bytes.Buffer
+	w := newBochsStdout(&messages, &diag)
+	msg, err := guestabi.EncodeMessage(guestabi.VerdictMessage(guestabi.Pass))
+	require.NoError(t, err)
+	_, _ = w.Write([]byte("(0) [0x0] jmpf\n" + string(msg[:10])))
+	_, _ = w.Write(append(msg[10:], []byte(strings.Repeat("x", maxBochsLine+5))...))
+	w.(*lineSplitter).Flush()
+	assert.Equal(t, string(msg), messages.String())
+	assert.Equal(t, "(0) [0x0] jmpf\n"+strings.Repeat("x", maxBochsLine)+"\nxxxxx\n", diag.String())
 }
