@@ -28,7 +28,7 @@ type Result struct {
 	// CPUTime is the user and system CPU time the VMM's process used: the
 	// figure of an emulating VMM (Bochs, QEMU's TCG) that does not depend
 	// on what else the machine runs.
-	CPUTime time.Duration
+	CPUTime  time.Duration
 	Marks    []Mark    // boot markers, in arrival order
 	Messages []Message // messages, in arrival order
 	// Tails holds each level's last console lines ("G1", "G1/G2") and the
