@@ -22,9 +22,9 @@ import (
 // The Intel lab tests boot H under Bochs, whose CPU model emulates VMX,
 // so H loads kvm_intel: the VMX half of what the AMD lab shows with SVM.
 // Bochs emulates every instruction; H alone takes minutes to boot, so each
-// test boots H once. They need `make intel-images`; `make intel-lab-test`
-// (part of make test) and `make test-intel` build the images, install
-// Bochs and run them with GONEST_REQUIRE_LAB=1.
+// test boots H once. They need `make intel-images`; `make test-intel`
+// (which CI runs after make test) builds the images, installs Bochs and
+// runs them with GONEST_REQUIRE_LAB=1.
 
 // runIntelLab runs cfg's scenario in H under Bochs, streaming the console
 // when -v is given, and returns the result and the full console log.
