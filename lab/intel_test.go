@@ -1,11 +1,9 @@
 package lab_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,18 +33,12 @@ func runIntelLab(t *testing.T, cfg lab.BochsConfig, next bool) (lab.Result, stri
 	if next {
 		cfg.NextImages = img.HNextCPIO
 	}
-	var log bytes.Buffer
-	cfg.Log = &log
-	if testing.Verbose() {
-		cfg.Log = io.MultiWriter(&log, os.Stdout)
-	}
-	res, err := lab.RunBochs(context.Background(), cfg)
-	require.NoError(t, err, "the Intel lab run produced no verdict")
-	for _, m := range res.Marks {
-		t.Logf("marker %-20s at %6.1fs", m, m.At.Seconds())
-	}
+	res, log := logged(t, func(w io.Writer) (lab.Result, error) {
+		cfg.Log = w
+		return lab.RunBochs(context.Background(), cfg)
+	})
 	t.Logf("scenario %s: verdict %s, Bochs ran %.1fs, %.1fs of CPU", cfg.Scenario, res.Verdict, res.Duration.Seconds(), res.CPUTime.Seconds())
-	return res, log.String()
+	return res, log
 }
 
 // kvmIntelStatus is the line gonest-init logs once kvm_intel is loaded.
