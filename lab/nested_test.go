@@ -9,6 +9,7 @@ import (
 
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/lab"
+	"github.com/gonest/gonest/scenario"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -77,8 +78,17 @@ func TestLabNestedTiny(t *testing.T) {
 	assert.Equal(t, map[string]guestabi.Verdict{"H@0": code, "G1@1": code, "G2@2": code}, verdicts)
 }
 
-// nestedRunLine is H's report of KVM's nested_run counter for G1's vCPUs.
-var nestedRunLine = regexp.MustCompile(`(?m)^\[H\] init: G1 ran G2 under nested virtualization nested_run=(\d+)$`)
+// resultMetric returns metric of the first result message called name
+// that the level at depth sent.
+func resultMetric(res lab.Result, depth int, name, metric string) (float64, bool) {
+	for _, m := range res.Messages {
+		if m.Type == guestabi.MsgResult && m.Depth == depth && m.Result.Name == name {
+			v, ok := m.Result.Metrics[metric]
+			return v, ok
+		}
+	}
+	return 0, false
+}
 
 // TestLabNestedLinux: G1 runs the kvm and vcpu test binaries on its nested
 // KVM, then boots G2 Linux to its init, which reports pass; H checks that
@@ -92,8 +102,9 @@ func TestLabNestedLinux(t *testing.T) {
 	for d := range 3 {
 		assertMarkers(t, res, d, levelMarkers...)
 	}
-	if m := nestedRunLine.FindStringSubmatch(log); assert.NotNil(t, m, "H reports nested_run") {
-		t.Logf("KVM nested_run over G1's vCPUs: %s", m[1])
+	if runs, ok := resultMetric(res, 0, scenario.ResultNestedRun, "nested_run"); assert.True(t, ok, "H reports nested_run in a %s result message", scenario.ResultNestedRun) {
+		assert.Positive(t, runs, "KVM counted G1's VMRUNs")
+		t.Logf("KVM nested_run over G1's vCPUs: %.0f", runs)
 	}
 	assert.True(t, regexp.MustCompile(`(?m)^\[H\] \[G1\] init: kvm status module=kvm_amd nested=1 dev_kvm=true$`).MatchString(log),
 		"G1 must load kvm_amd with nested=1 and get /dev/kvm")

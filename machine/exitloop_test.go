@@ -89,9 +89,9 @@ func TestExitLoops(t *testing.T) {
 		{exitloop.HLT, func(t *testing.T, res window.Result, m *machine.Machine) {
 			assert.Equal(t, int64(n), res.KVM.VCPUTotal("halt_exits"), "one HLT per iteration")
 			if hardware {
-				// HLT, TMICT and EOI, and the interrupt window before the
-				// timer's interrupt: LAPIC writes exit too unless APICv or
-				// AVIC accelerates them (only EOI can be).
+				// HLT and EOI, and the interrupt window before the timer's
+				// interrupt: the EOI write exits too unless APICv or AVIC
+				// accelerates it.
 				between(t, "exits - irq_exits", ownExits(res), 2*n, 4*n+slack)
 			}
 		}},

@@ -158,8 +158,14 @@ func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {
 		return guestabi.Fail
 	}
 	env.Log.Info("G1 ran G2 under nested virtualization", "nested_run", runs)
+	env.Result(ResultNestedRun, "", map[string]float64{"nested_run": float64(runs)})
 	return guestabi.Pass
 }
+
+// ResultNestedRun is l2-linux's result: metric nested_run, KVM's count of
+// the VMRUNs (VMLAUNCH/VMRESUMEs) G1 executed for G2, summed over G1's
+// vCPUs.
+const ResultNestedRun = "nested-run"
 
 // nestedRuns sums KVM's nested_run counter (VMRUN/VMLAUNCH executed by the
 // guest and run by KVM for it) over the vCPUs of gonest's statistics.

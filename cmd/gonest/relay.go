@@ -22,6 +22,10 @@ const relayQueue = 1024
 // (the verdict message among them) to leave.
 const relayDrain = 5 * time.Second
 
+// markerWait bounds how long a vCPU thread waits for its guest's marker
+// to reach the level above (relay.Marker).
+const markerWait = time.Second
+
 // relay passes the guest's markers and messages on, off the vCPU threads:
 // to the -messages file for whoever started gonest (markers as marker
 // messages), and with -forward one level up, to this machine's own marker
@@ -31,15 +35,24 @@ type relay struct {
 	items   chan relayItem
 	done    chan struct{}
 	file    io.WriteCloser // -messages, or nil
-	ports   *portio.Writer // -forward, or nil
+	ports   portWriter     // -forward, or nil
+	wait    time.Duration  // markerWait
 	dropped atomic.Uint64  // items the full queue refused
 	failed  atomic.Pointer[error]
+}
+
+// portWriter writes this machine's ports (*portio.Writer).
+type portWriter interface {
+	OutB(port uint16, b byte) error
+	OutSB(port uint16, data []byte) error
+	Close() error
 }
 
 // relayItem is a marker byte (msg nil) or a message.
 type relayItem struct {
 	marker uint8
 	msg    *guestabi.Message
+	passed chan struct{} // closed once the item went on, when someone waits for it
 }
 
 // newRelay opens the -messages file and the ports -forward writes; nil
@@ -48,7 +61,7 @@ func newRelay(messages string, forward bool) (*relay, error) {
 	if messages == "" && !forward {
 		return nil, nil
 	}
-	r := &relay{items: make(chan relayItem, relayQueue), done: make(chan struct{})}
+	r := &relay{items: make(chan relayItem, relayQueue), done: make(chan struct{}), wait: markerWait}
 	if forward {
 		w, err := portio.Open(guestabi.MarkerPort, guestabi.MessagePort)
 		if err != nil {
@@ -70,17 +83,38 @@ func newRelay(messages string, forward bool) (*relay, error) {
 	return r, nil
 }
 
-// Marker queues a marker byte; it runs on a vCPU thread.
-func (r *relay) Marker(mk machine.Marker) { r.queue(relayItem{marker: uint8(mk.Value)}) }
+// Marker queues a marker byte; it runs on a vCPU thread. With -forward
+// it then waits, at most r.wait, until the marker (and all queued before
+// it) has gone one level up, before the guest goes on: a VMM there that
+// opens or closes a window on the marker (gonest -window) then measures
+// exactly the guest's work between two markers, not the time the relay
+// took to get its turn. A marker costs the level above one exit.
+func (r *relay) Marker(mk machine.Marker) {
+	it := relayItem{marker: uint8(mk.Value)}
+	if r.ports != nil {
+		it.passed = make(chan struct{})
+	}
+	if !r.queue(it) || it.passed == nil {
+		return
+	}
+	t := time.NewTimer(r.wait)
+	defer t.Stop()
+	select {
+	case <-it.passed:
+	case <-t.C:
+	}
+}
 
 // Message queues a message; it runs on a vCPU thread.
 func (r *relay) Message(m guestabi.Message) { r.queue(relayItem{msg: &m}) }
 
-func (r *relay) queue(it relayItem) {
+func (r *relay) queue(it relayItem) bool {
 	select {
 	case r.items <- it:
+		return true
 	default:
 		r.dropped.Add(1)
+		return false
 	}
 }
 
@@ -89,6 +123,9 @@ func (r *relay) loop() {
 	for it := range r.items {
 		if err := r.pass(it); err != nil {
 			r.failed.CompareAndSwap(nil, &err)
+		}
+		if it.passed != nil {
+			close(it.passed)
 		}
 	}
 }
