@@ -19,12 +19,13 @@
 #   make bench-boot    lab G1 boot, gonest against QEMU microvm, BENCH_RUNS pairs (default 7)
 #   make bench-nested  lab G2 launch (G1 init → G2 verdict), gonest against QEMU microvm as G1's VMM
 #   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
+#   make bench-anatomy lab exit multiplication: each exit loop as G2 and as H's own guest, ANATOMY_RUNS runs (default 5), into bench/results.md
 #   make bench         all of the above and the port-I/O exit cost against C: one table, bench/results.md
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk test-kernels
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk bench-anatomy test-kernels
 all: build
 
 build:
@@ -96,9 +97,16 @@ bench-nested: bench-images
 bench-blk: bench-images
 	@$(GO) run ./lab/cmd/gonest-bench -images $(IMG_OUT) -scenario bench-blk -append gonest.bench.runs=$(BENCH_RUNS)
 
+# Who handles each exit of G2 and what it costs each level: one row per
+# workload, medians of ANATOMY_RUNS runs (scenario anatomy), written to
+# bench/results.md's last section.
+ANATOMY_RUNS ?= 5
+bench-anatomy: bench-images
+	ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh anatomy
+
 # Everything above in one go, one table: bench/results.md.
 bench: bench-images
-	BENCH_RUNS=$(BENCH_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
+	BENCH_RUNS=$(BENCH_RUNS) ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
 
 test: vet staticcheck unit lab-test
 

@@ -105,7 +105,7 @@ func (r *Report) writeSpeedParams(w io.Writer) error {
 	if len(r.SpeedParams) == 0 {
 		return nil
 	}
-	if _, err := fmt.Fprintf(w, "nested speed: %s parameters of this host's KVM (L0)\n", r.Backend); err != nil {
+	if _, err := fmt.Fprintf(w, "nested speed: %s parameters of this machine's KVM (L0 to the guests it runs)\n", r.Backend); err != nil {
 		return err
 	}
 	for _, p := range r.SpeedParams {

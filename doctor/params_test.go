@@ -111,7 +111,7 @@ func TestSpeedParamsInReport(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, r.WriteText(&b))
 	text := b.String()
-	i := strings.Index(text, "nested speed: kvm_amd parameters of this host's KVM (L0)\n")
+	i := strings.Index(text, "nested speed: kvm_amd parameters of this machine's KVM (L0 to the guests it runs)\n")
 	require.Positive(t, i, text)
 	assert.Greater(t, i, strings.Index(text, "host_is_guest"), "after the checks")
 	assert.Contains(t, text, "\n  slows        nrips=0: no next-RIP save")

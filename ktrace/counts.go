@@ -59,27 +59,43 @@ func (ec *EventCount) ByName() map[string]uint64 {
 }
 
 // Attribution splits what L0 saw in a window into who handled it: the
-// nested guest's exits that L0 kept, those it reflected into G1, and G1's
-// own exits (the work G1 does to handle a reflected exit and enter its
-// guest again).
+// nested guest's exits that L0 kept, those it reflected into G1, the
+// exits L0 made up for G1 itself, and G1's own exits (the work G1 does to
+// handle each exit it is given and enter its guest again).
+//
+// The two nested events are matched reason by reason: an exit injected
+// into G1 with a G2 exit of the same reason behind it in the window is a
+// reflected one; an injected exit beyond those is synthesized: L0 ended
+// G2's run for G1's sake, as when an interrupt for G1 arrives while G2
+// runs and becomes an INTR #VMEXIT (nested_svm_intr in svm/nested.c) or
+// an EXTERNAL_INTERRUPT one (vmx_check_nested_events in vmx/nested.c).
+// A physical interrupt or NMI that stops G2 is always L0's own
+// (nested_svm_exit_special returns NESTED_EXIT_HOST for INTR and NMI;
+// nested_vmx_l0_wants_exit keeps EXTERNAL_INTERRUPT): those reasons
+// (HostReasons) count as handled by L0, and the same reasons injected
+// into G1 as synthesized. So Reflected + HandledByL0 = NestedExits, and
+// Reflected + Synthesized = Injected.
 type Attribution struct {
 	// AllExits is kvm_exit: every exit L0 took.
 	AllExits uint64 `json:"all_exits"`
 	// NestedExits is kvm_nested_vmexit: exits taken while G2 ran.
 	NestedExits uint64 `json:"nested_exits"`
-	// Reflected is kvm_nested_vmexit_inject: exits delivered to G1.
-	Reflected uint64 `json:"reflected"`
-	// HandledByL0 is NestedExits - Reflected, reason by reason (an
-	// injected exit with no nested exit of its reason, such as an
-	// interrupt L0 decided G1 must see, adds nothing here).
+	// Injected is kvm_nested_vmexit_inject: every exit delivered to G1.
+	Injected uint64 `json:"injected"`
+	// Reflected is the part of Injected that passes on a G2 exit of the
+	// same reason; Synthesized is the rest.
+	Reflected   uint64 `json:"reflected"`
+	Synthesized uint64 `json:"synthesized"`
+	// HandledByL0 is the part of NestedExits not reflected: exits of G2
+	// that L0 handled without G1 knowing.
 	HandledByL0 uint64 `json:"handled_by_l0"`
 	// L1Exits is AllExits - NestedExits: G1's own exits.
 	L1Exits uint64 `json:"l1_exits"`
 	// Entries is kvm_nested_vmenter: G1's VMRUN/VMRESUME, emulated.
 	Entries uint64 `json:"nested_entries"`
-	// L1ExitsPerReflected is L1Exits / Reflected (0 when nothing was
-	// reflected): what one reflected exit costs L0 in exits of G1.
-	L1ExitsPerReflected float64 `json:"l1_exits_per_reflected"`
+	// L1ExitsPerInjected is L1Exits / Injected (0 when nothing was
+	// injected): what each exit G1 is given costs L0 in exits of G1.
+	L1ExitsPerInjected float64 `json:"l1_exits_per_injected"`
 	// Missing names the events that were unavailable; the fields that
 	// need them are 0.
 	Missing []string `json:"missing,omitempty"`
@@ -104,7 +120,7 @@ func (c *Counts) Attribute() Attribution {
 		a.NestedExits = nested.Total
 	}
 	if inject != nil {
-		a.Reflected = inject.Total
+		a.Injected = inject.Total
 	}
 	if enter != nil {
 		a.Entries = enter.Total
@@ -113,17 +129,39 @@ func (c *Counts) Attribute() Attribution {
 		a.L1Exits = a.AllExits - a.NestedExits
 	}
 	if nested != nil && inject != nil {
-		refl := inject.ByName()
-		for name, n := range nested.ByName() {
-			if n > refl[name] {
-				a.HandledByL0 += n - refl[name]
-			}
-		}
+		a.Reflected, a.HandledByL0, a.Synthesized = splitNested(nested.ByName(), inject.ByName())
 	}
-	if a.Reflected > 0 && all != nil && nested != nil {
-		a.L1ExitsPerReflected = float64(a.L1Exits) / float64(a.Reflected)
+	if a.Injected > 0 && all != nil && nested != nil {
+		a.L1ExitsPerInjected = float64(a.L1Exits) / float64(a.Injected)
 	}
 	return a
+}
+
+// HostReasons are the exit reasons L0 handles itself whatever G1 asked
+// for: a physical interrupt or NMI belongs to the host (see Attribution).
+var HostReasons = map[string]bool{"interrupt": true, "nmi": true, "EXTERNAL_INTERRUPT": true}
+
+// splitNested matches the exits taken while G2 ran with those injected
+// into G1, reason by reason (see Attribution).
+func splitNested(nested, inject map[string]uint64) (reflected, handled, synthesized uint64) {
+	for name, n := range nested {
+		r := min(n, inject[name])
+		if HostReasons[name] {
+			r = 0
+		}
+		reflected += r
+		handled += n - r
+	}
+	for name, i := range inject {
+		n := nested[name]
+		if HostReasons[name] {
+			n = 0
+		}
+		if i > n {
+			synthesized += i - n
+		}
+	}
+	return reflected, handled, synthesized
 }
 
 // WriteTable prints the counts as a table a person reads: per exit
@@ -134,7 +172,7 @@ func (c *Counts) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "-- L0 exits by reason (kvm tracepoints, %s)\n", c.Method)
 	cols := []string{"kvm_exit", "kvm_nested_vmexit", "kvm_nested_vmexit_inject"}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "reason\tall exits\twhile G2 ran\treflected to G1\thandled by L0\t")
+	fmt.Fprintln(tw, "reason\tall exits\twhile G2 ran\tinjected into G1\thandled by L0\t")
 	byName := make([]map[string]uint64, len(cols))
 	seen := map[string]bool{}
 	var order []string
@@ -160,11 +198,8 @@ func (c *Counts) WriteTable(w io.Writer) {
 	for _, name := range order {
 		handled := "n/a"
 		if byName[1] != nil && byName[2] != nil {
-			n, r := byName[1][name], byName[2][name]
-			handled = "0"
-			if n > r {
-				handled = fmt.Sprint(n - r)
-			}
+			_, h, _ := splitNested(map[string]uint64{name: byName[1][name]}, map[string]uint64{name: byName[2][name]})
+			handled = fmt.Sprint(h)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, cell(0, name), cell(1, name), cell(2, name), handled)
 	}
@@ -180,13 +215,21 @@ func (c *Counts) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "the trace buffer overwrote %d events: the counts above are low\n", c.Lost)
 	}
 	a := c.Attribute()
-	fmt.Fprintf(w, "L0 took %d exits: %d while G2 ran (%d handled by L0, %d reflected to G1), %d of G1 itself; G1 entered G2 %d times",
-		a.AllExits, a.NestedExits, a.HandledByL0, a.Reflected, a.L1Exits, a.Entries)
-	if a.Reflected > 0 {
-		fmt.Fprintf(w, "; %.1f exits of G1 per reflected exit", a.L1ExitsPerReflected)
+	fmt.Fprintf(w, "L0 took %d exits: %d while G2 ran (%d handled by L0, %d reflected to G1), %d of G1 itself; L0 synthesized %d more exits for G1; G1 entered G2 %d times",
+		a.AllExits, a.NestedExits, a.HandledByL0, a.Reflected, a.L1Exits, a.Synthesized, a.Entries)
+	if a.Injected > 0 {
+		fmt.Fprintf(w, "; %.1f exits of G1 per exit it was given", a.L1ExitsPerInjected)
 	}
 	fmt.Fprintln(w)
 	if len(a.Missing) > 0 {
 		fmt.Fprintf(w, "(unavailable: %s; figures that need them read 0)\n", strings.Join(a.Missing, ", "))
+	}
+	if ec := c.Event(MSREvent); ec != nil && ec.Unavailable == "" && ec.Total > 0 {
+		fmt.Fprintf(w, "-- MSR accesses L0 emulated (kvm_msr): %d\n", ec.Total)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		for _, r := range ec.ByReason {
+			fmt.Fprintf(tw, "%s\t%d\t\n", r.Name, r.Count)
+		}
+		tw.Flush()
 	}
 }

@@ -28,6 +28,16 @@ import (
 // The four have the same fields in Linux 6.1 and 6.12.
 var NestedEvents = []string{"kvm_exit", "kvm_nested_vmexit", "kvm_nested_vmexit_inject", "kvm_nested_vmenter"}
 
+// MSREvent is kvm_msr (arch/x86/kvm/trace.h): one RDMSR or WRMSR that this
+// KVM emulated, with its index (ecx) and direction (kvm_emulate_rdmsr,
+// kvm_emulate_wrmsr and the WRMSR fast path in x86.c). Counted by index,
+// it names the MSRs behind G1's msr exits.
+const MSREvent = "kvm_msr"
+
+// DefaultEvents are what a session counts when Options.Events is nil:
+// NestedEvents and MSREvent.
+func DefaultEvents() []string { return append(append([]string(nil), NestedEvents...), MSREvent) }
+
 // Roots are where tracefs is found: its own mount point, and the one
 // debugfs mounts automatically under itself (Documentation/trace/ftrace.rst).
 var Roots = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
@@ -57,7 +67,7 @@ type Options struct {
 	// top-level instance instead (kernels without instances, and tests).
 	Instance    string
 	UseTopLevel bool
-	// Events to count; nil means NestedEvents.
+	// Events to count; nil means DefaultEvents.
 	Events []string
 	// Method forces a method; empty picks hist where the kernel has it.
 	Method Method
@@ -79,7 +89,7 @@ type eventState struct {
 	name    string
 	dir     string // events/kvm/NAME
 	format  *Format
-	keys    string       // hist keys: "exit_reason,isa", "exit_code,isa" or "isa"
+	keys    string       // hist keys: "exit_reason,isa", "exit_code,isa", "isa" or "ecx,write"
 	reason  string       // why it is unavailable; "" when counted
 	trigger string       // the installed hist trigger, without :pause etc.
 	names   reasonTables // from the event's print fmt, where it has them
@@ -139,7 +149,7 @@ func Open(o Options) (*Session, error) {
 	}
 	events := o.Events
 	if events == nil {
-		events = NestedEvents
+		events = DefaultEvents()
 	}
 	s.method = o.Method
 	if s.method == "" {
@@ -178,6 +188,10 @@ func (s *Session) prepare(name string) *eventState {
 	}
 	if vmx, svm, ok := e.format.ReasonTables(); ok {
 		e.names = reasonTables{vmx: vmx, svm: svm}
+	}
+	if e.format.Has("ecx") && e.format.Has("write") { // kvm_msr
+		e.keys = "ecx,write"
+		return e
 	}
 	var keys []string
 	for _, k := range []string{"exit_reason", "exit_code"} {
@@ -323,7 +337,10 @@ func (ec *EventCount) fromHist(text, keys string, names reasonTables) error {
 	for _, en := range h.Entries {
 		isa := ISA(en.Keys["isa"])
 		r := ReasonCount{ISA: isa, Count: en.Hitcount}
-		if code, ok := en.Keys[codeKey]; ok && codeKey != "isa" && codeKey != "common_type" {
+		if ecx, ok := en.Keys["ecx"]; ok && codeKey == "ecx" {
+			r.Code, r.HasCode = uint32(ecx), true
+			r.Name = MSRAccessName(en.Keys["write"] != 0, r.Code)
+		} else if code, ok := en.Keys[codeKey]; ok && codeKey != "isa" && codeKey != "common_type" {
 			r.Code, r.HasCode = uint32(code), true
 			r.Name = names.name(isa, r.Code)
 		} else {

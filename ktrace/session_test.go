@@ -101,8 +101,26 @@ func TestSessionHist(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"SVM": 103}, c.Event("kvm_nested_vmenter").ByName())
 
 	a := c.Attribute()
-	assert.Equal(t, Attribution{AllExits: 1290, NestedExits: 140, Reflected: 103, HandledByL0: 40,
-		L1Exits: 1150, Entries: 103, L1ExitsPerReflected: 1150.0 / 103}, a)
+	// The 3 injected interrupts had no interrupt exit of G2 behind them:
+	// L0 made them up for G1.
+	assert.Equal(t, Attribution{AllExits: 1290, NestedExits: 140, Injected: 103, Reflected: 100, Synthesized: 3,
+		HandledByL0: 40, L1Exits: 1150, Entries: 103, L1ExitsPerInjected: 1150.0 / 103}, a)
+	assert.Equal(t, a.NestedExits, a.Reflected+a.HandledByL0)
+	assert.Equal(t, a.Injected, a.Reflected+a.Synthesized)
+
+	// A physical interrupt that stopped G2 is L0's own, even when an
+	// interrupt for G1 then ended G2's run as an INTR #VMEXIT.
+	write(t, filepath.Join(dir, "kvm_nested_vmexit", "hist"), histText("exit_reason,isa", [][]uint64{{0x7b, 2, 100}, {0x60, 2, 5}}))
+	c, err = s.Snapshot()
+	require.NoError(t, err)
+	a = c.Attribute()
+	assert.Equal(t, uint64(105), a.NestedExits)
+	assert.Equal(t, uint64(100), a.Reflected)
+	assert.Equal(t, uint64(5), a.HandledByL0)
+	assert.Equal(t, uint64(3), a.Synthesized)
+	var tb strings.Builder
+	c.WriteTable(&tb)
+	assert.Regexp(t, `(?m)^ *interrupt +0 +5 +3 +5 *$`, tb.String(), "the interrupt row: all, while G2 ran, injected, handled by L0")
 
 	require.NoError(t, s.Close())
 	assert.True(t, strings.HasSuffix(trig("kvm_exit"), "!hist:keys=exit_reason,isa\n"), "Close removes the trigger")
@@ -287,9 +305,70 @@ func TestParseHistCaptured(t *testing.T) {
 	a := c.Attribute()
 	assert.Equal(t, c.Event("kvm_nested_vmenter").Total, a.Entries)
 	assert.Equal(t, a.AllExits-a.NestedExits, a.L1Exits)
-	assert.Greater(t, a.L1ExitsPerReflected, 1.0, "each reflected exit costs L0 several exits of G1")
+	assert.Greater(t, a.L1ExitsPerInjected, 1.0, "each reflected exit costs L0 several exits of G1")
+	assert.Equal(t, a.NestedExits, a.Reflected+a.HandledByL0)
 	var b strings.Builder
 	c.WriteTable(&b)
 	assert.Contains(t, b.String(), "vmrun")
-	assert.Contains(t, b.String(), "exits of G1 per reflected exit")
+	assert.Contains(t, b.String(), "exits of G1 per exit it was given")
+}
+
+// TestSessionMSR counts kvm_msr by MSR index and direction, with the
+// event's format captured in the lab's H (Linux 6.1).
+func TestSessionMSR(t *testing.T) {
+	root := fakeTracefs(t, "linux-6.1", true, append(NestedEvents, MSREvent)...)
+	s, err := Open(Options{Root: root, UseTopLevel: true})
+	require.NoError(t, err)
+	defer s.Close()
+	dir := filepath.Join(root, "events", "kvm", MSREvent)
+	assert.Equal(t, "hist:keys=ecx,write:pause\n", read(t, filepath.Join(dir, "trigger")))
+	write(t, filepath.Join(dir, "hist"), histText("ecx,write", [][]uint64{{0x48, 1, 400}, {0xc0000080, 0, 2}, {0x123, 1, 1}}))
+	c, err := s.Snapshot()
+	require.NoError(t, err)
+	ec := c.Event(MSREvent)
+	require.NotNil(t, ec)
+	assert.Equal(t, uint64(403), ec.Total)
+	assert.Equal(t, map[string]uint64{"wrmsr 0x48 SPEC_CTRL": 400, "rdmsr 0xc0000080 EFER": 2, "wrmsr 0x123": 1}, ec.ByName())
+	assert.Equal(t, ReasonCount{Code: 0x48, HasCode: true, Name: "wrmsr 0x48 SPEC_CTRL", Count: 400}, ec.ByReason[0])
+	var b strings.Builder
+	c.WriteTable(&b)
+	assert.Contains(t, b.String(), "-- MSR accesses L0 emulated (kvm_msr): 403\n")
+	assert.Regexp(t, `(?m)^ *wrmsr 0x48 SPEC_CTRL +400 *$`, b.String())
+}
+
+func TestMSRLines(t *testing.T) {
+	tests := []struct {
+		body, want string
+		ok         bool
+	}{
+		{"msr_write 48 = 0x0", "wrmsr 0x48 SPEC_CTRL", true},
+		{"msr_read c0000080 = 0xd01", "rdmsr 0xc0000080 EFER", true},
+		{"msr_read 1d9 = 0x0 (#GP)", "rdmsr 0x1d9 DEBUGCTL", true},
+		{"msr_write 4b564d02 = 0x1", "wrmsr 0x4b564d02", true},
+		{"msr_write zz = 0x0", "", false},
+		{"msr_write 123456789 = 0x0", "", false},
+		{"msr_poke 48 = 0x0", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := msrLineName(tt.body)
+		assert.Equal(t, tt.ok, ok, tt.body)
+		assert.Equal(t, tt.want, got, tt.body)
+	}
+	name, isa := lineReason(MSREvent, "msr_write 8b = 0x0")
+	assert.Equal(t, "wrmsr 0x8b BIOS_SIGN_ID", name)
+	assert.Equal(t, ISAUnknown, isa)
+	name, _ = lineReason(MSREvent, "garbage")
+	assert.Equal(t, "?", name)
+	tc, err := countText(strings.NewReader(" CPU 0/KVM-431 [000] d..2.   1.000001: kvm_msr: msr_write 48 = 0x0\n"+
+		" CPU 0/KVM-431 [000] d..2.   1.000002: kvm_msr: msr_write 48 = 0x4\n"), map[string]bool{MSREvent: true})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"wrmsr 0x48 SPEC_CTRL": 2}, tc.counts[MSREvent])
+}
+
+func TestDefaultEvents(t *testing.T) {
+	ev := DefaultEvents()
+	assert.Equal(t, append(append([]string(nil), NestedEvents...), MSREvent), ev)
+	ev[0] = "changed"
+	assert.Equal(t, "kvm_exit", NestedEvents[0], "DefaultEvents returns a copy")
 }

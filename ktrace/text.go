@@ -83,12 +83,18 @@ func parseTraceLine(line string) (event, body string, ok bool) {
 //	kvm_exit, kvm_nested_vmexit: "vcpu 0 reason io rip 0x... info1 ..."
 //	kvm_nested_vmexit_inject:    "reason: io ext_inf1: 0x... ..."
 //	kvm_nested_vmenter:          "rip: 0x... vmcb: 0x... ..." (vmcs: on VMX)
+//	kvm_msr:                     "msr_write 48 = 0x0" (the MSR, as MSRAccessName names it)
 //
 // A VMX reason may carry flags after a space ("INVALID_STATE
 // FAILED_VMENTRY"), so the reason runs up to the next field's name.
 func lineReason(event, body string) (string, ISA) {
 	var after, until string
 	switch event {
+	case MSREvent:
+		if name, ok := msrLineName(body); ok {
+			return name, ISAUnknown
+		}
+		return "?", ISAUnknown
 	case "kvm_nested_vmexit_inject":
 		after, until = "reason: ", " ext_inf1:"
 	case "kvm_nested_vmenter":

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestLabLinuxBoot is issue 4's "what must be shown", in one boot of G1:
+// TestLabLinuxBoot proves gonest boots Linux, in one boot of G1:
 // H's init (scenario linux) runs gonest doctor, which must say H's KVM can
 // nest, then `gonest run -smp 2 -m 512M -stats -stats-json ...` on Debian's
 // kernel and G1's initramfs. G1 (scenario g1-checks) runs gonest doctor
@@ -27,6 +27,19 @@ func TestLabLinuxBoot(t *testing.T) {
 	t.Logf("TestLabLinuxBoot took %.0fs", time.Since(start).Seconds())
 	assert.Equal(t, guestabi.Pass, res.Verdict, "a check failed; the reasons (G1's tail is at the end of the log):\n%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"))
+	// gonest doctor lists the KVM module parameters that decide what a
+	// nested exit costs, at both levels (doctor/params.go).
+	params := map[string][]string{"kvm_amd": {"nrips", "vls", "vgif", "avic"},
+		"kvm_intel": {"ept", "vpid", "enable_shadow_vmcs", "enable_apicv"}}
+	for _, level := range []string{`\[H\]`, `\[H\] \[G1\]`} {
+		m := regexp.MustCompile(`(?m)^` + level + ` nested speed: (kvm_amd|kvm_intel) parameters of this machine's KVM`).FindStringSubmatch(log)
+		if !assert.NotNil(t, m, "doctor's parameters at %s", level) {
+			continue
+		}
+		for _, p := range params[m[1]] {
+			assert.Regexp(t, `(?m)^`+level+` +(slows +)?`+p+`=\S+: `, log, "doctor's %s line at %s", p, level)
+		}
+	}
 	// G1's markers come up through H's gonest -forward.
 	for _, m := range []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerScenarioEnd} {
 		at, ok := res.MarkAt(1, m)

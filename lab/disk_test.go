@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The virtio-blk lab tests (issue 6) prove gonest's disk with Linux on
+// The virtio-blk lab tests prove gonest's disk with Linux on
 // both sides: H hands its own virtio block devices (/dev/vdX) to gonest,
 // G1 mounts, checks and writes ext4 through gonest's virtio-blk, and this
 // test reads the images back on this machine after QEMU exits, with

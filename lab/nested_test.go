@@ -92,7 +92,9 @@ func resultMetric(res lab.Result, depth int, name, metric string) (float64, bool
 
 // TestLabNestedLinux: G1 runs the kvm and vcpu test binaries on its nested
 // KVM, then boots G2 Linux to its init, which reports pass; H checks that
-// KVM counted nested VMRUNs for G1's vCPUs. Every level's markers arrive.
+// KVM counted nested VMRUNs for G1's vCPUs while G2's init ran (a window
+// between G2's first and last init markers, so the test binaries' VMRUNs
+// do not count). Every level's markers arrive.
 func TestLabNestedLinux(t *testing.T) {
 	res, log := runLab(t, lab.Config{Scenario: "l2-linux", Timeout: 9 * time.Minute, Append: "gonest.timeout=8m"})
 	logTimeline(t, res, 3)

@@ -27,16 +27,18 @@ func TestGonestCommand(t *testing.T) {
 	s := Spec{VMM: Gonest{Binary: "/bin/gonest", Forward: true}, Kernel: "/n/vmlinuz", Initrd: "/n/initrd", Memory: 1 << 30,
 		CPUs: 2, Disks: []Disk{{Path: "/n/next.ext4", ReadOnly: true}, {Path: "/dev/vda", Serial: "blk-rw.ext4"}},
 		Nested: "off", Stats: true, StatsJSON: true, NestedState: true, Timeout: 100 * time.Second,
+		Window: "+1 scenario start..+1 scenario end", TraceExits: true,
 		Scenario: "boot", Level: "G1", GuestTimeout: 80 * time.Second, Append: "quiet"}
 	w := wiringFor(t, &s)
 	cmd, err := s.VMM.Command(context.Background(), &s, w)
 	require.NoError(t, err)
 	assert.Equal(t, "/bin/gonest run -m 1G -kernel /n/vmlinuz -initrd /n/initrd -smp 2"+
 		" -disk /n/next.ext4,ro -disk /dev/vda,serial=blk-rw.ext4 -nested off"+
-		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state -timeout 1m30s"+
+		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state -window +1 scenario start..+1 scenario end -trace-exits -timeout 1m30s"+
 		" -messages /proc/self/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
 		strings.Join(cmd.Args, " "), "gonest stops at 90%% of the timeout, the guest at its own")
 	assert.Len(t, cmd.ExtraFiles, 1, "the message pipe is fd 3")
+	assert.Contains(t, cmd.Args, "+1 scenario start..+1 scenario end", "the window spec is one argument")
 
 	tiny := Spec{VMM: Gonest{}, Kernel: "/t/tiny.elf", Memory: 16 << 20}
 	cmd, err = tiny.VMM.Command(context.Background(), &tiny, wiringFor(t, &tiny))

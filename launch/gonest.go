@@ -79,6 +79,12 @@ func (g Gonest) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, err
 	if s.NestedState {
 		args = append(args, "-nested-state")
 	}
+	if s.Window != "" {
+		args = append(args, "-window", s.Window)
+	}
+	if s.TraceExits {
+		args = append(args, "-trace-exits")
+	}
 	if s.Timeout > 0 {
 		args = append(args, "-timeout", s.vmmTimeout().String())
 	}

@@ -37,7 +37,7 @@ func (q QEMU) Check(s *Spec) error {
 	if _, err := exec.LookPath(q.binary()); err != nil {
 		return fmt.Errorf("%w; install it with `apt-get install -y qemu-system-x86`", err)
 	}
-	if s.Stats || s.StatsJSON || s.NestedState {
+	if s.Stats || s.StatsJSON || s.NestedState || s.Window != "" || s.TraceExits {
 		return &SpecError{Field: "Stats", Err: errors.New("statistics are gonest's (-stats); QEMU has none here")}
 	}
 	if s.Nested != "" && s.Nested != "auto" {

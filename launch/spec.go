@@ -35,6 +35,13 @@ type Spec struct {
 	// (gonest -stats). StatsJSON collects them into Result.Stats; with
 	// NestedState, each vCPU's nested state too (gonest -nested-state).
 	Stats, StatsJSON, NestedState bool
+	// Window measures between two guest markers (gonest -window OPEN..CLOSE),
+	// and TraceExits adds this level's KVM exit tracepoints to each window
+	// (gonest -trace-exits); with StatsJSON, Result.Stats.Windows holds
+	// them. Signalling the VMM with SIGUSR1 (Process.Signal) reads the
+	// vCPUs' nested state while it runs, into Result.Stats.NestedStates.
+	Window     string
+	TraceExits bool
 
 	// Level names the guest: the console prefix ("[G1] ") and, with a
 	// Scenario, gonest.level. "guest" when empty.
@@ -142,6 +149,9 @@ func (s *Spec) check() error {
 		if k == "" || strings.ContainsAny(k, " =\"\n") || strings.ContainsAny(v, "\"\n") {
 			return specErrorf("Params", "%s=%q: a key without spaces or '=', a value without quotes or newlines", k, v)
 		}
+	}
+	if strings.ContainsAny(s.Window, "\n\x00") {
+		return specErrorf("Window", "holds a newline or NUL")
 	}
 	if strings.Contains(s.Append, "\n") {
 		return specErrorf("Append", "holds a newline")

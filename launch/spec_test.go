@@ -51,6 +51,8 @@ func TestRunRefusesBadSpecs(t *testing.T) {
 		{"gonest not found", func(s *launch.Spec) { s.VMM = launch.Gonest{Binary: filepath.Join(dir, "no-gonest")} }, "VMM", "make build"},
 		{"qemu not found", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: filepath.Join(dir, "no-qemu")} }, "VMM", "apt-get install -y qemu-system-x86"},
 		{"qemu has no stats", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.StatsJSON = true }, "Stats", "gonest's"},
+		{"qemu has no windows", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.TraceExits = true }, "Stats", "gonest's"},
+		{"window with a newline", func(s *launch.Spec) { s.Window = "a..b\nc" }, "Window", "newline"},
 		{"qemu has no -nested off", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.Nested = "off" }, "Nested", "gonest's -nested"},
 	}
 	for _, tt := range tests {

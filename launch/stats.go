@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/gonest/gonest/ktrace"
 )
 
 // Stats is the part of gonest run's -stats-json file (machine.Stats) that
@@ -25,6 +27,56 @@ type Stats struct {
 		Overhead uint64 `json:"vmm_overhead_bytes"` // RSS minus resident guest RAM
 		Error    string `json:"error"`
 	} `json:"memory"`
+	// Windows are the -window measurements (Spec.Window), in order.
+	Windows []Window `json:"windows"`
+	// NestedStates are the live readings of the vCPUs' nested state
+	// (SIGUSR1, -nested-state-at), in order.
+	NestedStates []NestedCapture `json:"nested_states"`
+}
+
+// Window is one -window measurement (package window's Result): what
+// changed between the opening and the closing marker.
+type Window struct {
+	Index      int     `json:"index"`
+	DurationMs float64 `json:"duration_ms"`
+	// Complete is false for a window the end of the run closed.
+	Complete bool `json:"complete"`
+	// Exits are the userspace exits in the window, by reason.
+	Exits map[string]int64 `json:"exits"`
+	// KVM holds the change of KVM's counters over the window.
+	KVM struct {
+		Available bool               `json:"available"`
+		Reason    string             `json:"reason"`
+		VM        map[string]int64   `json:"vm"`
+		VCPUs     []map[string]int64 `json:"vcpus"`
+	} `json:"kvm"`
+	// Trace holds this level's KVM exit tracepoints (Spec.TraceExits);
+	// TraceUnavailable says why there are none.
+	Trace            *ktrace.Counts `json:"trace"`
+	TraceUnavailable string         `json:"trace_unavailable"`
+}
+
+// VCPUDelta sums a KVM vCPU counter's change over the vCPUs.
+func (w Window) VCPUDelta(name string) int64 {
+	var n int64
+	for _, v := range w.KVM.VCPUs {
+		n += v[name]
+	}
+	return n
+}
+
+// NestedCapture is one live reading of every vCPU's nested state.
+type NestedCapture struct {
+	AtMs    float64 `json:"at_ms"`
+	Trigger string  `json:"trigger"` // "SIGUSR1", "-nested-state-at"
+	VCPUs   []struct {
+		VCPU      int    `json:"vcpu"`
+		Text      string `json:"text"` // the decoded header line
+		GuestMode bool   `json:"guest_mode"`
+		// Raw is KVM_GET_NESTED_STATE's bytes, base64 (kvm.ParseNestedState
+		// decodes them); empty when the state was unavailable.
+		Raw string `json:"raw_base64"`
+	} `json:"vcpus"`
 }
 
 // ReadStats reads a -stats-json file.

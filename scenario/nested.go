@@ -18,7 +18,7 @@ import (
 //	l2-tiny   G1 runs tiny-guest: G2 is a tiny ELF that exits with gonest.code,
 //	          and that code comes back as every level's verdict
 //	l2-linux  G1 runs its KVM tests, then boots G2 Linux (scenario boot); H
-//	          checks KVM's nested_run counter of G1's vCPUs
+//	          checks KVM's nested_run counter of G1's vCPUs while G2's init ran
 //	l2-off    G1 gets -nested off and runs tiny-guest: it finds no SVM/VMX,
 //	          cannot load its KVM module and reports NoKVM
 
@@ -32,6 +32,7 @@ type child struct {
 	stats, statsJSON bool
 	params           map[string]string // more gonest.* parameters for the next level
 	expect           guestabi.Verdict  // the verdict wanted (see Env.RunNext)
+	window           string            // gonest run -window: what the statistics measure apart
 }
 
 // Memory for the next level: one that boots another Linux needs room for
@@ -85,6 +86,7 @@ func (c child) spec(ctx context.Context, env *Env, disk bool) launch.Spec {
 		s.Disks = []launch.Disk{{Path: guestabi.NextDisk, ReadOnly: true}}
 	}
 	s.Nested, s.Stats, s.StatsJSON, s.NestedState = c.nested, c.stats, c.statsJSON, c.statsJSON
+	s.Window = c.window
 	return s
 }
 
@@ -140,11 +142,15 @@ func runL2Off(ctx context.Context, env *Env) guestabi.Verdict {
 	return v
 }
 
+// g2InitWindow is the stretch of l2-linux in which only G2 runs in G1:
+// from G2's first init marker to its last, as G1's gonest forwards them.
+const g2InitWindow = "+1 init started..+1 scenario end"
+
 func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {
 	// G1 runs gonest -stats too: its console shows G2's exits as G1's
 	// VMM saw them, beside H's table of G1's.
 	v, res := bootNext(ctx, env, child{scenario: "kvmtests+nested", next: "boot", statsJSON: true,
-		params: map[string]string{guestabi.ParamStats: "1"}})
+		params: map[string]string{guestabi.ParamStats: "1"}, window: g2InitWindow})
 	if v != guestabi.Pass {
 		return v
 	}
@@ -154,7 +160,7 @@ func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {
 		return guestabi.Fail
 	}
 	if runs == 0 {
-		env.Log.Error("KVM counted no nested_run on G1's vCPUs: G1 never entered G2 through nested SVM/VMX")
+		env.Log.Error("KVM counted no nested_run on G1's vCPUs while G2's init ran: G1 never entered G2 through nested SVM/VMX")
 		return guestabi.Fail
 	}
 	env.Log.Info("G1 ran G2 under nested virtualization", "nested_run", runs)
@@ -168,19 +174,23 @@ func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {
 const ResultNestedRun = "nested-run"
 
 // nestedRuns sums KVM's nested_run counter (VMRUN/VMLAUNCH executed by the
-// guest and run by KVM for it) over the vCPUs of gonest's statistics.
+// guest and run by KVM for it) over the vCPUs, in the window g2InitWindow
+// of gonest's statistics: G1's whole-life counter would also count the
+// VMRUNs of the KVM test binaries G1 ran before G2, and pass on them alone.
 func nestedRuns(st *launch.Stats) (uint64, error) {
 	switch {
 	case st == nil:
 		return 0, fmt.Errorf("gonest wrote no statistics")
-	case !st.KVM.Available:
-		return 0, fmt.Errorf("no KVM counters: %s", st.KVM.Reason)
+	case len(st.Windows) == 0 || !st.Windows[0].Complete:
+		return 0, fmt.Errorf("no complete window %s: G2's init markers did not reach H", g2InitWindow)
+	case !st.Windows[0].KVM.Available:
+		return 0, fmt.Errorf("no KVM counters: %s", st.Windows[0].KVM.Reason)
 	}
-	sum, ok := st.VCPUSum("nested_run")
-	if !ok {
-		return 0, fmt.Errorf("no vCPU has a nested_run counter (%d vCPUs)", len(st.KVM.VCPUs))
+	n := st.Windows[0].VCPUDelta("nested_run")
+	if n < 0 {
+		return 0, fmt.Errorf("nested_run went down by %d", -n)
 	}
-	return sum, nil
+	return uint64(n), nil
 }
 
 // NeedNextLevel is what a scenario that boots the next level checks

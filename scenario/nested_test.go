@@ -137,9 +137,14 @@ func TestTinyGuestCode(t *testing.T) {
 }
 
 func TestNestedRuns(t *testing.T) {
-	stats := func(available bool, reason string, vcpus ...map[string]uint64) *launch.Stats {
-		s := &launch.Stats{}
-		s.KVM.Available, s.KVM.Reason, s.KVM.VCPUs = available, reason, vcpus
+	// stats has one window: complete or not, with KVM's counters or the
+	// reason there are none, and their change on each vCPU.
+	stats := func(complete, available bool, reason string, vcpus ...map[string]int64) *launch.Stats {
+		w := launch.Window{Complete: complete}
+		w.KVM.Available, w.KVM.Reason, w.KVM.VCPUs = available, reason, vcpus
+		s := &launch.Stats{Windows: []launch.Window{w}}
+		// G1's whole life counts the KVM tests' VMRUNs too: never read.
+		s.KVM.Available, s.KVM.VCPUs = true, []map[string]uint64{{"nested_run": 5000}}
 		return s
 	}
 	tests := []struct {
@@ -148,10 +153,11 @@ func TestNestedRuns(t *testing.T) {
 		want    uint64
 		wantErr string
 	}{
-		{"summed over vCPUs", stats(true, "", map[string]uint64{"nested_run": 3, "exits": 9}, map[string]uint64{"nested_run": 4}), 7, ""},
-		{"zero", stats(true, "", map[string]uint64{"nested_run": 0}), 0, ""},
-		{"no counter", stats(true, "", map[string]uint64{"exits": 1}), 0, "no vCPU has a nested_run counter"},
-		{"unavailable", stats(false, "unavailable: old kernel"), 0, "old kernel"},
+		{"summed over vCPUs", stats(true, true, "", map[string]int64{"nested_run": 3, "exits": 9}, map[string]int64{"nested_run": 4}), 7, ""},
+		{"none while G2 ran", stats(true, true, "", map[string]int64{"exits": 1}), 0, ""},
+		{"window still open at the end", stats(false, true, "", map[string]int64{"nested_run": 3}), 0, "no complete window"},
+		{"no window", &launch.Stats{}, 0, "G2's init markers did not reach H"},
+		{"unavailable", stats(true, false, "unavailable: old kernel"), 0, "old kernel"},
 		{"no statistics", nil, 0, "gonest wrote no statistics"},
 	}
 	for _, tt := range tests {

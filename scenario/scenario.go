@@ -45,6 +45,8 @@ func Table() []Scenario {
 		{"l2-tiny", "H: G1 runs tiny-guest; the tiny G2's exit code comes back through every level", runL2Tiny},
 		{"l2-linux", "H: G1 runs kvmtests+nested, G2 Linux boots; H checks nested_run in G1's KVM stats", runL2Linux},
 		{"l2-off", "H: G1 under gonest -nested off runs tiny-guest and must report no kvm", runL2Off},
+		{"anatomy", "H: the exit-multiplication experiment: each exit loop as H's guest, then as G2 (G1 runs anatomy-g1), with L0's exit tracepoints and live nested state; prints the table", runAnatomy},
+		{"anatomy-g1", "G1's half of anatomy: each exit loop as G2, one result per loop", runAnatomyG1},
 	}
 }
 

@@ -7,19 +7,28 @@
 #   G2 launch              G1 init to G2's verdict, gonest vs QEMU microvm as G1's VMM
 #   virtio-blk read        sequential O_DIRECT reads in G1, gonest's virtio-blk vs QEMU's
 #   VMM overhead           gonest's RSS minus resident guest RAM while it runs G1
+#   exit multiplication    lab scenario anatomy: each exit loop as G2 and as H's own guest,
+#                          who handled each exit and what it cost every level (a table of
+#                          its own: no reference VMM, so no ratio goal)
 #
 # Every figure is a median over interleaved runs, with the min and max of
 # the per-run ratios: the machines are shared and noisy, so only ratios
 # measured side by side mean anything. The table and the raw rows go to
 # bench/results.md with the date and a description of the machine.
 #
-# Environment: BENCH_RUNS (lab runs per VMM, default 7), PORTIO_EXITS
+# `tools/bench.sh anatomy` (make bench-anatomy) runs the exit
+# multiplication alone and replaces only its section, the last of
+# bench/results.md.
+#
+# Environment: BENCH_RUNS (lab runs per VMM, default 7), ANATOMY_RUNS
+# (runs of each exit loop at each level, default 5), PORTIO_EXITS
 # (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 RUNS=${BENCH_RUNS:-7}
+ANATOMY_RUNS=${ANATOMY_RUNS:-5}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
@@ -27,6 +36,58 @@ rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 
 say() { echo "bench: $*" >&2; }
+
+anatomy_heading="## Exit multiplication (lab, nested SVM)"
+
+# anatomy runs scenario anatomy in the lab; its rows go to $rows, and H's
+# console log stays in $IMAGES/anatomy.log for anatomy_section.
+anatomy() {
+	say "exit multiplication in the lab ($ANATOMY_RUNS runs of each loop at each level)"
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario anatomy -append "gonest.anatomy.runs=$ANATOMY_RUNS" >>"$rows" \
+		|| { echo "bench: anatomy failed; its log is $IMAGES/anatomy.log" >&2; exit 1; }
+}
+
+# anatomy_section prints the exit-multiplication section: the rows ("exit
+# anatomy | pio | ...", scenario/anatomyreport.go) as a markdown table,
+# then H's account of each workload from the lab's log (who handled G2's
+# exits, G1's own exits by reason, L0's counters) and the live readings
+# of G1's nested state.
+anatomy_section() {
+	echo "$anatomy_heading"
+	echo
+	echo "Measured by \`$1\` on $(date -u '+%Y-%m-%d %H:%M UTC'); lab: $(qemu-system-x86_64 --version | head -1) (TCG, -cpu EPYC,+svm), guest kernel $(awk 'NR==1{print $2}' "$IMAGES/kernel.stamp" 2>/dev/null); host load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo
+	echo "Scenario anatomy (docs/nested.md, \"The anatomy of one exit\", explains it): each exit loop run as G2 inside G1 and as H's own guest (a guest of L0 like G1, in its place), medians of $ANATOMY_RUNS runs per workload and level. L0 is H's KVM. \"handled by L0\", \"reflected\" and \"synthesized\" count exits over the whole loop; \"G1 exits per exit given\" are G1's own exits at L0 for each exit L0 passed into G1; ns are H's clock, under QEMU's software SVM, so only the ratio (G2 against the same loop as H's guest, side by side) means anything."
+	echo
+	echo "| workload | iterations | runs | G2 exits/iter | handled by L0 | reflected | synthesized | G1 exits per exit given | ns/iter in G2 | ns/iter as H's guest | ratio |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	grep '^exit anatomy | ' "$rows" | sed 's/^exit anatomy | /| /; s/$/ |/'
+	echo
+	echo "H's account of each workload (each count the median over the runs):"
+	echo
+	awk '/^\[H\] == exit multiplication/ { table = 1 } table && /^\[H\] -- / { on = 1 } on { sub(/^\[H\] ?/, "    "); print } on && /live nested state/ { exit }' "$IMAGES/anatomy.log"
+	echo
+	echo "Raw rows:"
+	echo
+	grep '^exit anatomy | ' "$rows" | sed 's/^/    /'
+}
+
+if [[ ${1:-} == anatomy ]]; then
+	anatomy
+	mkdir -p "$(dirname "$OUT")"
+	kept=$(mktemp)
+	trap 'rm -f "$rows" "$kept"' EXIT
+	if [[ -f $OUT ]]; then
+		sed "/^$anatomy_heading\$/,\$d" "$OUT" >"$kept"
+	fi
+	{
+		# what came before, without its trailing blank lines
+		[[ -s $kept ]] && printf '%s\n\n' "$(cat "$kept")"
+		anatomy_section "make bench-anatomy"
+	} >"$OUT"
+	cat "$OUT"
+	exit 0
+fi
 
 # The port-I/O benchmark reports go/c (the median of interleaved rounds),
 # go/c-min and go/c-max as custom metrics.
@@ -44,6 +105,8 @@ for scenario in bench-boot bench-nested bench-blk; do
 	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$scenario" -append "gonest.bench.runs=$RUNS" >>"$rows" \
 		|| { echo "bench: $scenario failed; its log is $IMAGES/$scenario.log" >&2; exit 1; }
 done
+
+anatomy
 
 # table turns each row into "| what | ratio | min-max | goal | met |".
 table() {
@@ -89,6 +152,8 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "Raw rows:"
 	echo
-	sed 's/^/    /' "$rows"
+	grep -v '^exit anatomy | ' "$rows" | sed 's/^/    /'
+	echo
+	anatomy_section "make bench"
 } >"$OUT"
 cat "$OUT"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make run: the nested demo (issue 5), after `make build images`.
+# make run: the nested demo, after `make build images`.
 #
 # gonest doctor decides where it runs:
 #  - this host's KVM can nest (doctor exits 0): gonest boots G1 right here;

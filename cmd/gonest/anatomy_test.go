@@ -12,8 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/internal/exitloop"
+	"github.com/gonest/gonest/ktrace"
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/kvm/kvmtest"
+	"github.com/gonest/gonest/launch"
+	"github.com/gonest/gonest/window"
 )
 
 // nestedStateCap is KVM_CAP_NESTED_STATE here (0 without nesting).
@@ -102,4 +105,40 @@ func TestWindowAndTraceFlags(t *testing.T) {
 	require.Len(t, doc.Windows, 1)
 	assert.True(t, doc.Windows[0].Complete)
 	assert.Equal(t, int64(51), doc.Windows[0].Exits["KVM_EXIT_IO"])
+}
+
+// TestStatsJSONReadByLaunch keeps launch.Stats, which the lab's scenarios
+// read, in step with the windows and live readings -stats-json writes.
+func TestStatsJSONReadByLaunch(t *testing.T) {
+	res := window.Result{Index: 2, DurationMs: 12.5, Complete: true, Exits: map[string]int64{"KVM_EXIT_IO": 3},
+		KVM: window.KVMDelta{Available: true, VM: map[string]int64{"pages_2m": 1},
+			VCPUs: []map[string]int64{{"exits": 40, "io_exits": 3}, {"exits": 2}}},
+		Trace: &ktrace.Counts{Method: ktrace.MethodHist, Events: []ktrace.EventCount{
+			{Event: "kvm_exit", Total: 7, ByReason: []ktrace.ReasonCount{{ISA: ktrace.ISASVM, Code: 0x7b, HasCode: true, Name: "io", Count: 7}}}}}}
+	capture := stateCapture{AtMs: 10, Trigger: "SIGUSR1", VCPUs: []vcpuState{{VCPU: 0, Text: "flags=0x101 guest mode",
+		GuestMode: true, Raw: "AQ=="}}}
+	data, err := json.Marshal(statsReport{Windows: []window.Result{res}, NestedStates: []stateCapture{capture}})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "s.json")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	st, err := launch.ReadStats(path)
+	require.NoError(t, err)
+	require.Len(t, st.Windows, 1)
+	w := st.Windows[0]
+	assert.Equal(t, 2, w.Index)
+	assert.Equal(t, 12.5, w.DurationMs)
+	assert.True(t, w.Complete)
+	assert.Equal(t, int64(3), w.Exits["KVM_EXIT_IO"])
+	assert.True(t, w.KVM.Available)
+	assert.Equal(t, int64(42), w.VCPUDelta("exits"))
+	assert.Equal(t, int64(1), w.KVM.VM["pages_2m"])
+	require.NotNil(t, w.Trace)
+	assert.Equal(t, *res.Trace, *w.Trace)
+	require.Len(t, st.NestedStates, 1)
+	c := st.NestedStates[0]
+	assert.Equal(t, "SIGUSR1", c.Trigger)
+	require.Len(t, c.VCPUs, 1)
+	assert.True(t, c.VCPUs[0].GuestMode)
+	assert.Equal(t, "AQ==", c.VCPUs[0].Raw)
+	assert.Equal(t, "flags=0x101 guest mode", c.VCPUs[0].Text)
 }

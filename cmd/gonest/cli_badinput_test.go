@@ -207,7 +207,7 @@ func TestBadInvocations(t *testing.T) {
 		{name: "-port output in a missing directory", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=no/dir/o"}, want: "directory no/dir does not exist"},
 		{name: "-port output over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=tiny.elf"}, want: "is also the -kernel file"},
 		{name: "-port two outputs to one file", args: []string{"run", "-kernel", "tiny.elf", "-port", "a,out=o.txt", "-port", "b,out=./o.txt"}, want: "give each output its own file"},
-		{name: "-port closed descriptor", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=fd:9"}, want: "descriptor 9 is not open"},
+		{name: "-port closed descriptor", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,out=fd:1000"}, want: "descriptor 1000 is not open"},
 		{name: "-port stdin", args: []string{"run", "-kernel", "tiny.elf", "-port", "p,in=fd:0"}, want: "serial console's input"},
 		{name: "-port output created only once the VM runs", args: []string{"run", "-kernel", "garbage", "-port", "p,out=created.txt"}, want: "garbage"},
 		{name: "-messages over the kernel", args: []string{"run", "-kernel", "tiny.elf", "-messages", "tiny.elf"},

@@ -3,58 +3,39 @@ package disk
 import (
 	"testing"
 
-	"github.com/stretchr/testify/assert"
+	"github.com/gonest/gonest/internal/optlist/optlisttest"
 	"github.com/stretchr/testify/require"
 )
 
 func TestParseSpec(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Spec
-		wantErr string
-	}{
-		{in: "disk.img", want: Spec{Path: "disk.img"}},
-		{in: "/images/root.ext4,ro", want: Spec{Path: "/images/root.ext4", ReadOnly: true}},
-		{in: "a.img,serial=boot-disk", want: Spec{Path: "a.img", Serial: "boot-disk"}},
-		{in: "a.img,serial=x,ro", want: Spec{Path: "a.img", ReadOnly: true, Serial: "x"}},
-		{in: "dir,,with,,commas.img,ro", want: Spec{Path: "dir,with,commas.img", ReadOnly: true}},
-		{in: "a.img,serial=a,,b", want: Spec{Path: "a.img", Serial: "a,b"}},
-		{in: "a.img,serial=k=v", want: Spec{Path: "a.img", Serial: "k=v"}},
-		{in: "", wantErr: `-disk "": empty path; use -disk PATH[,ro][,serial=ID]`},
-		{in: ",ro", wantErr: "empty path"},
-		{in: "a.img,", wantErr: "empty option"},
-		{in: "a.img,,,ro", want: Spec{Path: "a.img,", ReadOnly: true}},
-		{in: "a.img,rw", wantErr: `unknown option "rw"; options are ro, serial=ID and if=virtio|ide`},
-		{in: "a.img,ro=1", wantErr: `unknown option "ro=1"`},
-		{in: "a.img,serial", wantErr: `unknown option "serial"`},
-		{in: "a.img,ro,ro", wantErr: `option "ro" given twice`},
-		{in: "a.img,serial=", wantErr: "empty serial"},
-		{in: "a.img,serial=123456789012345678901", wantErr: "longer than 20 bytes"},
-		{in: "a.img,serial=caf\xc3\xa9", wantErr: "printable ASCII"},
-		{in: "a.img,if=ide", want: Spec{Path: "a.img", Interface: IDE}},
-		{in: "a.img,if=virtio", want: Spec{Path: "a.img"}},
-		{in: "a.img,ro,if=ide,serial=s1", want: Spec{Path: "a.img", ReadOnly: true, Serial: "s1", Interface: IDE}},
-		{in: "a.img,if=bogus", wantErr: `-disk "a.img,if=bogus": unknown interface "bogus"; use if=virtio or if=ide`},
-		{in: "a.img,if=", wantErr: `unknown interface ""`},
-		{in: "a.img,if", wantErr: `unknown option "if"`},
-		{in: "a.img,if=IDE", wantErr: `unknown interface "IDE"`},
-		{in: "a.img,if=ide,if=virtio", wantErr: `option "if" given twice`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseSpec(tt.in)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-			again, err := ParseSpec(got.String())
-			require.NoError(t, err)
-			assert.Equal(t, got, again, "String round-trips")
-		})
-	}
+	optlisttest.Run(t, ParseSpec, []optlisttest.Case[Spec]{
+		{In: "disk.img", Want: Spec{Path: "disk.img"}},
+		{In: "/images/root.ext4,ro", Want: Spec{Path: "/images/root.ext4", ReadOnly: true}},
+		{In: "a.img,serial=boot-disk", Want: Spec{Path: "a.img", Serial: "boot-disk"}},
+		{In: "a.img,serial=x,ro", Want: Spec{Path: "a.img", ReadOnly: true, Serial: "x"}},
+		{In: "dir,,with,,commas.img,ro", Want: Spec{Path: "dir,with,commas.img", ReadOnly: true}},
+		{In: "a.img,serial=a,,b", Want: Spec{Path: "a.img", Serial: "a,b"}},
+		{In: "a.img,serial=k=v", Want: Spec{Path: "a.img", Serial: "k=v"}},
+		{In: "", WantErr: `-disk "": empty path; use -disk PATH[,ro][,serial=ID]`},
+		{In: ",ro", WantErr: "empty path"},
+		{In: "a.img,", WantErr: "empty option"},
+		{In: "a.img,,,ro", Want: Spec{Path: "a.img,", ReadOnly: true}},
+		{In: "a.img,rw", WantErr: `unknown option "rw"; options are ro, serial=ID and if=virtio|ide`},
+		{In: "a.img,ro=1", WantErr: `unknown option "ro=1"`},
+		{In: "a.img,serial", WantErr: `unknown option "serial"`},
+		{In: "a.img,ro,ro", WantErr: `option "ro" given twice`},
+		{In: "a.img,serial=", WantErr: "empty serial"},
+		{In: "a.img,serial=123456789012345678901", WantErr: "longer than 20 bytes"},
+		{In: "a.img,serial=caf\xc3\xa9", WantErr: "printable ASCII"},
+		{In: "a.img,if=ide", Want: Spec{Path: "a.img", Interface: IDE}},
+		{In: "a.img,if=virtio", Want: Spec{Path: "a.img"}},
+		{In: "a.img,ro,if=ide,serial=s1", Want: Spec{Path: "a.img", ReadOnly: true, Serial: "s1", Interface: IDE}},
+		{In: "a.img,if=bogus", WantErr: `-disk "a.img,if=bogus": unknown interface "bogus"; use if=virtio or if=ide`},
+		{In: "a.img,if=", WantErr: `unknown interface ""`},
+		{In: "a.img,if", WantErr: `unknown option "if"`},
+		{In: "a.img,if=IDE", WantErr: `unknown interface "IDE"`},
+		{In: "a.img,if=ide,if=virtio", WantErr: `option "if" given twice`},
+	})
 }
 
 // FuzzParseSpec checks that parsing never panics and that every spec

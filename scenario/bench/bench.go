@@ -151,19 +151,9 @@ func g1Spec(env *scenario.Env, vmm launch.VMM, scenario string, memory uint64, t
 		GuestReports: true, Console: env.Console}
 }
 
-// median returns the median of xs (the mean of the two middle values for
-// an even count; 0 for none).
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+// median is scenario.Median: the mean of the two middle values for an
+// even count, 0 for none.
+func median(xs []float64) float64 { return scenario.Median(xs) }
 
 // spread formats xs as "8.00 s (min 7.00, max 9.00)": the median, then
 // the extremes, with prec decimals.

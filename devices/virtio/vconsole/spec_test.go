@@ -8,53 +8,34 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonest/gonest/internal/optlist/optlisttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
 func TestParsePortSpec(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    PortSpec
-		wantErr string
-	}{
-		{in: "log", want: PortSpec{Name: "log"}},
-		{in: "cmd.stdout,out=fd:1", want: PortSpec{Name: "cmd.stdout", Out: "fd:1"}},
-		{in: "data,in=/tmp/in.bin,out=/tmp/out.bin", want: PortSpec{Name: "data", In: "/tmp/in.bin", Out: "/tmp/out.bin"}},
-		{in: "x,out=a,,b", want: PortSpec{Name: "x", Out: "a,b"}},
-		{in: "x,in=fd:3", want: PortSpec{Name: "x", In: "fd:3"}},
-		{in: "", wantErr: "empty port name"},
-		{in: ",out=f", wantErr: "empty port name"},
-		{in: "a b", wantErr: "use letters, digits"},
-		{in: "a/b", wantErr: "use letters, digits"},
-		{in: strings.Repeat("n", 256), wantErr: "longer than 255 bytes"},
-		{in: "x,", wantErr: "empty option"},
-		{in: "x,out", wantErr: `unknown option "out"`},
-		{in: "x,out=", wantErr: `unknown option "out="`},
-		{in: "x,rw", wantErr: `unknown option "rw"; options are in=PATH|fd:N and out=PATH|fd:N`},
-		{in: "x,out=a,out=b", wantErr: `option "out" given twice`},
-		{in: "x,in=fd:", wantErr: "want fd:N"},
-		{in: "x,in=fd:-1", wantErr: "want fd:N"},
-		{in: "x,out=fd:one", wantErr: "want fd:N"},
-		{in: "x,in=fd:0", wantErr: "serial console's input"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParsePortSpec(tt.in)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				assert.NotContains(t, err.Error(), "\n")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-			again, err := ParsePortSpec(got.String())
-			require.NoError(t, err)
-			assert.Equal(t, got, again)
-		})
-	}
+	optlisttest.Run(t, ParsePortSpec, []optlisttest.Case[PortSpec]{
+		{In: "log", Want: PortSpec{Name: "log"}},
+		{In: "cmd.stdout,out=fd:1", Want: PortSpec{Name: "cmd.stdout", Out: "fd:1"}},
+		{In: "data,in=/tmp/in.bin,out=/tmp/out.bin", Want: PortSpec{Name: "data", In: "/tmp/in.bin", Out: "/tmp/out.bin"}},
+		{In: "x,out=a,,b", Want: PortSpec{Name: "x", Out: "a,b"}},
+		{In: "x,in=fd:3", Want: PortSpec{Name: "x", In: "fd:3"}},
+		{In: "", WantErr: "empty port name"},
+		{In: ",out=f", WantErr: "empty port name"},
+		{In: "a b", WantErr: "use letters, digits"},
+		{In: "a/b", WantErr: "use letters, digits"},
+		{In: strings.Repeat("n", 256), WantErr: "longer than 255 bytes"},
+		{In: "x,", WantErr: "empty option"},
+		{In: "x,out", WantErr: `unknown option "out"`},
+		{In: "x,out=", WantErr: `unknown option "out="`},
+		{In: "x,rw", WantErr: `unknown option "rw"; options are in=PATH|fd:N and out=PATH|fd:N`},
+		{In: "x,out=a,out=b", WantErr: `option "out" given twice`},
+		{In: "x,in=fd:", WantErr: "want fd:N"},
+		{In: "x,in=fd:-1", WantErr: "want fd:N"},
+		{In: "x,out=fd:one", WantErr: "want fd:N"},
+		{In: "x,in=fd:0", WantErr: "serial console's input"},
+	})
 }
 
 func TestPortSpecEnds(t *testing.T) {

@@ -5,54 +5,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonest/gonest/internal/optlist/optlisttest"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestParseSpec(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    Spec
-		wantErr string
-	}{
-		{in: "/src,tag=src", want: Spec{Dir: "/src", Tag: "src"}},
-		{in: ".,tag=work,ro", want: Spec{Dir: ".", Tag: "work", ReadOnly: true}},
-		{in: "/usr,ro,tag=usr,cache=1h", want: Spec{Dir: "/usr", Tag: "usr", ReadOnly: true, Cache: time.Hour}},
-		{in: "a,,b,tag=x", want: Spec{Dir: "a,b", Tag: "x"}},
-		{in: "d,tag=" + strings.Repeat("t", TagMax), want: Spec{Dir: "d", Tag: strings.Repeat("t", TagMax)}},
-		{in: "", wantErr: "empty directory"},
-		{in: ",tag=x", wantErr: "empty directory"},
-		{in: "d", wantErr: "no tag"},
-		{in: "d,ro", wantErr: "no tag"},
-		{in: "d,tag=", wantErr: "empty tag"},
-		{in: "d,tag", wantErr: `unknown option "tag"`},
-		{in: "d,tag=a b", wantErr: "use letters, digits"},
-		{in: "d,tag=a/b", wantErr: "use letters, digits"},
-		{in: "d,tag=" + strings.Repeat("t", TagMax+1), wantErr: "longer than 36 bytes"},
-		{in: "d,tag=x,tag=y", wantErr: `option "tag" given twice`},
-		{in: "d,tag=x,", wantErr: "empty option"},
-		{in: "d,tag=x,rw", wantErr: `unknown option "rw"; options are tag=TAG, ro and cache=DURATION`},
-		{in: "d,tag=x,ro=1", wantErr: `unknown option "ro=1"`},
-		{in: "d,tag=x,cache=soon", wantErr: "cache=soon: want a duration"},
-		{in: "d,tag=x,cache=0s", wantErr: "want a duration"},
-		{in: "d,tag=x,cache=25h", wantErr: "want a duration"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseSpec(tt.in)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				assert.NotContains(t, err.Error(), "\n")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-			again, err := ParseSpec(got.String())
-			require.NoError(t, err)
-			assert.Equal(t, got, again)
-		})
-	}
+	optlisttest.Run(t, ParseSpec, []optlisttest.Case[Spec]{
+		{In: "/src,tag=src", Want: Spec{Dir: "/src", Tag: "src"}},
+		{In: ".,tag=work,ro", Want: Spec{Dir: ".", Tag: "work", ReadOnly: true}},
+		{In: "/usr,ro,tag=usr,cache=1h", Want: Spec{Dir: "/usr", Tag: "usr", ReadOnly: true, Cache: time.Hour}},
+		{In: "a,,b,tag=x", Want: Spec{Dir: "a,b", Tag: "x"}},
+		{In: "d,tag=" + strings.Repeat("t", TagMax), Want: Spec{Dir: "d", Tag: strings.Repeat("t", TagMax)}},
+		{In: "", WantErr: "empty directory"},
+		{In: ",tag=x", WantErr: "empty directory"},
+		{In: "d", WantErr: "no tag"},
+		{In: "d,ro", WantErr: "no tag"},
+		{In: "d,tag=", WantErr: "empty tag"},
+		{In: "d,tag", WantErr: `unknown option "tag"`},
+		{In: "d,tag=a b", WantErr: "use letters, digits"},
+		{In: "d,tag=a/b", WantErr: "use letters, digits"},
+		{In: "d,tag=" + strings.Repeat("t", TagMax+1), WantErr: "longer than 36 bytes"},
+		{In: "d,tag=x,tag=y", WantErr: `option "tag" given twice`},
+		{In: "d,tag=x,", WantErr: "empty option"},
+		{In: "d,tag=x,rw", WantErr: `unknown option "rw"; options are tag=TAG, ro and cache=DURATION`},
+		{In: "d,tag=x,ro=1", WantErr: `unknown option "ro=1"`},
+		{In: "d,tag=x,cache=soon", WantErr: "cache=soon: want a duration"},
+		{In: "d,tag=x,cache=0s", WantErr: "want a duration"},
+		{In: "d,tag=x,cache=25h", WantErr: "want a duration"},
+	})
 }
 
 func TestNewRefusesBadSpecs(t *testing.T) {
