@@ -7,10 +7,12 @@
 #   make host-tools    install what the builds need (apt-get, as root)
 #   make images        guest kernel, initramfs images and disks (images/images.mk)
 #   make images-clean  remove the built images (the kernel .deb cache stays)
-#   make lab           boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed
+#   make lab           boot the lab host H under QEMU with SCENARIO (default kvmtests), console streamed;
+#                      VENDOR=intel boots H under Bochs instead (VMX, kvm_intel)
 #   make lab-test      the real-kernel boot tests and the lab tests against the built images
-#   make test          vet + staticcheck + unit + images + lab-test: what CI runs
-#   make test-kernels  the lab on every kernel of TEST_KERNELS, one table (CI runs it after make test)
+#   make test          vet + staticcheck + unit + images + lab-test (the AMD lab)
+#   make test-intel    the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny (CI runs it after make test)
+#   make test-kernels  the lab on every kernel of TEST_KERNELS, one table (CI runs it after make test-intel)
 #   make fuzz          every go test -fuzz target for FUZZTIME each (default 60s)
 #   make run           the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
 #   make bench-images  images/out/h-bench.cpio.gz: H with QEMU and the benchmark scenarios (images/bench.mk)
@@ -24,7 +26,7 @@ SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test run bench bench-boot bench-nested bench-blk bench-disk bench-anatomy test-kernels
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk bench-disk bench-anatomy test-kernels
 all: build
 
 build:
@@ -54,11 +56,14 @@ include images/images.mk
 include images/bench.mk
 
 # make lab SCENARIO=shell gives an interactive shell in H (exit it to stop).
+# VENDOR=intel runs H under Bochs, whose CPU emulates VMX, instead of QEMU
+# (SVM); Bochs emulates every instruction, so it gets a longer time limit.
 SCENARIO ?= kvmtests
-LAB_TIMEOUT ?= 10m
+VENDOR ?= amd
+LAB_TIMEOUT ?= $(if $(filter intel,$(VENDOR)),60m,10m)
 LAB_ARGS ?=
-lab: images
-	$(GO) run ./lab/cmd/gonest-lab -images $(IMG_OUT) -scenario $(SCENARIO) -timeout $(LAB_TIMEOUT) $(LAB_ARGS)
+lab: images $(if $(filter intel,$(VENDOR)),intel-images)
+	$(GO) run ./lab/cmd/gonest-lab -vendor $(VENDOR) -images $(IMG_OUT) -scenario $(SCENARIO) -timeout $(LAB_TIMEOUT) $(LAB_ARGS)
 
 # The lab tests fail, rather than skip, when the images are missing.
 LAB_TEST_RUN ?= TestLab
@@ -67,6 +72,14 @@ lab-test: images
 		$(GO) test -count=1 -v -run '^TestReal' ./boot
 	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
 		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
+
+# The Intel lab's tests: H under Bochs, kvm_intel in H (lab/intel_test.go).
+# About 20 minutes of Bochs, so not part of make test (which stays under
+# 40 minutes with the AMD lab); CI runs it after make test (.ci/run).
+INTEL_TEST_RUN ?= TestIntelLab
+test-intel: intel-images
+	GONEST_IMAGES=$(abspath $(IMG_OUT)) GONEST_REQUIRE_LAB=1 \
+		$(GO) test -count=1 -v -timeout 150m -run '$(INTEL_TEST_RUN)' ./lab
 
 # gonest doctor picks where the demo runs; tools/run-demo.sh says how.
 run: build images

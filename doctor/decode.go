@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -217,20 +218,71 @@ var vmxEPTVPID = []bitName{
 
 // VMXCaps is the decoded view of the VMX capability MSRs.
 type VMXCaps struct {
-	Revision    uint32   `json:"vmcs_revision"`
-	VMCSSize    uint32   `json:"vmcs_size"`
-	TrueCtls    bool     `json:"true_controls"`
-	Pinbased    []string `json:"pinbased"`
-	Procbased   []string `json:"procbased"`
-	Procbased2  []string `json:"procbased2"`
-	Exit        []string `json:"exit"`
-	Entry       []string `json:"entry"`
-	EPTVPID     []string `json:"ept_vpid"`
-	EPT         bool     `json:"ept"`
-	VPID        bool     `json:"vpid"`
-	Unrestrict  bool     `json:"unrestricted_guest"`
-	ShadowVMCS  bool     `json:"shadow_vmcs"`
+	Revision   uint32   `json:"vmcs_revision"`
+	VMCSSize   uint32   `json:"vmcs_size"`
+	TrueCtls   bool     `json:"true_controls"`
+	Pinbased   []string `json:"pinbased"`
+	Procbased  []string `json:"procbased"`
+	Procbased2 []string `json:"procbased2"`
+	Exit       []string `json:"exit"`
+	Entry      []string `json:"entry"`
+	EPTVPID    []string `json:"ept_vpid"`
+	EPT        bool     `json:"ept"`
+	VPID       bool     `json:"vpid"`
+	Unrestrict bool     `json:"unrestricted_guest"`
+	ShadowVMCS bool     `json:"shadow_vmcs"`
+	// Misc is IA32_VMX_MISC decoded; nil where KVM did not report it.
+	Misc        *VMXMisc `json:"misc,omitempty"`
 	MissingMSRs []uint32 `json:"missing_msrs,omitempty"`
+}
+
+// IA32_VMX_MISC fields (Intel SDM vol. 3D, A.6, "Miscellaneous Data").
+const (
+	vmxMiscTimerRate      = 0x1f    // bits 4:0: the preemption timer counts down once per 2^rate TSC cycles
+	vmxMiscCR3TargetShift = 16      // bits 24:16: how many CR3-target values
+	vmxMiscCR3TargetMask  = 0x1ff   //
+	vmxMiscMSRListShift   = 25      // bits 27:25: N, the MSR lists hold at most 512*(N+1) entries
+	vmxMiscMSRListMask    = 7       //
+	vmxMiscVMWriteAny     = 1 << 29 // bit 29: VMWRITE may write the VM-exit information fields
+)
+
+// vmxActivityStates names the activity states bits 8:6 of IA32_VMX_MISC
+// allow a guest to enter with (active is always allowed).
+var vmxActivityStates = []bitName{{6, "HLT"}, {7, "shutdown"}, {8, "wait-for-SIPI"}}
+
+// VMXMisc is the decoded IA32_VMX_MISC.
+type VMXMisc struct {
+	// PreemptionTimerRate is X: the VMX-preemption timer counts down by
+	// one each time bit X of the TSC changes.
+	PreemptionTimerRate int      `json:"preemption_timer_rate"`
+	ActivityStates      []string `json:"activity_states"`
+	CR3Targets          int      `json:"cr3_targets"`
+	MaxMSRList          int      `json:"max_msr_list"` // entries in each VM-entry/exit MSR list
+	VMWriteAnyField     bool     `json:"vmwrite_any_field"`
+}
+
+// DecodeVMXMisc decodes IA32_VMX_MISC.
+func DecodeVMXMisc(v uint64) VMXMisc {
+	return VMXMisc{
+		PreemptionTimerRate: int(v & vmxMiscTimerRate),
+		ActivityStates:      names(v, vmxActivityStates),
+		CR3Targets:          int(v >> vmxMiscCR3TargetShift & vmxMiscCR3TargetMask),
+		MaxMSRList:          512 * (int(v>>vmxMiscMSRListShift&vmxMiscMSRListMask) + 1),
+		VMWriteAnyField:     v&vmxMiscVMWriteAny != 0,
+	}
+}
+
+// PreemptionTimer describes the VMX-preemption timer: whether G1 may use
+// it (pin-based control 6) and, from IA32_VMX_MISC, how fast it counts.
+func (c VMXCaps) PreemptionTimer() string {
+	if !slices.Contains(c.Pinbased, "PreemptionTimer") {
+		return "no preemption timer"
+	}
+	if c.Misc == nil {
+		return "preemption timer, rate unknown (no IA32_VMX_MISC)"
+	}
+	return fmt.Sprintf("preemption timer counting once per %d TSC cycles (IA32_VMX_MISC rate %d)",
+		1<<c.Misc.PreemptionTimerRate, c.Misc.PreemptionTimerRate)
 }
 
 // DecodeVMX decodes the VMX capability MSRs in msrs (index → value). MSRs
@@ -272,6 +324,10 @@ func DecodeVMX(msrs map[uint32]uint64) (c VMXCaps, ok bool) {
 	}
 	c.Exit = names(get(exit), vmxExit)
 	c.Entry = names(get(entry), vmxEntry)
+	if misc, ok := msrs[MSRVMXMisc]; ok {
+		m := DecodeVMXMisc(misc)
+		c.Misc = &m
+	}
 	return c, true
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDecodeSVMCaps(t *testing.T) {
@@ -83,7 +84,7 @@ func TestDecodeVMX(t *testing.T) {
 				Exit:       []string{"HostAddressSpaceSize", "AckInterruptOnExit", "SavePAT", "SaveEFER"},
 				Entry:      []string{"IA32eModeGuest", "LoadPAT", "LoadEFER"},
 				EPTVPID:    []string{"ExecuteOnly", "PageWalk4", "WBMemoryType", "2MPages", "INVEPT", "INVEPTSingleContext", "INVEPTAllContext", "INVVPID", "INVVPIDSingleContext", "INVVPIDAllContext"},
-				EPT:        true, VPID: true, Unrestrict: true, ShadowVMCS: true,
+				EPT:        true, VPID: true, Unrestrict: true, ShadowVMCS: true, Misc: &kvmMisc,
 			},
 		},
 		{
@@ -96,7 +97,7 @@ func TestDecodeVMX(t *testing.T) {
 				Exit:       []string{"HostAddressSpaceSize"},
 				Entry:      []string{"IA32eModeGuest"},
 				EPTVPID:    []string{"ExecuteOnly", "PageWalk4", "WBMemoryType", "2MPages", "INVEPT", "INVEPTSingleContext", "INVEPTAllContext", "INVVPID", "INVVPIDSingleContext", "INVVPIDAllContext"},
-				EPT:        true, VPID: true, Unrestrict: true, ShadowVMCS: true,
+				EPT:        true, VPID: true, Unrestrict: true, ShadowVMCS: true, Misc: &kvmMisc,
 			},
 		},
 		{
@@ -109,6 +110,7 @@ func TestDecodeVMX(t *testing.T) {
 				Exit:       []string{"HostAddressSpaceSize", "AckInterruptOnExit", "SavePAT", "SaveEFER"},
 				Entry:      []string{"IA32eModeGuest", "LoadPAT", "LoadEFER"},
 				EPTVPID:    []string{},
+				Misc:       &kvmMisc,
 			},
 		},
 		{
@@ -121,6 +123,7 @@ func TestDecodeVMX(t *testing.T) {
 				Exit:        []string{},
 				Entry:       []string{"IA32eModeGuest", "LoadPAT", "LoadEFER"},
 				EPTVPID:     []string{},
+				Misc:        &kvmMisc,
 				MissingMSRs: []uint32{MSRVMXProcbasedCtls2, MSRVMXTrueExit},
 			},
 		},
@@ -134,6 +137,36 @@ func TestDecodeVMX(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// kvmMisc is fake_test.go's IA32_VMX_MISC, as nested KVM reports it.
+var kvmMisc = VMXMisc{PreemptionTimerRate: 5, ActivityStates: []string{"HLT", "wait-for-SIPI"}, MaxMSRList: 512, VMWriteAnyField: true}
+
+func TestDecodeVMXMisc(t *testing.T) {
+	tests := []struct {
+		name string
+		v    uint64
+		want VMXMisc
+	}{
+		{"nested KVM", 0x20000165, kvmMisc},
+		{"every field", 0x1f | 7<<6 | 4<<16 | 7<<25 | 1<<29,
+			VMXMisc{PreemptionTimerRate: 31, ActivityStates: []string{"HLT", "shutdown", "wait-for-SIPI"}, CR3Targets: 4, MaxMSRList: 4096, VMWriteAnyField: true}},
+		{"zero", 0, VMXMisc{ActivityStates: []string{}, MaxMSRList: 512}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, DecodeVMXMisc(tt.v))
+		})
+	}
+}
+
+func TestVMXCapsPreemptionTimer(t *testing.T) {
+	c, ok := DecodeVMX(intelVMXMSRs(true))
+	require.True(t, ok)
+	assert.Equal(t, "preemption timer counting once per 32 TSC cycles (IA32_VMX_MISC rate 5)", c.PreemptionTimer())
+	c.Misc = nil
+	assert.Equal(t, "preemption timer, rate unknown (no IA32_VMX_MISC)", c.PreemptionTimer())
+	assert.Equal(t, "no preemption timer", VMXCaps{Pinbased: []string{"NMIExiting"}}.PreemptionTimer())
 }
 
 func TestVMXCapsSummary(t *testing.T) {

@@ -46,6 +46,10 @@
 //     arch/x86/kvm/vmx/nested.c): the bit says nothing about whether G1's
 //     VMREAD/VMWRITE exit. That is decided by the host's enable_shadow_vmcs
 //     parameter, which the speed parameters below read.
+//     IA32_VMX_MISC (DecodeVMXMisc) gives the VMX-preemption timer's rate:
+//     nested KVM emulates the timer and reports rate 5, one tick per 32 TSC
+//     cycles, whatever the CPU's (VMX_MISC_EMULATED_PREEMPTION_TIMER_RATE,
+//     nested_vmx_setup_ctls_msrs).
 //   - svm_features (AMD): CPUID Fn8000_000A as KVM offers it, decoded by
 //     DecodeSVMCaps. KVM offers at most what svm_set_cpu_caps
 //     (arch/x86/kvm/svm/svm.c, Linux 6.1) sets: NPT, NRIPS (the next RIP
@@ -53,6 +57,12 @@
 //     TSC rate MSR, virtual VMLOAD/VMSAVE, LBR virtualization, pause filter
 //     and threshold, VGIF and VMCB address check, each only where the host
 //     CPU and the module's parameters allow; never DecodeAssists or AVIC.
+//   - host_virt: this machine's own CPU's VMX features ("vmx flags" in
+//     /proc/cpuinfo, which Linux 5.8+ fills from the CPU's capability
+//     MSRs) or SVM feature flags: what KVM here builds on, to read next to
+//     vmx_msrs or svm_features, what it offers G1. In a nested lab H's
+//     list is the emulator's CPU model; where the two differ, KVM does not
+//     emulate that feature for its guests.
 //   - timing: a probe guest counts a register down with "dec rcx; jnz" at
 //     CPL 0, then at CPL 3. The doctor stops it after a fixed window (half
 //     of DefaultProbeBudget each) and reads the register back to learn how

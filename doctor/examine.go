@@ -110,6 +110,7 @@ func (e *examination) run() error {
 	e.checkTDP()
 	e.checkNestedState()
 	e.r.Checks = append(e.r.Checks, vmx, svm)
+	e.checkHostVirt()
 	e.checkTiming()
 	e.checkHostIsGuest()
 	e.checkSpeedParams()
@@ -340,7 +341,7 @@ func (e *examination) checkVMXMSRs() Check {
 		s = StatusWarn
 		missing = fmt.Sprintf("; missing %s", hexList(caps.MissingMSRs))
 	}
-	return set(s, "%s; secondary controls: %s%s", caps.Summary(), strings.Join(caps.Procbased2, ", "), missing)
+	return set(s, "%s; %s; secondary controls: %s%s", caps.Summary(), caps.PreemptionTimer(), strings.Join(caps.Procbased2, ", "), missing)
 }
 
 // leafSVMFeatures is CPUID Fn8000_000A, the SVM revision and features.
@@ -375,6 +376,29 @@ func (e *examination) checkSVMFeatures() Check {
 	caps := DecodeSVMCaps(leaf.EAX, leaf.EBX, leaf.EDX)
 	e.r.SVM = &caps
 	return set(StatusOK, "revision %d, %d ASIDs: %s", caps.Revision, caps.ASIDs, caps.Summary())
+}
+
+// checkHostVirt lists this machine's own CPU's VMX or SVM features, as
+// Linux read them: what KVM here builds on, next to what it offers its
+// guests (vmx_msrs, svm_features). In a nested lab the two differ where
+// KVM does not emulate a feature for its guests.
+func (e *examination) checkHostVirt() {
+	kind, flags := hostinfo.VirtFlags(e.h.FS)
+	switch {
+	case kind == "":
+		e.r.add(CheckHostVirt, StatusUnavailable, "%s", e.cpuFlags())
+	case len(flags) == 0 && kind == "VMX":
+		e.r.add(CheckHostVirt, StatusUnavailable, "the host CPU has vmx; this kernel lists no VMX features (/proc/cpuinfo \"vmx flags\" needs Linux 5.8)")
+	case len(flags) == 0:
+		e.r.add(CheckHostVirt, StatusOK, "the host CPU has svm, with no SVM feature flags in /proc/cpuinfo")
+	default:
+		e.r.HostVirtFlags = flags
+		src := "\"vmx flags\", from its VMX capability MSRs"
+		if kind == "SVM" {
+			src = "flags, from CPUID Fn8000_000A"
+		}
+		e.r.add(CheckHostVirt, StatusOK, "the host CPU's own %s (/proc/cpuinfo %s): %s", kind, src, strings.Join(flags, " "))
+	}
 }
 
 func (e *examination) checkTiming() {

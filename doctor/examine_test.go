@@ -27,7 +27,7 @@ func statuses(r *Report) map[string]Status {
 // allChecks is every check in report order.
 var allChecks = []string{
 	CheckDevice, CheckAPIVersion, CheckBackend, CheckNestedParam, CheckSupportedCPUID,
-	CheckTDP, CheckNestedState, CheckVMXMSRs, CheckSVMFeatures, CheckTiming, CheckHostIsGuest,
+	CheckTDP, CheckNestedState, CheckVMXMSRs, CheckSVMFeatures, CheckHostVirt, CheckTiming, CheckHostIsGuest,
 }
 
 // noKVMOpenError is the real error kvm.OpenPath gives for a missing device.
@@ -58,7 +58,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusFail,
 				CheckNestedParam: StatusUnavailable, CheckSupportedCPUID: StatusFail, CheckTDP: StatusUnavailable,
-				CheckNestedState: StatusFail, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusFail,
+				CheckNestedState: StatusFail, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusFail, CheckHostVirt: StatusUnavailable,
 				CheckTiming: StatusWarn, CheckHostIsGuest: StatusWarn,
 			},
 		},
@@ -74,7 +74,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusFail,
 				CheckNestedParam: StatusUnavailable, CheckSupportedCPUID: StatusFail, CheckTDP: StatusUnavailable,
-				CheckNestedState: StatusFail, CheckVMXMSRs: StatusFail, CheckSVMFeatures: StatusUnavailable,
+				CheckNestedState: StatusFail, CheckVMXMSRs: StatusFail, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusUnavailable,
 				CheckTiming: StatusWarn, CheckHostIsGuest: StatusWarn,
 			},
 		},
@@ -87,7 +87,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusOK,
 				CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusOK, CheckTDP: StatusOK,
-				CheckNestedState: StatusOK, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusOK,
+				CheckNestedState: StatusOK, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusOK, CheckHostVirt: StatusOK,
 				CheckTiming: StatusOK, CheckHostIsGuest: StatusWarn,
 			},
 		},
@@ -100,7 +100,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusOK,
 				CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusOK, CheckTDP: StatusOK,
-				CheckNestedState: StatusOK, CheckVMXMSRs: StatusOK, CheckSVMFeatures: StatusUnavailable,
+				CheckNestedState: StatusOK, CheckVMXMSRs: StatusOK, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusOK,
 				CheckTiming: StatusOK, CheckHostIsGuest: StatusOK,
 			},
 		},
@@ -113,7 +113,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusOK,
 				CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusOK, CheckTDP: StatusWarn,
-				CheckNestedState: StatusOK, CheckVMXMSRs: StatusOK, CheckSVMFeatures: StatusUnavailable,
+				CheckNestedState: StatusOK, CheckVMXMSRs: StatusOK, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusOK,
 				CheckTiming: StatusOK, CheckHostIsGuest: StatusOK,
 			},
 		},
@@ -131,7 +131,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusOK, CheckAPIVersion: StatusOK, CheckBackend: StatusOK,
 				CheckNestedParam: StatusFail, CheckSupportedCPUID: StatusFail, CheckTDP: StatusUnavailable,
-				CheckNestedState: StatusOK, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusFail,
+				CheckNestedState: StatusOK, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusFail, CheckHostVirt: StatusOK,
 				CheckTiming: StatusOK, CheckHostIsGuest: StatusWarn,
 			},
 		},
@@ -147,7 +147,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusFail, CheckAPIVersion: StatusUnavailable, CheckBackend: StatusFail,
 				CheckNestedParam: StatusUnavailable, CheckSupportedCPUID: StatusUnavailable, CheckTDP: StatusUnavailable,
-				CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable,
+				CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusOK,
 				CheckTiming: StatusUnavailable, CheckHostIsGuest: StatusOK,
 			},
 		},
@@ -165,7 +165,7 @@ func TestExamineHosts(t *testing.T) {
 			want: map[string]Status{
 				CheckDevice: StatusFail, CheckAPIVersion: StatusUnavailable, CheckBackend: StatusOK,
 				CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusUnavailable, CheckTDP: StatusUnavailable,
-				CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable,
+				CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusOK,
 				CheckTiming: StatusUnavailable, CheckHostIsGuest: StatusWarn,
 			},
 		},
@@ -212,7 +212,7 @@ func TestExamineEvidence(t *testing.T) {
 		CheckSupportedCPUID: "VMX offered to guests (leaf 1 ECX bit 5 set in 3 entries)",
 		CheckTDP:            "ept=Y (host KVM's own paging); VMX secondary controls EPT set: the guest can give its own guests hardware two-dimensional paging",
 		CheckNestedState:    "KVM_CAP_NESTED_STATE=8320: KVM can save and restore a guest that is running its own guest (up to 8320 bytes of state)",
-		CheckVMXMSRs:        "VMCS rev 0x4, EPT, VPID, unrestricted guest, shadow VMCS; secondary controls: VirtualizeAPICAccesses, EPT, RDTSCP, VPID, UnrestrictedGuest, ShadowVMCS",
+		CheckVMXMSRs:        "VMCS rev 0x4, EPT, VPID, unrestricted guest, shadow VMCS; preemption timer counting once per 32 TSC cycles (IA32_VMX_MISC rate 5); secondary controls: VirtualizeAPICAccesses, EPT, RDTSCP, VPID, UnrestrictedGuest, ShadowVMCS",
 		CheckTiming:         "CPL 0 0.30 ns, CPL 3 0.30 ns per dec/jnz iteration: ring 0 runs like ring 3: KVM runs the guest's code directly",
 		CheckHostIsGuest:    "no (CPUID hypervisor bit clear)",
 	}
@@ -257,7 +257,7 @@ func TestExamineSurvivesBrokenKVM(t *testing.T) {
 	assert.Equal(t, map[string]Status{
 		CheckDevice: StatusOK, CheckAPIVersion: StatusFail, CheckBackend: StatusOK,
 		CheckNestedParam: StatusOK, CheckSupportedCPUID: StatusUnavailable, CheckTDP: StatusUnavailable,
-		CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable,
+		CheckNestedState: StatusUnavailable, CheckVMXMSRs: StatusUnavailable, CheckSVMFeatures: StatusUnavailable, CheckHostVirt: StatusOK,
 		CheckTiming: StatusUnavailable, CheckHostIsGuest: StatusWarn,
 	}, statuses(r))
 	assert.True(t, k.closed)
@@ -331,6 +331,7 @@ func TestTextReport(t *testing.T) {
   fail         nested_state     KVM_CAP_NESTED_STATE=0: this KVM has no nested virtualization at all
   unavailable  vmx_msrs         AMD CPU: VMX capability MSRs do not apply (see svm_features)
   fail         svm_features     Fn8000_000A EAX=0x0 EBX=0x0 EDX=0x0, and no SVM bit: KVM offers no SVM to guests
+  unavailable  host_virt        the host CPU shows neither svm nor vmx in /proc/cpuinfo
   warn         timing           CPL 0 1000 ns, CPL 3 0.24 ns per dec/jnz iteration: ring 0 is emulated in software, 4167x slower than CPL 3 (where KVM runs guest code directly, both take about as long); a guest kernel crawls here
   warn         host_is_guest    yes (CPUID hypervisor bit set): gonest's guest is a third level here, and nesting needs the outer hypervisor to pass SVM through
 `
@@ -352,4 +353,26 @@ func TestDeviceCheckSaysHowToOpenKVM(t *testing.T) {
 		}
 		assert.Contains(t, r.Verdict, KVMAccessFix)
 	}
+}
+
+func TestExamineHostVirt(t *testing.T) {
+	f, k := intelNestedHost(true)
+	r := Examine(host(f, k, nil))
+	c, _ := r.Check(CheckHostVirt)
+	assert.Equal(t, Check{Name: CheckHostVirt, Status: StatusOK,
+		Evidence: "the host CPU's own VMX (/proc/cpuinfo \"vmx flags\", from its VMX capability MSRs): vnmi preemption_timer invvpid ept_x_only ept_ad ept_1gb flexpriority tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid shadow_vmcs pml"}, c)
+	assert.Contains(t, r.HostVirtFlags, "shadow_vmcs")
+
+	f, k = amdNestedHost()
+	r = Examine(host(f, k, nil))
+	c, _ = r.Check(CheckHostVirt)
+	assert.Equal(t, Check{Name: CheckHostVirt, Status: StatusOK,
+		Evidence: "the host CPU's own SVM (/proc/cpuinfo flags, from CPUID Fn8000_000A): npt nrip_save"}, c)
+
+	f, k = intelNestedHost(true)
+	f["proc/cpuinfo"] = &fstest.MapFile{Data: []byte("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n")}
+	r = Examine(host(f, k, nil))
+	c, _ = r.Check(CheckHostVirt)
+	assert.Equal(t, StatusUnavailable, c.Status)
+	assert.Contains(t, c.Evidence, "needs Linux 5.8")
 }

@@ -195,12 +195,14 @@ func intelVMXMSRs(ept bool) map[uint32]uint64 {
 		proc2 = append(proc2, 1)
 	}
 	return map[uint32]uint64{
-		MSRVMXBasic:          4 | 0x1000<<32 | 1<<55,
-		MSRVMXPinbasedCtls:   allowed1(0, 3),
-		MSRVMXProcbasedCtls:  allowed1(7, 31),
-		MSRVMXExitCtls:       allowed1(9),
-		MSRVMXEntryCtls:      allowed1(9),
-		MSRVMXMisc:           0x20,
+		MSRVMXBasic:         4 | 0x1000<<32 | 1<<55,
+		MSRVMXPinbasedCtls:  allowed1(0, 3),
+		MSRVMXProcbasedCtls: allowed1(7, 31),
+		MSRVMXExitCtls:      allowed1(9),
+		MSRVMXEntryCtls:     allowed1(9),
+		// What KVM reports (nested_vmx_setup_ctls_msrs): SAVE_EFER_LMA, HLT
+		// and wait-for-SIPI, VMWRITE to any field, the timer's rate 5.
+		MSRVMXMisc:           0x20000165,
 		MSRVMXCR0Fixed0:      0x80000021,
 		MSRVMXCR0Fixed1:      0xffffffff,
 		MSRVMXCR4Fixed0:      0x2000,
@@ -294,6 +296,8 @@ func intelNestedHost(ept bool) (fstest.MapFS, *fakeKVM) {
 		"kvm":       {"tdp_mmu": "Y"},
 		"kvm_intel": {"nested": "Y", "ept": eptParam},
 	})
+	// Linux 5.8 and later list the CPU's VMX features too.
+	fsys["proc/cpuinfo"].Data = append(fsys["proc/cpuinfo"].Data, "vmx flags\t: vnmi preemption_timer invvpid ept_x_only ept_ad ept_1gb flexpriority tsc_offset vtpr mtf vapic ept vpid unrestricted_guest vapic_reg vid shadow_vmcs pml\n"...)
 	msrs := intelVMXMSRs(ept)
 	k := &fakeKVM{
 		api:         12,

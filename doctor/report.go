@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/gonest/gonest/hostinfo"
 )
@@ -30,6 +31,7 @@ const (
 	CheckNestedState    = "nested_state"    // KVM_CAP_NESTED_STATE
 	CheckVMXMSRs        = "vmx_msrs"        // the VMX capability MSRs KVM offers
 	CheckSVMFeatures    = "svm_features"    // CPUID Fn8000_000A as KVM offers it
+	CheckHostVirt       = "host_virt"       // this machine's own CPU's VMX or SVM features
 	CheckTiming         = "timing"          // ns per loop iteration at CPL 0 and CPL 3
 	CheckHostIsGuest    = "host_is_guest"   // whether this host is itself a VM
 )
@@ -58,6 +60,10 @@ type Report struct {
 	NestedStateSize int `json:"nested_state_size"`
 	// VMX is the decoded VMX capability MSRs; nil where KVM offers none.
 	VMX *VMXCaps `json:"vmx"`
+	// HostVirtFlags are this machine's own CPU's VMX features ("vmx
+	// flags" in /proc/cpuinfo) or SVM features, what KVM here builds on,
+	// against VMX and SVM, what KVM offers its guests.
+	HostVirtFlags []string `json:"host_virt_flags"`
 	// SVM is the decoded CPUID Fn8000_000A; nil where KVM offers no SVM.
 	SVM *SVMCaps `json:"svm"`
 	// Timing is the timing probe's result; nil when it could not run.
@@ -109,4 +115,38 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// Metrics are the report's findings as numbers, for a program that reads
+// them without parsing text (the doctor scenario sends them to the level
+// above): can_nest and each VMX or SVM feature as 0 or 1, sizes and
+// revisions as they are. Only what the host has is present: vmx.* where
+// KVM offers VMX, svm.* where it offers SVM.
+func (r *Report) Metrics() map[string]float64 {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	m := map[string]float64{"can_nest": b(r.CanNest), "nested_state_size": float64(r.NestedStateSize)}
+	if v := r.VMX; v != nil {
+		m["vmx.vmcs_revision"] = float64(v.Revision)
+		m["vmx.true_controls"] = b(v.TrueCtls)
+		m["vmx.ept"] = b(v.EPT)
+		m["vmx.vpid"] = b(v.VPID)
+		m["vmx.unrestricted_guest"] = b(v.Unrestrict)
+		m["vmx.shadow_vmcs"] = b(v.ShadowVMCS)
+		m["vmx.preemption_timer"] = b(slices.Contains(v.Pinbased, "PreemptionTimer"))
+		if v.Misc != nil {
+			m["vmx.preemption_timer_rate"] = float64(v.Misc.PreemptionTimerRate)
+		}
+	}
+	if s := r.SVM; s != nil {
+		m["svm.revision"] = float64(s.Revision)
+		m["svm.asids"] = float64(s.ASIDs)
+		m["svm.npt"] = b(s.NPT)
+		m["svm.nrips"] = b(s.NRIPS)
+	}
+	return m
 }

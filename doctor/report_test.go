@@ -44,7 +44,7 @@ func TestJSONShape(t *testing.T) {
 			var doc map[string]any
 			require.NoError(t, json.Unmarshal(b.Bytes(), &doc))
 
-			assert.Equal(t, []string{"backend", "can_nest", "checks", "nested_state_size", "speed_params", "svm", "timing", "verdict", "vmx"}, keys(doc))
+			assert.Equal(t, []string{"backend", "can_nest", "checks", "host_virt_flags", "nested_state_size", "speed_params", "svm", "timing", "verdict", "vmx"}, keys(doc))
 			assert.Equal(t, tt.wantNest, doc["can_nest"])
 			assert.Equal(t, tt.wantBacked, doc["backend"])
 			assert.IsType(t, "", doc["verdict"])
@@ -70,7 +70,7 @@ func TestJSONShape(t *testing.T) {
 			if tt.wantVMX {
 				vmx, ok := doc["vmx"].(map[string]any)
 				require.True(t, ok)
-				assert.Equal(t, []string{"entry", "ept", "ept_vpid", "exit", "pinbased", "procbased", "procbased2",
+				assert.Equal(t, []string{"entry", "ept", "ept_vpid", "exit", "misc", "pinbased", "procbased", "procbased2",
 					"shadow_vmcs", "true_controls", "unrestricted_guest", "vmcs_revision", "vmcs_size", "vpid"}, keys(vmx))
 				assert.Equal(t, true, vmx["ept"])
 			} else {
@@ -167,4 +167,46 @@ func TestStartupWarning(t *testing.T) {
 			assert.Equal(t, tt.want, StartupWarning(tt.fsys))
 		})
 	}
+}
+
+// TestJSONRoundTrip: a report read back from -json prints the same text,
+// which the doctor scenario relies on (it runs doctor -json and prints
+// the text itself).
+func TestJSONRoundTrip(t *testing.T) {
+	hosts := map[string]func() (fstest.MapFS, *fakeKVM){
+		"kvm_amd":   amdNestedHost,
+		"kvm_intel": func() (fstest.MapFS, *fakeKVM) { return intelNestedHost(true) },
+	}
+	for name, mk := range hosts {
+		t.Run(name, func(t *testing.T) {
+			f, k := mk()
+			r := Examine(host(f, k, nil))
+			var js, want, got bytes.Buffer
+			require.NoError(t, r.WriteJSON(&js))
+			require.NoError(t, r.WriteText(&want))
+			var back Report
+			require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+			require.NoError(t, back.WriteText(&got))
+			assert.Equal(t, want.String(), got.String())
+			assert.Equal(t, r.Metrics(), back.Metrics())
+		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f, k := intelNestedHost(true)
+	assert.Equal(t, map[string]float64{
+		"can_nest": 1, "nested_state_size": 8320,
+		"vmx.vmcs_revision": 4, "vmx.true_controls": 1, "vmx.ept": 1, "vmx.vpid": 1, "vmx.unrestricted_guest": 1,
+		"vmx.shadow_vmcs": 1, "vmx.preemption_timer": 1, "vmx.preemption_timer_rate": 5,
+	}, Examine(host(f, k, nil)).Metrics())
+
+	f, k = amdNestedHost()
+	m := Examine(host(f, k, nil)).Metrics()
+	assert.Equal(t, float64(1), m["can_nest"])
+	assert.Equal(t, float64(1), m["svm.npt"])
+	assert.NotContains(t, m, "vmx.ept", "no VMX on an AMD host")
+
+	assert.Equal(t, map[string]float64{"can_nest": 0, "nested_state_size": 0},
+		Examine(host(fstest.MapFS{}, nil, noKVMOpenError(t))).Metrics())
 }

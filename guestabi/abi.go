@@ -128,7 +128,16 @@ const (
 	// ParamDiskWrite (gonest.disk.write=1) makes l2-disk's G2 also write
 	// and sync files on the IDE disk the lab checks afterwards.
 	ParamDiskWrite = "gonest.disk.write"
+	// ParamMarkers=MarkersAsMessages (gonest.markers=messages) tells
+	// gonest-init that its VMM has no marker device on MarkerPort (Bochs):
+	// it sends its markers as marker messages on MessagePort instead. A
+	// level sets it for itself; the next level does not inherit it.
+	ParamMarkers = "gonest.markers"
 )
+
+// MarkersAsMessages is the value of ParamMarkers that sends markers as
+// messages.
+const MarkersAsMessages = "messages"
 
 // Paths inside every level's initramfs.
 const (

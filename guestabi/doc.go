@@ -13,7 +13,8 @@
 //   - MarkerPort (0xF8) takes boot timing markers (MarkerInitStarted, ...).
 //     Under QEMU the lab connects it to isa-debugcon and timestamps each byte;
 //     gonest's timing device does the same. Markers let a learner see where a
-//     nested boot spends its time.
+//     nested boot spends its time. Bochs has no device there: under it,
+//     ParamMarkers makes the init send its markers as marker messages.
 //   - MessagePort (0xE9) takes messages: one line each, MessagePrefix
 //     then a JSON object (Message), written by EncodeMessage and read by
 //     ParseMessage, never by matching log text. A verdict, a marker, an

@@ -50,7 +50,7 @@ type MessageType string
 // The message types.
 const (
 	MsgVerdict MessageType = "verdict" // the scenario's outcome (Verdict)
-	MsgMarker  MessageType = "marker"  // a boot milestone (Marker), also written to MarkerPort
+	MsgMarker  MessageType = "marker"  // a boot milestone (Marker), written to MarkerPort, or as a message where the VMM has no marker device
 	MsgEvent   MessageType = "event"   // something the level above acts on: "blk-synced", "console-ready", ...
 	MsgResult  MessageType = "result"  // a measurement: a bench table row, read rates, ...
 )
@@ -101,6 +101,9 @@ const (
 	// ResultBenchRow is a benchmark's table row (ResultBody.Text), which
 	// lab/cmd/gonest-bench prints.
 	ResultBenchRow = "bench-row"
+	// ResultDoctor is gonest doctor's findings at a level: its verdict line
+	// as text, and what it found as metrics (package scenario names them).
+	ResultDoctor = "doctor"
 )
 
 // VerdictMessage returns the message that reports v.

@@ -126,7 +126,8 @@ func Guest(fsys fs.FS) (bool, string) {
 		guest = true
 		ev = append(ev, "/sys/hypervisor/type="+strings.TrimSpace(string(t)))
 	}
-	if v, err := fs.ReadFile(fsys, "sys/class/dmi/id/sys_vendor"); err == nil {
+	// An empty vendor (Bochs's BIOS leaves it so) says nothing.
+	if v, err := fs.ReadFile(fsys, "sys/class/dmi/id/sys_vendor"); err == nil && len(bytes.TrimSpace(v)) > 0 {
 		ev = append(ev, "DMI vendor "+strings.TrimSpace(string(v)))
 	}
 	if len(ev) == 0 {
@@ -164,4 +165,41 @@ func hasWord(s, w string) bool {
 		}
 	}
 	return false
+}
+
+// svmFeatureFlags are the /proc/cpuinfo flags Linux derives from CPUID
+// Fn8000_000A, the CPU's SVM features (arch/x86/include/asm/cpufeatures.h,
+// word 15).
+var svmFeatureFlags = map[string]bool{
+	"npt": true, "lbrv": true, "svm_lock": true, "nrip_save": true, "tsc_scale": true, "vmcb_clean": true,
+	"flushbyasid": true, "decodeassists": true, "pausefilter": true, "pfthreshold": true, "avic": true,
+	"v_vmsave_vmload": true, "vgif": true, "x2avic": true, "v_spec_ctrl": true, "vnmi": true,
+}
+
+// VirtFlags returns the virtualization features of this machine's own CPU
+// as Linux lists them in /proc/cpuinfo: "VMX" and the "vmx flags" line,
+// which Linux 5.8 and later fills from the VMX capability MSRs
+// (arch/x86/kernel/cpu/feat_ctl.c, init_vmx_capabilities), or "SVM" and
+// the SVM feature flags among "flags". kind is "" when the CPU shows
+// neither svm nor vmx; flags is nil when it shows vmx but this kernel
+// lists no VMX features.
+func VirtFlags(fsys fs.FS) (kind string, flags []string) {
+	all, _ := cpuinfoField(fsys, "flags")
+	switch {
+	case hasWord(all, "vmx"):
+		vmx, ok := cpuinfoField(fsys, "vmx flags")
+		if !ok {
+			return "VMX", nil
+		}
+		return "VMX", strings.Fields(vmx)
+	case hasWord(all, "svm"):
+		var svm []string
+		for _, f := range strings.Fields(all) {
+			if svmFeatureFlags[f] {
+				svm = append(svm, f)
+			}
+		}
+		return "SVM", svm
+	}
+	return "", nil
 }

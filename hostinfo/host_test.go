@@ -74,3 +74,37 @@ func TestMemTotalAndCPU(t *testing.T) {
 	assert.False(t, g)
 	assert.Contains(t, ev, "unavailable")
 }
+
+func TestVirtFlags(t *testing.T) {
+	tests := []struct {
+		name, cpuinfo string
+		kind          string
+		flags         []string
+	}{
+		// Linux 6.1 in the Intel lab's H (Bochs corei7_haswell_4770).
+		{"vmx", "flags\t\t: fpu vmx ept vpid\nvmx flags\t: vnmi preemption_timer invvpid ept_x_only ept_1gb tsc_offset vtpr mtf vapic ept vpid unrestricted_guest shadow_vmcs\n",
+			"VMX", []string{"vnmi", "preemption_timer", "invvpid", "ept_x_only", "ept_1gb", "tsc_offset", "vtpr", "mtf", "vapic", "ept", "vpid", "unrestricted_guest", "shadow_vmcs"}},
+		{"vmx before Linux 5.8", "flags\t\t: fpu vmx\n", "VMX", nil},
+		{"svm", "flags\t\t: fpu svm lm npt lbrv nrip_save vmcb_clean hypervisor\n", "SVM", []string{"npt", "lbrv", "nrip_save", "vmcb_clean"}},
+		{"neither", "flags\t\t: fpu hypervisor\n", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kind, flags := VirtFlags(fstest.MapFS{"proc/cpuinfo": file("processor\t: 0\n" + tt.cpuinfo)})
+			assert.Equal(t, tt.kind, kind)
+			assert.Equal(t, tt.flags, flags)
+		})
+	}
+	kind, flags := VirtFlags(fstest.MapFS{})
+	assert.Equal(t, "", kind, "no /proc/cpuinfo")
+	assert.Nil(t, flags)
+}
+
+func TestGuestSkipsEmptyDMIVendor(t *testing.T) {
+	guest, ev := Guest(fstest.MapFS{
+		"proc/cpuinfo":                file("processor\t: 0\nflags\t\t: fpu vmx\n"),
+		"sys/class/dmi/id/sys_vendor": file("\n"), // Bochs's BIOS
+	})
+	assert.False(t, guest)
+	assert.Equal(t, "CPUID hypervisor bit clear", ev)
+}

@@ -5,6 +5,7 @@
 # faithful cache and a second `make images` downloads and rebuilds nothing.
 #
 #   build.sh host-tools              install missing host tools (root), or say how
+#   build.sh bochs-tools             the same for the Intel lab: Bochs and the CD tools
 #   build.sh gobin OUT PKG           CGO_ENABLED=0 go build PKG into OUT
 #   build.sh gotests DIR STAMP PKG... go test -c each PKG that has tests into DIR/<name>.test
 #   build.sh kernel OUT MKIMAGE MOD...  pick, download and unpack the Debian kernel, pick its modules
@@ -66,6 +67,32 @@ host_tools() {
 	((${#missing[@]} == 0)) && return 0
 	if [[ $(id -u) != 0 ]]; then
 		die "missing host tools; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+	fi
+	apt_update_once
+	say "apt-get install -y ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+		|| die "apt-get install ${missing[*]} failed; run it by hand to see why: apt-get install -y ${missing[*]}"
+}
+
+# bochs_tools installs what the Intel lab boots H with (Bochs, its BIOS, and
+# what makes its boot CD), or says in one line how when not root. The files
+# are looked up under BOCHS_TOOLS_ROOT (a test's fake root), / by default.
+bochs_tools() {
+	local -A want=(
+		[/usr/bin/bochs]=bochs
+		[/usr/share/bochs/BIOS-bochs-latest]=bochsbios
+		[/usr/share/vgabios/vgabios.bin]=vgabios
+		[/usr/lib/ISOLINUX/isolinux.bin]=isolinux
+		[/usr/lib/syslinux/modules/bios/ldlinux.c32]=syslinux-common
+		[/usr/bin/genisoimage]=genisoimage
+	)
+	local missing=() f
+	for f in "${!want[@]}"; do
+		[[ -e ${BOCHS_TOOLS_ROOT:-}$f ]] || missing+=("${want[$f]}")
+	done
+	((${#missing[@]} == 0)) && return 0
+	if [[ $(id -u) != 0 ]]; then
+		die "the Intel lab needs ${missing[*]}; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
 	fi
 	apt_update_once
 	say "apt-get install -y ${missing[*]}"
@@ -286,11 +313,12 @@ cmd=${1:-}
 shift || true
 case $cmd in
 host-tools) host_tools "$@" ;;
+bochs-tools) bochs_tools "$@" ;;
 gobin) gobin "$@" ;;
 gotests) gotests "$@" ;;
 kernel) kernel "$@" ;;
 uroot) uroot "$@" ;;
 nextdisk) nextdisk "$@" ;;
 modtree) modtree "$@" ;;
-*) die "usage: build.sh host-tools|gobin|gotests|kernel|uroot|nextdisk|modtree ..." ;;
+*) die "usage: build.sh host-tools|bochs-tools|gobin|gotests|kernel|uroot|nextdisk|modtree ..." ;;
 esac

@@ -56,11 +56,20 @@ func runKernel(t *testing.T, kr kernelRun) kernelResult {
 	if kr.out == "" {
 		kr.out = t.TempDir()
 	}
-	cmd := exec.Command("bash", append([]string{"build.sh", "kernel", kr.out, kr.mkimage}, kr.modules...)...)
 	// The pipeline's own variables start empty, whatever make exported.
-	cmd.Env = append(os.Environ(), "PATH="+kr.bin+":"+os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0",
-		"KERNEL_VERSION=", "KERNEL_FLAVOUR=", "KERNEL_META=", "KERNEL_CACHE=")
-	cmd.Env = append(cmd.Env, kr.env...)
+	env := append([]string{"PATH=" + kr.bin + ":" + os.Getenv("PATH"), "KERNEL=", "APT_UPDATE=0",
+		"KERNEL_VERSION=", "KERNEL_FLAVOUR=", "KERNEL_META=", "KERNEL_CACHE="}, kr.env...)
+	r := runBuildStep(t, env, append([]string{"kernel", kr.out, kr.mkimage}, kr.modules...)...)
+	r.out = kr.out
+	return r
+}
+
+// runBuildStep runs `build.sh ARGS...` with env added to this process's
+// environment, and returns how it ended.
+func runBuildStep(t *testing.T, env []string, args ...string) kernelResult {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{"build.sh"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -70,7 +79,7 @@ func runKernel(t *testing.T, kr kernelRun) kernelResult {
 	} else {
 		require.NoError(t, err)
 	}
-	return kernelResult{code: code, out: kr.out,
+	return kernelResult{code: code,
 		stderr: strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n"),
 		stdout: strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")}
 }
@@ -123,4 +132,36 @@ func TestKernelStepDownloadFails(t *testing.T) {
 	assert.Equal(t, "images: apt-get download linux-image-6.1.0-99-amd64-unsigned failed; check the Debian mirror, then run: cd "+
 		out+"/cache && apt-get download linux-image-6.1.0-99-amd64-unsigned", lines[len(lines)-1])
 	assert.NoFileExists(t, filepath.Join(out, "kernel.stamp"), "a failed download leaves no stamp")
+}
+
+// runBochsTools runs `build.sh bochs-tools` against an empty fake root, so
+// every package is missing, with the fake commands first on PATH.
+func runBochsTools(t *testing.T, bin string) (int, []string) {
+	t.Helper()
+	r := runBuildStep(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "BOCHS_TOOLS_ROOT=" + t.TempDir(), "APT_UPDATE=0"},
+		"bochs-tools")
+	return r.code, r.stderr
+}
+
+func TestBochsToolsNotRootNamesPackagesAndCommand(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{"id": `echo 1000`}))
+	assert.Equal(t, 1, code)
+	require.Len(t, lines, 1, "one line")
+	for _, pkg := range []string{"bochs", "bochsbios", "vgabios", "isolinux", "syslinux-common", "genisoimage"} {
+		assert.Contains(t, lines[0], " "+pkg)
+	}
+	assert.Contains(t, lines[0], "images: the Intel lab needs ")
+	assert.Contains(t, lines[0], "; run: sudo apt-get update && sudo apt-get install -y ")
+}
+
+func TestBochsToolsInstallFailure(t *testing.T) {
+	code, lines := runBochsTools(t, fakeBin(t, map[string]string{
+		"id":        `echo 0`,
+		"apt-cache": `exit 0`,
+		"apt-get":   `echo "E: Unable to locate package bochs" >&2; exit 100`,
+	}))
+	assert.Equal(t, 1, code)
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, "images: apt-get install "), last)
+	assert.Contains(t, last, "failed; run it by hand to see why: apt-get install -y ")
 }

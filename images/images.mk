@@ -17,6 +17,7 @@
 #   IMG_OUT/g1-next.ext4   G2's kernel+initrds and Debian's QEMU, the disk H's gonest gives G1 (label gonest-next)
 #   IMG_OUT/h-next.ext4    G1's kernel (bzImage and vmlinux)+initrd and g1-next.ext4, the disk the lab gives H
 #   IMG_OUT/disk.ext4      ext4 image of images/disk/ + known files for virtio-blk scenarios
+#   IMG_OUT/h-next.cpio    the Intel lab's H-next: G1's kernel, initrd and g1-next.ext4 as a second initrd
 
 IMG_OUT   ?= images/out
 # The kernel-independent parts (u-root, gonest-init, gonest, the test
@@ -73,7 +74,7 @@ LAB_TEST_PKGS ?= ./kvm ./vcpu ./machine
 GONEST_PKG := $(if $(wildcard cmd/gonest/*.go),./cmd/gonest)
 GONEST_BIN := $(if $(GONEST_PKG),$(IMG_BUILD)/gonest)
 
-.PHONY: images host-tools images-clean FORCE
+.PHONY: images host-tools intel-images intel-tools images-clean FORCE
 FORCE:
 
 images: $(IMG_OUT)/h.cpio.gz $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g2.cpio.gz $(IMG_OUT)/g2-disk.cpio.gz \
@@ -155,6 +156,22 @@ $(IMG_OUT)/g1-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g2.cpio.gz $(IMG_OUT
 $(IMG_OUT)/h-next.ext4: $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4 | host-tools
 	@$(BUILD_SH) nextdisk $@ gonest-next $(IMG_OUT)/vmlinuz:vmlinuz $(IMG_OUT)/vmlinux:vmlinux? $(IMG_OUT)/g1.cpio.gz:initrd $(IMG_OUT)/g1-next.ext4:next.ext4
 
+# The Intel lab boots H under Bochs from a CD, and Bochs has no virtio:
+# H's next-level images travel as ISOLINUX's second initrd instead of a
+# disk. h-next.cpio is a plain newc archive (its files are compressed
+# already) of what h-next.ext4 holds but vmlinux; the kernel unpacks it at
+# /images/next (guestabi.NextDir), where gonest-init finds the kernel
+# before it looks for a disk.
+intel-images: images $(IMG_OUT)/h-next.cpio | intel-tools
+
+intel-tools:
+	@$(BUILD_SH) bochs-tools
+
+$(IMG_OUT)/h-next.cpio: $(MKIMAGE) $(IMG_OUT)/kernel.stamp $(IMG_OUT)/g1.cpio.gz $(IMG_OUT)/g1-next.ext4
+	@$(MKIMAGE) initramfs -o $@ -compress none -file $(IMG_OUT)/vmlinuz:/images/next/vmlinuz \
+		-file $(IMG_OUT)/g1.cpio.gz:/images/next/initrd -file $(IMG_OUT)/g1-next.ext4:/images/next/next.ext4
+	@touch $@
+
 # The test disk: images/disk/ plus known/ (files of mixed sizes and their
 # SHA256SUMS, from internal/diskfiles), with room for the 200 files G1
 # writes in the virtio-blk lab tests. mke2fs -d needs no root; the image
@@ -169,4 +186,4 @@ $(IMG_OUT)/disk.ext4: $(MKIMAGE) $(wildcard images/disk/*) | host-tools
 	@echo "images: disk $@ from images/disk/ and known/"
 
 images-clean:
-	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/kernel.stamp $(IMG_OUT)/kernel.release
+	rm -rf $(IMG_OUT)/build $(IMG_OUT)/*.gz $(IMG_OUT)/*.ext4 $(IMG_OUT)/*.cpio $(IMG_OUT)/kernel.stamp $(IMG_OUT)/kernel.release

@@ -152,62 +152,11 @@ func TestSVMDataRejects(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func TestVMXData(t *testing.T) {
-	b := nestedBlob(NestedGuestMode, NestedFormatVMX, 128+VMXNestedVMCSSize, 128+VMXNestedVMCSSize)
-	le := binary.LittleEndian
-	le.PutUint64(b[8:], 0x1000)
-	le.PutUint64(b[16:], 0x2000)
-	v := b[128:]
-	le.PutUint32(v[0:], 0x11e57ed0)               // VMCS12_REVISION
-	le.PutUint32(v[8:], 1)                        // launched
-	le.PutUint64(v[120:], 0x3000|6|3<<3|1<<6)     // EPTP: WB, 4-level, A/D
-	le.PutUint32(v[744:], 1<<0|1<<3)              // external interrupts, NMIs
-	le.PutUint32(v[748:], 1<<7|1<<25|1<<28|1<<31) // HLT, I/O bitmaps, MSR bitmaps, secondary
-	le.PutUint32(v[752:], 1<<14)                  // #PF
-	le.PutUint32(v[804:], 1<<1|1<<5|1<<7)         // EPT, VPID, unrestricted guest
-	le.PutUint32(v[812:], 30)                     // IO_INSTRUCTION
-	le.PutUint16(v[960:], 1)                      // VPID
-	n, err := ParseNestedState(b)
-	require.NoError(t, err)
-	d, err := n.VMXData()
-	require.NoError(t, err)
-	require.NotNil(t, d)
-	assert.Equal(t, uint32(0x11e57ed0), d.RevisionID)
-	assert.True(t, d.Launched)
-	assert.Equal(t, uint16(1), d.VPID)
-	assert.Equal(t, uint32(30), d.ExitReason)
-	text := strings.Join(d.Describe(), "\n")
-	assert.Contains(t, text, "vmcs12 processor-based controls 0x92000080: HLT_EXITING USE_IO_BITMAPS USE_MSR_BITMAPS ACTIVATE_SECONDARY_CONTROLS")
-	assert.Contains(t, text, "vmcs12 secondary controls 0xa2: ENABLE_EPT ENABLE_VPID UNRESTRICTED_GUEST")
-	assert.Contains(t, text, "exception bitmap 0x4000: #PF")
-	assert.Contains(t, text, "EPTP 0x305e: root 0x3000, WB, 4-level walk, A/D on")
-
-	le.PutUint32(v[748:], 1<<7) // no secondary controls: EPT is off whatever ProcBased2 says
-	n, err = ParseNestedState(b)
-	require.NoError(t, err)
-	d, err = n.VMXData()
-	require.NoError(t, err)
-	text = strings.Join(d.Describe(), "\n")
-	assert.Contains(t, text, "EPT off")
-	assert.Contains(t, text, "secondary controls inactive")
-}
-
-func TestVMXDataRejects(t *testing.T) {
-	n, err := ParseNestedState(nestedBlob(0, NestedFormatVMX, 128+100, 128+100))
-	require.NoError(t, err)
-	_, err = n.VMXData()
-	assert.ErrorContains(t, err, "want at least")
-	n, err = ParseNestedState(nestedBlob(0, NestedFormatSVM, 128, 128))
-	require.NoError(t, err)
-	_, err = n.VMXData()
-	assert.ErrorContains(t, err, "not VMX")
-}
-
 // FuzzNestedStateDecode: no nested state, however corrupt, makes the
 // decoders panic.
 func FuzzNestedStateDecode(f *testing.F) {
 	f.Add(svmGuestModeBlob())
-	f.Add(nestedBlob(NestedGuestMode, NestedFormatVMX, 128+VMXNestedVMCSSize, 128+VMXNestedVMCSSize))
+	f.Add(nestedBlob(NestedGuestMode, NestedFormatVMX, 128+VMCS12Size, 128+VMCS12Size))
 	f.Add(nestedBlob(0, NestedFormatSVM, 128, 128))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n, err := ParseNestedState(b)

@@ -68,9 +68,10 @@ type Result struct {
 	Verdict  guestabi.Verdict    // the innermost verdict, passed up by each level
 	Status   int                 // QEMU's exit status
 	Duration time.Duration       // wall time of the run
+	CPUTime  time.Duration       // the VMM's own CPU time: Bochs's figure that the load does not change
 	Marks    []Mark              // boot markers, in arrival order
 	Messages []launch.Message    // messages of every level (bench rows, events, verdicts), in arrival order
-	Tails    map[string][]string // last lines per level: "H", "H/G1", ... and QEMU's own ("qemu")
+	Tails    map[string][]string // last lines per level: "H", "H/G1", ..., the VMM's own ("qemu", "bochs") and Bochs's log ("bochs.log")
 }
 
 // TailsText renders every level's console tail, outermost first (the
@@ -90,6 +91,12 @@ func (r Result) MarkAt(depth int, m guestabi.Marker) (time.Duration, bool) {
 	return launch.Result{Marks: marks}.MarkAt(depth, m)
 }
 
+// Results returns the messages of type result called name written by the
+// level depth below H (0 for H), in order.
+func (r Result) Results(depth int, name string) []launch.Message {
+	return launch.Result{Messages: r.Messages}.Results(depth, name)
+}
+
 func (cfg *Config) defaults() error {
 	if cfg.QEMU == "" {
 		cfg.QEMU = DefaultQEMU
@@ -100,16 +107,7 @@ func (cfg *Config) defaults() error {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = DefaultCPUs
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.TailLines == 0 {
-		cfg.TailLines = DefaultTailLines
-	}
-	if cfg.Log == nil {
-		cfg.Log = io.Discard
-	}
-	cfg.Log = &lockedWriter{w: cfg.Log} // console, QEMU's stderr and markers come from different goroutines
+	runDefaults(&cfg.Timeout, DefaultTimeout, &cfg.TailLines, &cfg.Log)
 	if cfg.Scenario == "" || strings.ContainsAny(cfg.Scenario, " \"") {
 		return fmt.Errorf("scenario %q: name one scenario of cmd/gonest-init, e.g. kvmtests", cfg.Scenario)
 	}
@@ -121,14 +119,8 @@ func (cfg *Config) defaults() error {
 			return fmt.Errorf("lab share %s: tag %q: want 1 to 31 bytes without commas, colons or spaces, and a path without commas", sh.Dir, sh.Tag)
 		}
 	}
-	files := append([]string{cfg.Kernel, cfg.Initrd}, cfg.Disks...)
-	if cfg.NextImages != "" {
-		files = append(files, cfg.NextImages)
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("lab image: %w; build the images with `make images`", err)
-		}
+	if err := checkImages(append([]string{cfg.Kernel, cfg.Initrd, cfg.NextImages}, cfg.Disks...)...); err != nil {
+		return err
 	}
 	if _, err := exec.LookPath(cfg.QEMU); err != nil {
 		return fmt.Errorf("%w; install QEMU with `apt-get install -y qemu-system-x86`", err)
@@ -149,21 +141,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	spec := launch.Spec{VMM: tcg{cfg: cfg}, Kernel: cfg.Kernel, Initrd: cfg.Initrd, Memory: memory, CPUs: cfg.CPUs,
 		Level: Level, Timeout: cfg.Timeout, Console: cfg.Log, Interactive: cfg.Interactive, TailLines: cfg.TailLines}
-	obs := &launch.Observer{
-		Started: func(p *launch.Process) {
-			_, _ = fmt.Fprintf(cfg.Log, "[lab] %s %s\n", cfg.QEMU, strings.Join(quoteArgs(p.Args()[1:]), " "))
-		},
-		Mark: func(m launch.Mark) {
-			if !cfg.Interactive { // the terminal is QEMU's, in raw mode
-				_, _ = fmt.Fprintf(cfg.Log, "[lab] marker %s at %.1fs\n", Mark(m), m.At.Seconds())
-			}
-		},
-	}
-	lres, runErr := launch.Run(ctx, spec, obs)
-	res := Result{Status: lres.ExitCode, Duration: lres.Duration, Messages: lres.Messages, Tails: lres.Tails}
-	for _, m := range lres.Marks {
-		res.Marks = append(res.Marks, Mark(m))
-	}
+	// The terminal of an interactive run is QEMU's, in raw mode: no marker lines.
+	lres, runErr := launch.Run(ctx, spec, observer(cfg.Log, cfg.QEMU, "", !cfg.Interactive))
+	res := resultOf(lres)
 	if lres.HiddenLines > 0 {
 		_, _ = fmt.Fprintf(cfg.Log, "[lab] (%d QEMU warnings about EPYC features TCG lacks not shown)\n", lres.HiddenLines)
 	}
@@ -197,6 +177,60 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Verdict = v
 	_, _ = fmt.Fprintf(cfg.Log, "[lab] verdict %d (%s)\n", uint8(v), v)
 	return res, nil
+}
+
+// checkImages says which of the lab's image files is missing, and how to
+// build it; empty names are skipped.
+func checkImages(files ...string) error {
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("lab image: %w; build the images with `make images`", err)
+		}
+	}
+	return nil
+}
+
+// observer logs the VMM's command line (prog, then its arguments, then
+// note) once it started, and each marker as it arrives when marks is set.
+func observer(log io.Writer, prog, note string, marks bool) *launch.Observer {
+	obs := &launch.Observer{
+		Started: func(p *launch.Process) {
+			_, _ = fmt.Fprintf(log, "[lab] %s %s%s\n", prog, strings.Join(quoteArgs(p.Args()[1:]), " "), note)
+		},
+	}
+	if marks {
+		obs.Mark = func(m launch.Mark) {
+			_, _ = fmt.Fprintf(log, "[lab] marker %s at %.1fs\n", Mark(m), m.At.Seconds())
+		}
+	}
+	return obs
+}
+
+// resultOf is the lab's view of launch's result.
+func resultOf(lres launch.Result) Result {
+	res := Result{Status: lres.ExitCode, Duration: lres.Duration, CPUTime: lres.CPUTime, Messages: lres.Messages, Tails: lres.Tails}
+	for _, m := range lres.Marks {
+		res.Marks = append(res.Marks, Mark(m))
+	}
+	return res
+}
+
+// runDefaults fills what every runner's config has: the time limit, the
+// tail length and the log, which becomes safe for concurrent writers.
+func runDefaults(timeout *time.Duration, defTimeout time.Duration, tail *int, log *io.Writer) {
+	if *timeout == 0 {
+		*timeout = defTimeout
+	}
+	if *tail == 0 {
+		*tail = DefaultTailLines
+	}
+	if *log == nil {
+		*log = io.Discard
+	}
+	*log = &lockedWriter{w: *log}
 }
 
 // progress says how far the boot got, from the markers.

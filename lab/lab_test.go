@@ -36,17 +36,29 @@ func runLab(t *testing.T, cfg lab.Config) (lab.Result, string) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute // H boots in 10 to 30 s here
 	}
+	res, log := logged(t, func(w io.Writer) (lab.Result, error) {
+		cfg.Log = w
+		return lab.Run(context.Background(), cfg)
+	})
+	t.Logf("scenario %s: verdict %s, QEMU ran %.1fs", cfg.Scenario, res.Verdict, res.Duration.Seconds())
+	return res, log
+}
+
+// logged runs one lab run with its console going to a buffer (and to
+// stdout with -v), requires a verdict, logs the markers' times and returns
+// the result and the console log.
+func logged(t *testing.T, run func(log io.Writer) (lab.Result, error)) (lab.Result, string) {
+	t.Helper()
 	var log bytes.Buffer
-	cfg.Log = &log
+	var w io.Writer = &log
 	if testing.Verbose() {
-		cfg.Log = io.MultiWriter(&log, os.Stdout)
+		w = io.MultiWriter(&log, os.Stdout)
 	}
-	res, err := lab.Run(context.Background(), cfg)
+	res, err := run(w)
 	require.NoError(t, err, "the lab run produced no verdict")
 	for _, m := range res.Marks {
-		t.Logf("marker %-20s at %5.1fs", m, m.At.Seconds())
+		t.Logf("marker %-20s at %6.1fs", m, m.At.Seconds())
 	}
-	t.Logf("scenario %s: verdict %s, QEMU ran %.1fs", cfg.Scenario, res.Verdict, res.Duration.Seconds())
 	return res, log.String()
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 )
 
 // wiringFor is a Wiring for building a command outside Run.
@@ -139,4 +140,24 @@ func TestConsolePipe(t *testing.T) {
 	tails := map[string][]string{}
 	w.console.copyTails(tails)
 	assert.Equal(t, map[string][]string{"G1": {"from the serial file"}}, tails)
+}
+
+// TestPipe: a VMM's own file, written while it runs, reaches the writer
+// the VMM gave.
+func TestPipe(t *testing.T) {
+	s := Spec{VMM: QEMU{}, Level: "G1"}
+	w := s.wiring(&recorder{}, t.TempDir())
+	var log syncbuf.Buffer
+	cmd := exec.Command("sh", "-c", `echo "first" > "$0"; echo "last" >> "$1"`)
+	console, err := w.ConsolePipe(cmd)
+	require.NoError(t, err)
+	path, err := w.Pipe(cmd, &log)
+	require.NoError(t, err)
+	assert.Equal(t, "/proc/self/fd/4", path, "after the console's")
+	cmd.Args = append(cmd.Args, console, path)
+	require.NoError(t, cmd.Start())
+	w.started()
+	require.NoError(t, cmd.Wait())
+	w.finish()
+	assert.Equal(t, "last\n", log.String())
 }

@@ -16,10 +16,13 @@
 //     ("G1", "G1/G2") for a failure report;
 //   - reads the guest's messages (guestabi.Message: verdict, markers,
 //     events, results) from the channel the VMM offers: gonest's
-//     -messages pipe, QEMU's isa-debugcon sockets, or lines on a stream,
+//     -messages pipe, QEMU's isa-debugcon sockets, or lines on a stream (Bochs prints port 0xE9 on its stdout),
 //     and timestamps each on arrival, so every VMM is timed the same way;
 //   - enforces the timeout and decodes the exit status (gonest's own
-//     codes; QEMU's isa-debug-exit (v<<1)|1).
+//     codes; QEMU's isa-debug-exit (v<<1)|1). A VMM whose status says
+//     nothing about its guest (StatusBlind: Bochs exits 1 whether its
+//     guest powered off or it panicked) is judged by the verdict message
+//     alone.
 //
 // The Result holds the verdict, the exit code, the timeline of markers and
 // messages, each level's console tail and gonest's statistics. When the

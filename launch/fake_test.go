@@ -184,3 +184,52 @@ func TestRunCutsEndlessConsoleLines(t *testing.T) {
 	assert.Equal(t, 3, res.ConsoleLines, "8192 + 8192 + 3616 bytes")
 	assert.Equal(t, 20000+3*len("[G1] \n"), console.Len())
 }
+
+// blindScript is a script VMM whose exit status says nothing (as Bochs's).
+type blindScript struct{ launchtest.Script }
+
+func (blindScript) StatusBlind()                        {}
+func (blindScript) Decode(int) (guestabi.Verdict, bool) { return 0, false }
+
+// TestRunStatusBlindVMM: for a VMM whose status means nothing, the
+// verdict message alone decides.
+func TestRunStatusBlindVMM(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		want   guestabi.Verdict
+		ok     bool
+		why    string
+	}{
+		{"pass, then status 1 as Bochs after a power-off", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass)) + "; exit 1", guestabi.Pass, true,
+			"the guest reported verdict 0 (pass); script's exit status 1 says nothing of it"},
+		{"fail, status 0", launchtest.Send(guestabi.VerdictMessage(guestabi.Fail)), guestabi.Fail, true, "reported verdict 1"},
+		{"a panic before the verdict", "echo 'panic' >&2; exit 1", guestabi.SetupError, false, "exited with status 1 before the guest reported a verdict"},
+		{"a deeper level's verdict only", launchtest.Send(guestabi.VerdictMessage(guestabi.Pass).Forwarded()) + "; exit 1", guestabi.SetupError, false,
+			"before the guest reported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var console syncbuf.Buffer
+			spec := fakeSpec(t, tt.script, &console)
+			spec.VMM = blindScript{launchtest.Script{Sh: tt.script}}
+			res, err := launch.Run(context.Background(), spec, nil)
+			assert.Equal(t, tt.want, res.Verdict)
+			assert.Contains(t, res.Reason, tt.why)
+			if tt.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.Error(t, err)
+			}
+		})
+	}
+}
+
+// TestRunCPUTime: the VMM's CPU time is in the result.
+func TestRunCPUTime(t *testing.T) {
+	var console syncbuf.Buffer
+	spin := "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done; " + launchtest.Send(guestabi.VerdictMessage(guestabi.Pass))
+	res, err := launch.Run(context.Background(), fakeSpec(t, spin, &console), nil)
+	require.NoError(t, err)
+	assert.Positive(t, res.CPUTime, "a shell that counted to 50000 used some CPU")
+}

@@ -33,6 +33,18 @@ type VMM interface {
 	Decode(status int) (guestabi.Verdict, bool)
 }
 
+// StatusBlind is a VMM whose exit status says nothing about its guest:
+// Bochs exits 1 after the guest's ACPI power-off, after a panic of its
+// own and after a configuration error alike. Run then judges the run by
+// the guest's verdict message alone: with one, that is the verdict,
+// whatever the status; without one, there is none. Such a VMM's Decode
+// reports no verdict.
+type StatusBlind interface {
+	VMM
+	// StatusBlind is a marker; it does nothing.
+	StatusBlind()
+}
+
 // acceptGrace is how long Run lets a socket connection that a VMM made
 // just before it exited still be accepted.
 const acceptGrace = time.Second
@@ -87,6 +99,14 @@ func (w *Wiring) MessagePipe(cmd *exec.Cmd) (string, error) {
 // writes its serial port to a file (Bochs: com1 mode=file).
 func (w *Wiring) ConsolePipe(cmd *exec.Cmd) (string, error) {
 	return w.pipe(cmd, w.console)
+}
+
+// Pipe adds a pipe to cmd.ExtraFiles whose bytes are copied to dst, and
+// returns the path the VMM opens to write it: a file the VMM writes as it
+// runs, its own log for instance (Bochs: log:), read while it is written
+// and gone with the run.
+func (w *Wiring) Pipe(cmd *exec.Cmd, dst io.Writer) (string, error) {
+	return w.pipe(cmd, dst)
 }
 
 // pipe adds a pipe whose read end is copied to dst.

@@ -17,6 +17,7 @@ import (
 	"github.com/gonest/gonest/boot"
 	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/internal/tinyelf"
+	"github.com/gonest/gonest/kvm/kvmtest"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -230,13 +231,19 @@ func TestHostileNeverHalts(t *testing.T) {
 	tests := []struct {
 		name string
 		code []byte
+		// neverExits: the guest spins with IF=0 and never exits, so only a
+		// VM exit forced by a host interrupt lets the timeout stop it.
+		neverExits bool
 	}{
-		{"jmp $", []byte{0xeb, 0xfe}},
-		{"cli; hlt forever", cliHlt},
-		{"endless port writes", append([]byte{0x66, 0xba, 0x45, 0x23, 0xee}, jmpBack3...)},
+		{"jmp $", []byte{0xeb, 0xfe}, true},
+		{"cli; hlt forever", cliHlt, false},
+		{"endless port writes", append([]byte{0x66, 0xba, 0x45, 0x23, 0xee}, jmpBack3...), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.neverExits {
+				kvmtest.RequireStopWithIFClear(t)
+			}
 			start := time.Now()
 			o, _, _ := runTiny(t, tc.code, func(c *Config) { c.Timeout = 300 * time.Millisecond })
 			assert.Equal(t, ReasonTimeout, o.Reason, "outcome %v", o)

@@ -39,7 +39,10 @@ func TestSecondVCPUStartsThroughINITSIPI(t *testing.T) {
 	a.MovRBX(apicICRHigh).MovEAX(1 << icrDestShift).StoreRBX()
 	a.MovRBX(apicICRLow).MovEAX(icrInit | icrLevelAssert).StoreRBX()
 	a.MovEAX(icrStartup | icrLevelAssert | apStartPage>>12).StoreRBX()
-	a.Spin() // the BSP never exits; only the AP can end the run
+	// The BSP halts for good (in the in-kernel LAPIC, where a stop's
+	// signal reaches it even on a platform that never interrupts an IF=0
+	// guest); only the AP can end the run.
+	a.Hlt().Raw(0xeb, 0xfd) // 1: hlt; jmp 1b
 	o, _, _ := runTiny(t, a.Bytes(), func(c *Config) { c.CPUs = 2 })
 	assert.Equal(t, ReasonExitPort, o.Reason, "outcome %v", o)
 	assert.Equal(t, apCode, o.Code, "the AP ran its start-up code")

@@ -42,7 +42,7 @@ func TestScenarioTable(t *testing.T) {
 		assert.False(t, seen[s.Name], "duplicate scenario %s", s.Name)
 		seen[s.Name] = true
 	}
-	for _, name := range []string{"boot", "kvmtests", "shell", "disk", "nested", "bench-blk-g1"} {
+	for _, name := range []string{"boot", "kvmtests", "doctor", "doctor+kvmtests", "shell", "disk", "nested", "bench-blk-g1"} {
 		_, ok := Lookup(table, name)
 		assert.True(t, ok, name)
 	}

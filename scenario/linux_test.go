@@ -192,6 +192,8 @@ func TestRunDoctorReportsExitStatus(t *testing.T) {
 	env, console := testEnv("G1")
 	assert.Equal(t, -1, runDoctor(context.Background(), env))
 	assert.Contains(t, console.String(), "init: ERROR gonest doctor did not run")
+	assert.Equal(t, guestabi.SetupError, runDoctorScenario(context.Background(), env), "the doctor scenario without gonest")
+	assert.Equal(t, guestabi.SetupError, runDoctorThenKVMTests(context.Background(), env), "doctor's verdict first")
 }
 
 func TestPreviousLevel(t *testing.T) {

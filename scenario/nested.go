@@ -50,7 +50,7 @@ var bootsLinux = map[string]bool{"nested": true, "kvmtests+nested": true, "l2-di
 // levelParams are set per level, never inherited.
 var levelParams = map[string]bool{
 	guestabi.ParamScenario: true, guestabi.ParamLevel: true, guestabi.ParamNext: true, guestabi.ParamTimeout: true,
-	guestabi.ParamKernel: true,
+	guestabi.ParamKernel: true, guestabi.ParamMarkers: true,
 }
 
 // inheritedParams returns this level's gonest.* parameters that the next

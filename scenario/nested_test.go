@@ -18,7 +18,8 @@ func TestInheritedParams(t *testing.T) {
 	params := map[string]string{
 		"console": "ttyS0", "quiet": "",
 		guestabi.ParamScenario: "l2-tiny", guestabi.ParamLevel: "H", guestabi.ParamNext: "boot", guestabi.ParamTimeout: "5m",
-		guestabi.ParamKernel: "vmlinux", guestabi.ParamCode: "7", guestabi.ParamTestRun: "TestA|TestB", "gonest.note": "two words",
+		guestabi.ParamKernel: "vmlinux", guestabi.ParamMarkers: guestabi.MarkersAsMessages,
+		guestabi.ParamCode: "7", guestabi.ParamTestRun: "TestA|TestB", "gonest.note": "two words",
 	}
 	assert.Equal(t, map[string]string{guestabi.ParamCode: "7", guestabi.ParamTestRun: "TestA|TestB", "gonest.note": "two words"},
 		inheritedParams(params))

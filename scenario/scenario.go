@@ -25,6 +25,8 @@ func Table() []Scenario {
 	return []Scenario{
 		{"boot", "pass as soon as init runs: proves this level boots (G2's usual scenario)", runBoot},
 		{"kvmtests", "run the KVM integration test binaries in " + guestabi.TestsDir + " against this level's /dev/kvm", runKVMTests},
+		{"doctor", "gonest doctor at this level, its report on the console and its findings sent up; pass when this level can run guests that nest", runDoctorScenario},
+		{"doctor+kvmtests", "doctor, then kvmtests, in one boot (the Intel lab's, where a boot costs minutes)", runDoctorThenKVMTests},
 		{"shell", "start an interactive shell on the console; exiting it powers off", runShell},
 		{"disk", "mount the first virtio-blk disk (disk.ext4) read-only and check " + guestabi.DiskCheckFile, runDisk},
 		{"linux", "H: gonest doctor, then boot G1 with -smp 2 and -stats to run g1-checks; check its clock, console and poweroff", runLinux},
@@ -116,22 +118,6 @@ func runShell(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Info("shell ended", "err", err)
 	}
 	return guestabi.Pass
-}
-
-// runDoctor runs `gonest doctor` at this level with its report on the
-// console, so a lab log shows what each level's KVM offers, and returns
-// its exit status: 0 this level can run nested guests, 1 it cannot, -1
-// doctor did not run.
-func runDoctor(ctx context.Context, env *Env) int {
-	env.Log.Info("gonest doctor follows", "level", env.Level)
-	err := env.Command(ctx, guestabi.GonestBinary, "doctor").Run()
-	code := exitStatus(err)
-	if code < 0 {
-		env.Log.Error("gonest doctor did not run", "err", err)
-		return -1
-	}
-	env.Log.Info("gonest doctor done", "level", env.Level, "exit", code, "can_nest", code == 0)
-	return code
 }
 
 // exitStatus is a command's exit status from exec's error: 0 for nil, -1

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/kvm"
+	"github.com/gonest/gonest/kvm/kvmtest"
 	"github.com/gonest/gonest/vcpu"
 )
 
@@ -83,50 +84,39 @@ func TestStopSpinningGuestFromAnotherGoroutine(t *testing.T) {
 	// spinGuest is a 2-byte jmp to itself, valid in every mode. Real mode
 	// and CPL 0 are emulated instruction by instruction on kvm_pvm hosts;
 	// CPL 3 runs natively there. Stopping must be bounded in every case.
+	// With IF=0 only a VM exit that the host's interrupt forces can stop
+	// the guest, which some platforms never force (see
+	// kvmtest.RequireStopWithIFClear); with IF=1 every platform does.
 	tests := []struct {
-		name string
-		mode guestMode
+		name  string
+		mode  guestMode
+		ifSet bool
 	}{
-		{"real mode", modeReal},
-		{"long mode CPL 0", modeLong},
-		{"long mode CPL 3", modeUser},
+		{"real mode", modeReal, false},
+		{"long mode CPL 0", modeLong, false},
+		{"long mode CPL 3", modeUser, false},
+		{"real mode IF=1", modeReal, true},
+		{"long mode CPL 0 IF=1", modeLong, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !tt.ifSet {
+				kvmtest.RequireStopWithIFClear(t)
+			}
 			g := newGuestEnv(t, spinGuest, tt.mode)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-
-			type result struct {
-				action vcpu.Action
-				err    error
-				at     time.Time
+			if tt.ifSet {
+				regs, err := g.kv.GetRegs()
+				require.NoError(t, err)
+				regs.RFLAGS |= vcpu.RFLAGSIF
+				require.NoError(t, g.kv.SetRegs(regs))
 			}
-			done := make(chan result, 1)
-			go func() {
-				a, err := g.v.Run(ctx)
-				done <- result{a, err, time.Now()}
-			}()
-
-			time.Sleep(100 * time.Millisecond) // let it spin
-			select {
-			case r := <-done:
-				t.Fatalf("guest stopped by itself: %v, %v", r.action, r.err)
-			default:
-			}
-			cancelled := time.Now()
-			cancel()
-			var r result
-			select {
-			case r = <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("vCPU still running 5s after cancel")
-			}
-			require.NoError(t, r.err)
-			assert.Equal(t, vcpu.ActionInterrupted, r.action)
-			latency := r.at.Sub(cancelled)
-			t.Logf("stop latency %v", latency)
-			assert.Less(t, latency, time.Second, "stopping is bounded")
+			r, ok := kvmtest.RunAndStop(g.v, 100*time.Millisecond, 5*time.Second)
+			require.True(t, ok, "vCPU still running 5s after cancel")
+			require.False(t, r.Early, "guest stopped by itself: %v, %v", r.Action, r.Err)
+			require.NoError(t, r.Err)
+			assert.Equal(t, vcpu.ActionInterrupted, r.Action)
+			t.Logf("stop latency %v", r.Latency)
+			assert.Less(t, r.Latency, time.Second, "stopping is bounded")
 			assert.GreaterOrEqual(t, g.v.Stats().Exits(kvm.ExitIntr), uint64(1))
 
 			regs, err := g.kv.GetRegs()
@@ -183,24 +173,31 @@ func TestTripleFaultIsFatalWithRegisters(t *testing.T) {
 }
 
 func TestUserModeGuestRunsOutLoop(t *testing.T) {
-	g := newGuestEnv(t, userOutLoopGuest, modeUser)
-	regs, err := g.kv.GetRegs()
-	require.NoError(t, err)
-	regs.RCX, regs.RDX = 10, portBase+3
-	require.NoError(t, g.kv.SetRegs(regs))
-
-	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
-	defer cancel()
-	done := &doneDevice{cancel: cancel}
-	require.NoError(t, g.pio.Insert(done, 0x81, 1))
-	a, err := g.v.Run(ctx)
-	require.NoError(t, err)
+	g, a, done := runOutLoopToDone(t, 10)
 	assert.Equal(t, vcpu.ActionInterrupted, a)
 	assert.Equal(t, 1, done.writes)
 	assert.Len(t, g.ports.log(), 10, "ten OUTs at CPL 3")
 	sregs, err := g.kv.GetSregs()
 	require.NoError(t, err)
 	assert.Equal(t, uint8(3), sregs.CS.DPL, "the guest ran at CPL 3")
+}
+
+// runOutLoopToDone runs userOutLoopGuest for n OUTs; its write to the done
+// port cancels the run.
+func runOutLoopToDone(t *testing.T, n uint64) (*guestEnv, vcpu.Action, *doneDevice) {
+	t.Helper()
+	g := newGuestEnv(t, userOutLoopGuest, modeUser)
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	regs.RCX, regs.RDX = n, portBase+3
+	require.NoError(t, g.kv.SetRegs(regs))
+	ctx, cancel := context.WithTimeout(context.Background(), guestTimeout)
+	defer cancel()
+	done := &doneDevice{cancel: cancel}
+	require.NoError(t, g.pio.Insert(done, 0x81, 1))
+	a, err := g.v.Run(ctx)
+	require.NoError(t, err)
+	return g, a, done
 }
 
 // doneDevice cancels a context when the guest writes to it.
@@ -213,4 +210,22 @@ func (d *doneDevice) Read(offset uint64, data []byte) {}
 func (d *doneDevice) Write(offset uint64, data []byte) {
 	d.writes++
 	d.cancel()
+}
+
+// TestStopDuringExitSkipsReentry: a device that ends the run while its
+// exit is handled stops the vCPU before the guest runs again, so the
+// guest's next instructions (here a spin with IF=0 that no host interrupt
+// may ever stop, under Bochs) never run and no kick is needed.
+func TestStopDuringExitSkipsReentry(t *testing.T) {
+	g, a, _ := runOutLoopToDone(t, 1)
+	assert.Equal(t, vcpu.ActionInterrupted, a)
+	assert.Equal(t, uint64(0), g.v.Stats().Exits(kvm.ExitIntr), "no KVM_RUN after the exit that stopped the run")
+	// VMX and SVM KVM finish an OUT that went to userspace (advance RIP
+	// past it) at the next KVM_RUN (complete_fast_pio_out in
+	// arch/x86/kvm/x86.c), which never came: RIP is still on the OUT.
+	// kvm_pvm has advanced it already. Either way the spin never ran.
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	outDone := uint64(guestCode + len(userOutLoopGuest) - 3) // out %al,(%dx) to the done port
+	assert.Contains(t, []uint64{outDone, outDone + 1}, regs.RIP, "the guest stopped at its OUT to the done port, before its spin")
 }

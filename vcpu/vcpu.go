@@ -150,6 +150,7 @@ func (v *VCPU) Run(ctx context.Context) (Action, error) {
 
 func (v *VCPU) loop(ctx context.Context) (Action, error) {
 	stats := v.handler.Stats
+	done := ctx.Done()
 	for {
 		if err := v.kv.Run(); err != nil {
 			if errors.Is(err, unix.EAGAIN) {
@@ -193,6 +194,17 @@ func (v *VCPU) loop(ctx context.Context) (Action, error) {
 		}
 		switch action {
 		case ActionResume:
+			// A stop requested while this exit was handled (a device that
+			// ends the run, a timeout) is honored before the guest runs
+			// again. The kick that follows a cancel arrives asynchronously,
+			// and a guest that then never exits leaves KVM_RUN only through
+			// a host interrupt, which a platform may never deliver to a
+			// guest with IF=0 (see kvmtest.RequireStopWithIFClear).
+			select {
+			case <-done:
+				return ActionInterrupted, nil
+			default:
+			}
 			continue
 		case ActionInterrupted:
 			if ctx.Err() != nil {

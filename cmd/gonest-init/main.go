@@ -39,6 +39,9 @@ func main() {
 	if err != nil {
 		log.Warn("no port access", "err", err)
 	}
+	if params[guestabi.ParamMarkers] == guestabi.MarkersAsMessages {
+		rep.MarkersAsMessages() // a VMM without a marker device (Bochs)
+	}
 	env := &scenario.Env{Log: log, Console: os.Stdout, Level: level, Params: params, Report: rep}
 	v := guestabi.SetupError
 	if cmdlineErr != nil {
@@ -102,12 +105,16 @@ func boot(env *scenario.Env, pid1 bool, start time.Time, table []scenario.Scenar
 }
 
 // reportVerdict tells people (the log) and the level above (the verdict
-// message and the exit port) how the scenario ended. With Env.PowerOff
-// and a pass, the exit port is skipped: the VMM's ACPI poweroff path ends
-// the run instead, after the message.
+// message and the exit port) how the scenario ended. The console is
+// drained first, so that the verdict ends the run only once its log
+// lines are out. With Env.PowerOff and a pass, the exit port is skipped:
+// the VMM's ACPI poweroff path ends the run instead, after the message.
 func reportVerdict(env *scenario.Env, v guestabi.Verdict) {
 	env.Log.Info("verdict", "code", uint8(v), "verdict", v)
 	unix.Sync()
+	if err := initkit.DrainConsole(os.Stdout); err != nil {
+		env.Log.Debug("console not drained", "err", err)
+	}
 	if env.PowerOff && v == guestabi.Pass {
 		env.Log.Info("powering off (reboot(2) POWER_OFF) instead of writing the exit port")
 		if err := env.Report.Send(guestabi.VerdictMessage(v)); err != nil {

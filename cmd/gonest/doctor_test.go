@@ -64,7 +64,7 @@ func TestDoctorTextWithoutKVM(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 1, doctorMain(nil, &stdout, &stderr, noKVMHost(t)))
 	lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
-	require.Len(t, lines, 12, "a verdict and eleven checks")
+	require.Len(t, lines, 13, "a verdict and twelve checks")
 	assert.Contains(t, lines[0], "does not exist: load kvm_intel or kvm_amd, or run inside the lab (make lab)")
 	assert.Regexp(t, `^  fail +device +.*does not exist`, lines[1])
 	for _, l := range lines[2:] {

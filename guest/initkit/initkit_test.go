@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gonest/gonest/guestabi"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -243,6 +244,42 @@ func TestVPDSerial(t *testing.T) {
 	}
 }
 
+func TestDrainConsole(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "console"))
+	require.NoError(t, err)
+	defer file.Close()
+	closed, err := os.Create(filepath.Join(t.TempDir(), "closed"))
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	pty := openPTY(t)
+	_, err = pty.WriteString("verdict\n")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name    string
+		f       *os.File
+		wantErr string
+	}{
+		{"pty: a tty, drained", pty, ""},
+		{"pipe: no tty, nothing queued", w, ""},
+		{"regular file", file, ""},
+		{"closed file", closed, "tcdrain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := DrainConsole(tt.f)
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
 func TestFindATADiskBySerial(t *testing.T) {
 	sys := t.TempDir()
 	for name, page := range map[string][]byte{
@@ -280,4 +317,20 @@ func TestATADiskBySerialTimesOut(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `no ATA disk with serial "no-such-serial" within 100ms`)
 	assert.Contains(t, err.Error(), "ata_piix and sd_mod")
+}
+
+// openPTY returns the terminal side of a new pseudo-terminal, a tty whose
+// output the test never reads.
+func openPTY(t *testing.T) *os.File {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { ptmx.Close() })
+	require.NoError(t, unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	require.NoError(t, err)
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { pts.Close() })
+	return pts
 }

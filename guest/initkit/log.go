@@ -2,12 +2,16 @@ package initkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // ConsoleHandler is a slog.Handler for a serial console read by people:
@@ -93,4 +97,19 @@ func appendAttr(b *strings.Builder, group string, a slog.Attr) {
 		v = strconv.Quote(v)
 	}
 	fmt.Fprintf(b, " %s%s=%s", group, a.Key, v)
+}
+
+// DrainConsole waits until the console f has sent everything written to
+// it (tcdrain(3), the TCSBRK ioctl with a non-zero argument). The tty
+// layer queues a line and sends it from the UART's interrupts, so a
+// power-off or an exit-port write right after a line drops what is still
+// queued. Under an emulator that sends a byte per thousands of
+// instructions (Bochs) that is most of the last lines. A console that is
+// not a tty (a pipe, a file) has nothing queued: nil.
+func DrainConsole(f *os.File) error {
+	err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+	if err != nil && !errors.Is(err, unix.ENOTTY) {
+		return fmt.Errorf("tcdrain %s: %w", f.Name(), err)
+	}
+	return nil
 }

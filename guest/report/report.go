@@ -24,6 +24,9 @@ type Reporter struct {
 	log   *slog.Logger
 	once  sync.Once
 	why   error // why ports is nil
+	// markerMessages sends markers as marker messages on the message
+	// port (MarkersAsMessages).
+	markerMessages bool
 }
 
 // Open opens the three ports for level (gonest.level, "H", "G1", ...).
@@ -55,13 +58,26 @@ func (r *Reporter) usable() bool {
 	return true
 }
 
-// Marker writes a boot marker to the marker port. A failure is logged,
-// never fatal: a marker only shortens a timeline.
+// MarkersAsMessages makes Marker send each marker as a marker message on
+// the message port instead of a byte on the marker port: for a VMM that
+// has no marker device (Bochs, guestabi.ParamMarkers) but carries the
+// message port. Call it before the first Marker.
+func (r *Reporter) MarkersAsMessages() { r.markerMessages = true }
+
+// Marker writes a boot marker to the marker port, or sends it as a
+// message after MarkersAsMessages. A failure is logged, never fatal: a
+// marker only shortens a timeline.
 func (r *Reporter) Marker(m guestabi.Marker) {
 	if !r.usable() {
 		return
 	}
-	if err := r.ports.OutB(guestabi.MarkerPort, uint8(m)); err != nil {
+	var err error
+	if r.markerMessages {
+		err = r.Send(guestabi.MarkerMessage(m))
+	} else {
+		err = r.ports.OutB(guestabi.MarkerPort, uint8(m))
+	}
+	if err != nil {
 		r.log.Warn("marker not written", "marker", m, "err", err)
 	}
 }

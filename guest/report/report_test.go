@@ -102,3 +102,32 @@ func TestLoopbackDropsWhatGonestDrops(t *testing.T) {
 	assert.Empty(t, l.Messages())
 	assert.Empty(t, out.String())
 }
+
+// TestReporterMarkersAsMessages: under a VMM without a marker device, the
+// markers go to the message port as marker messages, stamped with the
+// level, and nothing to the marker port.
+func TestReporterMarkersAsMessages(t *testing.T) {
+	b := NewLoopback(nil)
+	var log bytes.Buffer
+	r := New("H", b, slog.New(slog.NewTextHandler(&log, nil)))
+	r.MarkersAsMessages()
+	r.Marker(guestabi.MarkerInitStarted)
+	r.Marker(guestabi.MarkerScenarioEnd)
+	require.NoError(t, r.Verdict(guestabi.Pass))
+	assert.Empty(t, b.Markers(), "no marker byte")
+	got := b.Messages()
+	require.Len(t, got, 3)
+	for i, want := range []guestabi.Marker{guestabi.MarkerInitStarted, guestabi.MarkerScenarioEnd} {
+		require.Equal(t, guestabi.MsgMarker, got[i].Type)
+		assert.Equal(t, want, got[i].Marker.ID)
+		assert.Equal(t, "H", got[i].Level)
+		assert.Equal(t, 0, got[i].Depth)
+	}
+	assert.Equal(t, guestabi.Pass, got[2].Verdict.Code)
+	assert.Empty(t, log.String())
+
+	f := New("H", failing{}, slog.New(slog.NewTextHandler(&log, nil)))
+	f.MarkersAsMessages()
+	f.Marker(guestabi.MarkerInitStarted)
+	assert.Contains(t, log.String(), "marker not written")
+}

@@ -13,4 +13,12 @@
 // test ends, so a test reads as its guest setup and nothing else. VCPU also
 // sets the guest CPUID, first, as KVM needs it before special registers
 // and MSRs.
+//
+// A test whose guest spins forever with RFLAGS.IF=0 and never exits calls
+// RequireStopWithIFClear first: such a guest leaves KVM_RUN only through a
+// host interrupt, which some platforms never deliver to it (Bochs 2.7's
+// VMX), so no VMM can stop it there. A probe measures this once per test
+// binary (ProbeSpinStop) and the test skips with the figures instead of
+// hanging; it fails when even a guest with IF=1 cannot be stopped.
+// RunAndStop runs a vCPU, cancels it and waits, for tests of stopping.
 package kvmtest

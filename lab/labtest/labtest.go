@@ -26,16 +26,30 @@ const (
 	VMLinux    = "vmlinux"      // uncompressed ELF kernel (PVH entry)
 	HNextDisk  = "h-next.ext4"  // H's next-level images: G1's kernel, initrd and G1NextDisk (lab.Config.NextImages)
 	G1NextDisk = "g1-next.ext4" // G1's next-level images: G2's kernel and initrd (for gonest run -disk in G1)
+	HNextCPIO  = "h-next.cpio"  // the Intel lab's H-next: G1's images as a second initrd (lab.BochsConfig.NextImages)
 )
 
 // Set is the absolute paths of the built lab images.
 type Set struct {
 	Dir, Kernel, H, G1, G2, Disk, VMLinux string
 	HNext, G1Next                         string // next-level images disks (HNextDisk, G1NextDisk)
+	HNextCPIO                             string // set by FindIntel: HNextCPIO
 }
 
 // Find returns the images in dir, or an error naming what is missing.
 func Find(dir string) (Set, error) {
+	img, err := findImages(dir)
+	if err != nil {
+		return Set{}, err
+	}
+	if _, err := exec.LookPath(lab.DefaultQEMU); err != nil {
+		return Set{}, fmt.Errorf("QEMU missing: %w", err)
+	}
+	return img, nil
+}
+
+// findImages returns the images both labs boot in dir.
+func findImages(dir string) (Set, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return Set{}, err
@@ -55,9 +69,6 @@ func Find(dir string) (Set, error) {
 		if _, err := os.Stat(f); err != nil {
 			return Set{}, fmt.Errorf("lab image missing: %w", err)
 		}
-	}
-	if _, err := exec.LookPath(lab.DefaultQEMU); err != nil {
-		return Set{}, fmt.Errorf("QEMU missing: %w", err)
 	}
 	return img, nil
 }
@@ -83,4 +94,36 @@ func unavailable(t testing.TB, reason string) {
 		t.Fatalf("lab required (%s=1) but unavailable: %s", RequireEnv, reason)
 	}
 	t.Skipf("skipping lab test: %s; `make lab-test` builds the images, installs QEMU and runs the lab tests", reason)
+}
+
+// FindIntel returns the images the Intel lab boots in dir, or an error
+// naming what is missing: the images, h-next.cpio (make intel-images) or a
+// Debian package of the lab (Bochs and the CD tools).
+func FindIntel(dir string) (Set, error) {
+	img, err := findImages(dir)
+	if err != nil {
+		return Set{}, err
+	}
+	img.HNextCPIO = filepath.Join(img.Dir, HNextCPIO)
+	if _, err := os.Stat(img.HNextCPIO); err != nil {
+		return Set{}, fmt.Errorf("lab image missing: %w (make intel-images builds it)", err)
+	}
+	if err := lab.CheckBochsPackages(""); err != nil {
+		return Set{}, err
+	}
+	return img, nil
+}
+
+// IntelImages is Images for the Intel lab (FindIntel).
+func IntelImages(t testing.TB) Set {
+	t.Helper()
+	dir := os.Getenv(ImagesEnv)
+	if dir == "" {
+		unavailable(t, ImagesEnv+" is not set")
+	}
+	img, err := FindIntel(dir)
+	if err != nil {
+		unavailable(t, err.Error())
+	}
+	return img
 }

@@ -35,7 +35,8 @@ func (c *counter) Write(p []byte) (int, error) {
 
 func runInitramfs(args []string) error {
 	fs := flag.NewFlagSet("initramfs", flag.ContinueOnError)
-	out := fs.String("o", "", "output file (gzip-compressed newc cpio)")
+	out := fs.String("o", "", "output file (newc cpio, gzip-compressed unless -compress none)")
+	compress := fs.String("compress", "gzip", "gzip, or none for an archive of files that are compressed already")
 	var bases, files, trees, links listFlag
 	fs.Var(&bases, "base", "raw cpio archive to include first (repeatable)")
 	fs.Var(&files, "file", "SRC:DST, a host file at guest path DST (repeatable)")
@@ -46,6 +47,9 @@ func runInitramfs(args []string) error {
 	}
 	if *out == "" || fs.NArg() != 0 {
 		return fmt.Errorf("need -o and no positional arguments")
+	}
+	if *compress != "gzip" && *compress != "none" {
+		return fmt.Errorf("-compress %q: use gzip or none", *compress)
 	}
 	var s spec
 	s.bases = bases
@@ -65,6 +69,13 @@ func runInitramfs(args []string) error {
 	var raw, packed int64
 	err := writeIfChanged(*out, 0o644, func(w io.Writer) error {
 		cw := &counter{w: w}
+		if *compress == "none" {
+			if err := writeSpec(cw, s); err != nil {
+				return err
+			}
+			raw, packed = cw.n, cw.n
+			return nil
+		}
 		zw, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
 		if err != nil {
 			return err
@@ -81,6 +92,10 @@ func runInitramfs(args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if *compress == "none" {
+		fmt.Printf("initramfs %s: %.1f MiB of archive, uncompressed\n", *out, mib(raw))
+		return nil
 	}
 	fmt.Printf("initramfs %s: %.1f MiB of archive, %.1f MiB compressed\n", *out, mib(raw), mib(packed))
 	return nil

@@ -227,3 +227,20 @@ func TestInitramfsListsBaseThenOwnFiles(t *testing.T) {
 		"120777         10 bin/gosh -> /bbin/gosh",
 	}, lines)
 }
+
+func TestInitramfsUncompressed(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644))
+	out := filepath.Join(dir, "next.cpio")
+	require.NoError(t, runInitramfs([]string{"-o", out, "-compress", "none",
+		"-file", filepath.Join(dir, "vmlinuz") + ":/images/next/vmlinuz"}))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "070701", string(b[:6]), "a plain newc archive, which the kernel takes as a second initrd")
+	var listing bytes.Buffer
+	require.NoError(t, list(&listing, bytes.NewReader(b)))
+	assert.Contains(t, listing.String(), "100644          6 images/next/vmlinuz\n")
+
+	err = runInitramfs([]string{"-o", out, "-compress", "xz"})
+	assert.EqualError(t, err, `-compress "xz": use gzip or none`)
+}
