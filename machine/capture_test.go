@@ -18,6 +18,7 @@ import (
 // TestCaptureNestedStatesWhileRunning: reading the nested state kicks the
 // vCPU out of KVM_RUN and lets it go on; the run ends only when stopped.
 func TestCaptureNestedStatesWhileRunning(t *testing.T) {
+	kvmtest.RequireStopWithIFClear(t) // the guest spins with IF=0 and never exits
 	sys := kvmtest.Open(t)
 	size, err := sys.CheckExtension(kvm.CapNestedState)
 	require.NoError(t, err)

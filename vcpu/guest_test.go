@@ -105,10 +105,7 @@ func TestStopSpinningGuestFromAnotherGoroutine(t *testing.T) {
 			}
 			g := newGuestEnv(t, spinGuest, tt.mode)
 			if tt.ifSet {
-				regs, err := g.kv.GetRegs()
-				require.NoError(t, err)
-				regs.RFLAGS |= vcpu.RFLAGSIF
-				require.NoError(t, g.kv.SetRegs(regs))
+				g.setIF(t)
 			}
 			r, ok := kvmtest.RunAndStop(g.v, 100*time.Millisecond, 5*time.Second)
 			require.True(t, ok, "vCPU still running 5s after cancel")

@@ -57,6 +57,19 @@ type guestEnv struct {
 	v     *vcpu.VCPU
 }
 
+// setIF sets RFLAGS.IF before the guest first runs. A spinning guest
+// with IF=1 leaves KVM_RUN at every host interrupt on every platform, so a
+// kick (Run's cancel, Inspect) reaches it; with IF=0 some never force that
+// exit (see kvmtest.RequireStopWithIFClear). The guest takes no interrupt
+// itself: its VM has no interrupt controller.
+func (g *guestEnv) setIF(t testing.TB) {
+	t.Helper()
+	regs, err := g.kv.GetRegs()
+	require.NoError(t, err)
+	regs.RFLAGS |= vcpu.RFLAGSIF
+	require.NoError(t, g.kv.SetRegs(regs))
+}
+
 func newGuestEnv(t testing.TB, code []byte, mode guestMode) *guestEnv {
 	t.Helper()
 	g := &guestEnv{sys: kvmtest.Open(t)}

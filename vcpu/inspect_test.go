@@ -14,7 +14,9 @@ import (
 )
 
 // TestInspectRunningGuest: Inspect stops a spinning guest long enough to
-// read its registers on the vCPU's own thread, and the guest goes on.
+// read its registers on the vCPU's own thread, and the guest goes on. The
+// guest spins with IF=1, so the kick reaches it on every platform (Bochs
+// 2.7's VMX never interrupts a guest with IF=0: kvmtest.RequireStopWithIFClear).
 func TestInspectRunningGuest(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -25,6 +27,7 @@ func TestInspectRunningGuest(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newGuestEnv(t, spinGuest, tt.mode)
+			g.setIF(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan vcpu.Action, 1)
@@ -78,8 +81,10 @@ func TestInspectIdleVCPU(t *testing.T) {
 
 // TestInspectDoesNotBreakRun: Inspects racing with Run's start and end
 // never make Run report "already running", and every Inspect is served.
+// The guest spins with IF=1, as in TestInspectRunningGuest.
 func TestInspectDoesNotBreakRun(t *testing.T) {
 	g := newGuestEnv(t, spinGuest, modeUser)
+	g.setIF(t)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	served := 0
