@@ -40,7 +40,7 @@ func runL1Many(ctx context.Context, env *Env) guestabi.Verdict {
 		vs      = make([]guestabi.Verdict, len(l1Levels))
 	)
 	for i, level := range l1Levels {
-		spec := child{scenario: "nested", next: "boot", nested: "on", statsJSON: true}.spec(ctx, env, true)
+		spec := child{scenario: "nested", next: "boot", nested: "on", statsJSON: true, window: g2InitWindow}.spec(ctx, env, true)
 		spec.Level, spec.NestedState = level, false
 		obs := &launch.Observer{Mark: func(m launch.Mark) {
 			if m.Depth != 0 || m.Marker != guestabi.MarkerScenarioStart {

@@ -143,8 +143,9 @@ func runL2Off(ctx context.Context, env *Env) guestabi.Verdict {
 	return v
 }
 
-// g2InitWindow is the stretch of l2-linux in which only G2 runs in G1:
-// from G2's first init marker to its last, as G1's gonest forwards them.
+// g2InitWindow is the stretch of l2-linux and l1-many in which only G2
+// runs in G1: from G2's first init marker to its last, as G1's gonest
+// forwards them.
 const g2InitWindow = "+1 init started..+1 scenario end"
 
 func runL2Linux(ctx context.Context, env *Env) guestabi.Verdict {

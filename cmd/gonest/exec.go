@@ -110,11 +110,7 @@ type execStatus struct {
 func cmdExec(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o, err := parseExecFlags(args, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, err)
-		return vmexec.ExitUsage
+		return flagsFailed(err, stderr)
 	}
 	sigs := catchExecSignals(stderr)
 	defer sigs.stop()

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/gonest/gonest/machine"
 	"github.com/gonest/gonest/vmexec"
 	"github.com/gonest/gonest/vmexec/execinit"
 )
@@ -117,4 +118,15 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, usage string)
 		fmt.Fprintf(stdout, usage, b.String())
 	}
 	return err
+}
+
+// flagsFailed is what a subcommand returns when its flags did not parse:
+// 0 after -h (the usage went to stdout), else the error on one line of
+// stderr and exit status 2 (machine.ExitUsage, vmexec.ExitUsage).
+func flagsFailed(err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, err)
+	return machine.ExitUsage
 }

@@ -192,11 +192,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runOptions, error) {
 func cmdRun(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	o, err := parseRunFlags(args, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, err)
-		return machine.ExitUsage
+		return flagsFailed(err, stderr)
 	}
 	level := slog.LevelWarn
 	if o.verbose {
