@@ -47,13 +47,14 @@ chmod +x "$out"
 
 // runMatrix runs tools/kernel-matrix.sh on kernels with the fakes and
 // returns its output, exit code and the table it wrote.
-func runMatrix(t *testing.T, kernels string) (string, int, string) {
+func runMatrix(t *testing.T, kernels string, env ...string) (string, int, string) {
 	t.Helper()
 	dir := t.TempDir()
 	makeCmd, goCmd := fakeMatrixTools(t, dir)
 	images := filepath.Join(dir, "images")
 	cmd := exec.Command("bash", "kernel-matrix.sh")
 	cmd.Env = append(os.Environ(), "KERNELS="+kernels, "MAKE="+makeCmd, "GO="+goCmd, "IMAGES_DIR="+images)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	code := exitCode(t, err)
 	table, err := os.ReadFile(filepath.Join(images, "out", "matrix", "table.txt"))
@@ -91,6 +92,19 @@ func TestKernelMatrixAllPass(t *testing.T) {
 	assert.Regexp(t, `(?m)^kernel +flavour +lab +scenario +verdict +wall$`, table)
 	assert.Regexp(t, `(?m)^total +\d+s$`, table)
 	assert.Contains(t, out, table, "the table is printed")
+}
+
+// With LABS="amd intel" each kernel's images include the Intel lab's
+// (make intel-images), and l2-tiny runs in both labs.
+func TestKernelMatrixIntelLab(t *testing.T) {
+	out, code, table := runMatrix(t, "6.12:default", "LABS=amd intel", "SCENARIOS=^l2-tiny$")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, [][]string{
+		{"linux-6.12-default", "default", "-", "images", "built"},
+		{"linux-6.12-default", "default", "amd", "l2-tiny", "pass", "(code", "37)"},
+		{"linux-6.12-default", "default", "intel", "l2-tiny", "pass", "(code", "37)"},
+	}, tableRows(table))
+	assert.Contains(t, out, "make images intel-images IMG_OUT=")
 }
 
 // Failing rows say what failed in the table, their log tails follow it,
