@@ -4,10 +4,30 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gonest/gonest/images/kmod"
 	"github.com/gonest/gonest/images/kmod/modfile"
 )
+
+// optionalModules returns names without their optional entries: a name
+// ending in "?" (9p?) is wanted when the kernel has it, as a module or
+// built in, and skipped with a line saying so when it does not (Debian's
+// cloud kernels have no 9p).
+func optionalModules(ix *kmod.Index, names []string) []string {
+	var wanted []string
+	for _, n := range names {
+		name, optional := strings.CutSuffix(n, "?")
+		if optional {
+			if _, ok := ix.Lookup(name); !ok && !ix.Builtin(name) {
+				fmt.Printf("module %-22s not in this kernel; optional, skipped\n", kmod.NormalizeName(name))
+				continue
+			}
+		}
+		wanted = append(wanted, name)
+	}
+	return wanted
+}
 
 func runModules(args []string) error {
 	fs := flag.NewFlagSet("modules", flag.ContinueOnError)
@@ -36,15 +56,16 @@ func runModules(args []string) error {
 			return err
 		}
 	}
-	if err := ix.CheckWanted(fs.Args(), config); err != nil {
+	wanted := optionalModules(ix, fs.Args())
+	if err := ix.CheckWanted(wanted, config); err != nil {
 		return err
 	}
-	for _, w := range fs.Args() {
+	for _, w := range wanted {
 		if _, ok := ix.Lookup(w); !ok && ix.Builtin(w) {
 			fmt.Printf("module %-22s built into the kernel; skipped\n", kmod.NormalizeName(w))
 		}
 	}
-	mods, err := ix.Closure(fs.Args())
+	mods, err := ix.Closure(wanted)
 	if err != nil {
 		return fmt.Errorf("%w; check the module names against %s", err, *from)
 	}
