@@ -118,8 +118,9 @@ test: vet staticcheck unit lab-test
 
 # The kernel matrix (tools/kernel-matrix.sh): for each Debian kernel, as
 # version:flavour, its own image set (images/out-<version>-<flavour>), then
-# kvmtests, linux and l2-tiny in the AMD lab, one at a time; one table of
-# kernel, flavour, lab, scenario, verdict and wall time.
+# kvmtests, linux and l2-tiny in the AMD lab and l2-tiny in the Intel lab
+# (LABS=amd leaves it out), one at a time; one table of kernel, flavour,
+# lab, scenario, verdict and wall time.
 TEST_KERNELS ?= 6.1:default 6.1:cloud 6.12:default 6.12:cloud
 test-kernels: host-tools
 	@KERNELS="$(TEST_KERNELS)" GO=$(GO) tools/kernel-matrix.sh

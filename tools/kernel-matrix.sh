@@ -13,10 +13,8 @@
 #
 # Environment:
 #   KERNELS     version:flavour pairs (default "6.1:default 6.1:cloud 6.12:default 6.12:cloud")
-#   LABS        labs to run on each kernel: amd, intel (default "amd"; the
-#               Intel lab's l2-tiny takes about 6 minutes of Bochs per kernel,
-#               and CI runs the Intel lab on the default kernel in make
-#               test-intel)
+#   LABS        labs to run on each kernel (default "amd intel"; the Intel
+#               lab's l2-tiny takes about 7 minutes of Bochs per kernel)
 #   MATRIX_OUT  logs and the table (default images/out/matrix)
 #   IMAGES_DIR  where the image sets go: IMAGES_DIR/out-<version>-<flavour>,
 #               sharing IMAGES_DIR/out/build and tools (default images)
@@ -31,7 +29,7 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 MAKE=${MAKE:-make}
 KERNELS=${KERNELS:-"6.1:default 6.1:cloud 6.12:default 6.12:cloud"}
-LABS=${LABS:-amd}
+LABS=${LABS:-amd intel}
 IMAGES_DIR=${IMAGES_DIR:-images}
 OUT=${MATRIX_OUT:-$IMAGES_DIR/out/matrix}
 SCENARIOS=${SCENARIOS:-.}
