@@ -170,6 +170,15 @@ withoutSection() {
 		END { while (n > 0 && l[n] == "") n--; for (i = 1; i <= n; i++) print l[i]; if (n) print "" }' "$OUT"
 }
 
+# sectionOf HEADING prints the section of bench/results.md that HEADING
+# starts, up to the next "## " heading: a section that make bench does not
+# measure (make test's timings) and keeps as it is.
+sectionOf() {
+	[[ -f $OUT ]] || return 0
+	awk -v h="$1" '$0 == h { on = 1; print; next } on && /^## / { on = 0 } on { print }' "$OUT"
+}
+kept_heading="## make test"
+
 if [[ $MODE != all ]]; then
 	mkdir -p "$(dirname "$OUT")"
 	if [[ $MODE == disk ]]; then
@@ -201,6 +210,7 @@ done
 anatomy
 
 mkdir -p "$(dirname "$OUT")"
+kept=$(sectionOf "$kept_heading")
 {
 	echo "# gonest benchmarks"
 	echo
@@ -219,5 +229,9 @@ mkdir -p "$(dirname "$OUT")"
 	diskSection
 	echo
 	anatomy_section "make bench"
+	if [[ -n $kept ]]; then
+		echo
+		echo "$kept"
+	fi
 } >"$OUT"
 cat "$OUT"
