@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -38,39 +37,21 @@ func VPDSerial(page []byte) (string, bool) {
 // FindATADiskBySerial looks through sysBlock (/sys/block) for an sd* disk
 // whose VPD serial is serial.
 func FindATADiskBySerial(sysBlock, serial string) (string, bool) {
-	names, err := filepath.Glob(filepath.Join(sysBlock, "sd*"))
-	if err != nil {
-		return "", false
-	}
-	for _, n := range names {
-		page, err := os.ReadFile(filepath.Join(n, "device", "vpd_pg80"))
-		if err != nil {
-			continue
-		}
-		if got, ok := VPDSerial(page); ok && got == serial {
-			return "/dev/" + filepath.Base(n), true
-		}
-	}
-	return "", false
+	return ataDisks.find(sysBlock, serial)
 }
 
 // ListATADisks says which sd* disks exist and their serials, for an error.
-func ListATADisks(sysBlock string) string {
-	names, _ := filepath.Glob(filepath.Join(sysBlock, "sd*"))
-	var out []string
-	for _, n := range names {
-		page, err := os.ReadFile(filepath.Join(n, "device", "vpd_pg80"))
-		serial, ok := VPDSerial(page)
-		if err != nil || !ok {
-			serial = "?"
-		}
-		out = append(out, fmt.Sprintf("%s serial=%q", filepath.Base(n), serial))
+func ListATADisks(sysBlock string) string { return ataDisks.list(sysBlock) }
+
+// ataDisks are ATA disks: the serial is in the VPD page 0x80 that libata
+// builds from IDENTIFY (/sys/block/sdX/device/vpd_pg80).
+var ataDisks = diskBus{glob: "sd*", unknown: "?", serial: func(dir string) (string, bool) {
+	page, err := os.ReadFile(filepath.Join(dir, "device", "vpd_pg80"))
+	if err != nil {
+		return "", false
 	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return strings.Join(out, ", ")
-}
+	return VPDSerial(page)
+}}
 
 // ATADiskBySerial waits up to wait for the ATA disk whose serial is
 // serial and returns its /dev path. Load ata_piix and sd_mod first: ATA

@@ -163,26 +163,50 @@ func DiskBySerial(ctx context.Context, serial string, wait time.Duration) (strin
 // FindDiskBySerial looks through sysBlock (/sys/block) for a vd* disk with
 // the serial.
 func FindDiskBySerial(sysBlock, serial string) (string, bool) {
-	names, err := filepath.Glob(filepath.Join(sysBlock, "vd*"))
+	return virtioDisks.find(sysBlock, serial)
+}
+
+// ListDisks says which vd* disks exist and their serials, for an error.
+func ListDisks(sysBlock string) string { return virtioDisks.list(sysBlock) }
+
+// diskBus is how one disk bus's block devices show their serials in sysfs.
+type diskBus struct {
+	glob    string                          // the bus's disks under /sys/block, e.g. "vd*"
+	serial  func(dir string) (string, bool) // a disk's serial, from its /sys/block/<name> directory
+	unknown string                          // what list prints for a disk whose serial cannot be read
+}
+
+// virtioDisks are virtio-blk disks: the serial is /sys/block/vdX/serial.
+var virtioDisks = diskBus{glob: "vd*", serial: func(dir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "serial"))
+	return strings.TrimRight(string(b), "\n\x00 "), err == nil
+}}
+
+// find returns the /dev path of the bus's disk with the serial.
+func (bus diskBus) find(sysBlock, serial string) (string, bool) {
+	names, err := filepath.Glob(filepath.Join(sysBlock, bus.glob))
 	if err != nil {
 		return "", false
 	}
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(n, "serial"))
-		if err == nil && strings.TrimRight(string(b), "\n\x00 ") == serial {
+		if got, ok := bus.serial(n); ok && got == serial {
 			return "/dev/" + filepath.Base(n), true
 		}
 	}
 	return "", false
 }
 
-// ListDisks says which vd* disks exist and their serials, for an error.
-func ListDisks(sysBlock string) string {
-	names, _ := filepath.Glob(filepath.Join(sysBlock, "vd*"))
+// list says which of the bus's disks exist and their serials, for an
+// error: "vda serial=\"x\", vdb serial=\"y\"", or "none".
+func (bus diskBus) list(sysBlock string) string {
+	names, _ := filepath.Glob(filepath.Join(sysBlock, bus.glob))
 	var out []string
 	for _, n := range names {
-		b, _ := os.ReadFile(filepath.Join(n, "serial"))
-		out = append(out, fmt.Sprintf("%s serial=%q", filepath.Base(n), strings.TrimRight(string(b), "\n\x00 ")))
+		serial, ok := bus.serial(n)
+		if !ok {
+			serial = bus.unknown
+		}
+		out = append(out, fmt.Sprintf("%s serial=%q", filepath.Base(n), serial))
 	}
 	if len(out) == 0 {
 		return "none"
