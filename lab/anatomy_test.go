@@ -38,6 +38,15 @@ func TestLabAnatomy(t *testing.T) {
 	start := time.Now()
 	res, log := runLab(t, lab.Config{Scenario: "anatomy", Timeout: 8 * time.Minute, Append: "gonest.timeout=7m"})
 	t.Logf("TestLabAnatomy took %.0fs", time.Since(start).Seconds())
+	assertAnatomy(t, res, log, "SVM")
+}
+
+// assertAnatomy checks one run of scenario anatomy, in the AMD lab (isa
+// "SVM") or the Intel lab ("VMX"): H's verdict, every workload's row and
+// the live nested-state readings, as TestLabAnatomy describes; on VMX also
+// the vmcs12 that the reading in guest mode decoded (assertVMCS12).
+func assertAnatomy(t *testing.T, res lab.Result, log, isa string) {
+	t.Helper()
 	assert.Equal(t, guestabi.Pass, res.Verdict, "H found the result without its structure, or a level failed:\n%s%s",
 		strings.Join(regexp.MustCompile(`(?m)^\[H\] (\[G1\] )?init: ERROR .*$`).FindAllString(log, -1), "\n"), res.TailsText())
 	if m := regexp.MustCompile(`(?ms)^\[H\] == exit multiplication.*?^\[H\] $`).FindString(log); m != "" {
@@ -54,30 +63,7 @@ func TestLabAnatomy(t *testing.T) {
 		if !assert.NotNil(t, r, "no row for %s", w) {
 			continue
 		}
-		m := r.Metrics
-		t.Run(w, func(t *testing.T) {
-			assert.Equal(t, 1.0, m[scenario.RowTraceOK], "L0's tracepoints")
-			assert.Equal(t, 1.0, m[scenario.RowRuns])
-			for _, k := range []string{scenario.RowN, scenario.RowG2Exits, scenario.RowInjected, scenario.RowL1Exits,
-				scenario.RowG1KVMExits, scenario.RowBaseExits, scenario.RowNestedNs, scenario.RowBaseNs, scenario.RowEntries} {
-				assert.Positive(t, m[k], "%s: a level without counts", k)
-			}
-			assert.Equal(t, m[scenario.RowG2Exits], m[scenario.RowReflected]+m[scenario.RowHandled], "reflected + handled = G2's exits")
-			assert.Equal(t, m[scenario.RowInjected], m[scenario.RowReflected]+m[scenario.RowSynthesized], "reflected + synthesized = given to G1")
-			assert.Equal(t, m[scenario.RowInjected], m[scenario.RowG1KVMExits], "G1's KVM counted every exit L0 gave it")
-			assert.Greater(t, m[scenario.RowL1PerInjected], 1.0, "each exit given to G1 costs it more than one of its own")
-			if m[scenario.RowReasons] > 0 {
-				assert.GreaterOrEqual(t, m[scenario.RowOwnExits], m[scenario.RowN], "the loop's own exit, once per iteration at least")
-			}
-			switch w {
-			case "pf-4k":
-				assert.GreaterOrEqual(t, m[scenario.RowG1Pages4K], m[scenario.RowN], "G1's KVM mapped each fresh page with 4 KiB")
-				assert.GreaterOrEqual(t, m[scenario.RowHPages4K], m[scenario.RowN], "and so did L0, for G2")
-			case "pf-2m":
-				assert.Positive(t, m[scenario.RowG1Pages2M], "G1's KVM mapped the fresh memory with 2 MiB pages")
-				assert.Positive(t, m[scenario.RowHPages2M], "and so did L0")
-			}
-		})
+		t.Run(w, func(t *testing.T) { assertAnatomyRow(t, w, r.Metrics) })
 	}
 
 	states := resultsOf(res.Messages, scenario.ResultAnatomyState)
@@ -87,7 +73,36 @@ func TestLabAnatomy(t *testing.T) {
 	assert.Positive(t, st[scenario.StateGuest], "a reading in guest mode")
 	assert.NotZero(t, st[scenario.StateAddress], "vmcb12's or vmcs12's address")
 	assert.Regexp(t, `(?m)^\[H\] no vCPU was in guest mode: the guest was not running a guest of its own at that moment; the run goes on$`, log)
-	assert.Regexp(t, `(?m)^\[H\] nested state vcpu 0: format=(SVM|VMX) flags=0x[0-9a-f]+ guest mode: an L2 guest was running, .*(vmcb12|vmcs12)=0x[1-9a-f]`, log)
+	block := map[string]string{"SVM": "vmcb12", "VMX": "vmcs12"}[isa]
+	assert.Regexp(t, `(?m)^\[H\] nested state vcpu 0: format=`+isa+` flags=0x[0-9a-f]+ guest mode: an L2 guest was running, .*`+block+`=0x[1-9a-f]`, log)
+	if isa == "VMX" {
+		assertVMCS12(t, st)
+	}
+}
+
+// assertAnatomyRow checks one workload's row (scenario.ResultAnatomyRow).
+func assertAnatomyRow(t *testing.T, w string, m map[string]float64) {
+	assert.Equal(t, 1.0, m[scenario.RowTraceOK], "L0's tracepoints")
+	assert.Equal(t, 1.0, m[scenario.RowRuns])
+	for _, k := range []string{scenario.RowN, scenario.RowG2Exits, scenario.RowInjected, scenario.RowL1Exits,
+		scenario.RowG1KVMExits, scenario.RowBaseExits, scenario.RowNestedNs, scenario.RowBaseNs, scenario.RowEntries} {
+		assert.Positive(t, m[k], "%s: a level without counts", k)
+	}
+	assert.Equal(t, m[scenario.RowG2Exits], m[scenario.RowReflected]+m[scenario.RowHandled], "reflected + handled = G2's exits")
+	assert.Equal(t, m[scenario.RowInjected], m[scenario.RowReflected]+m[scenario.RowSynthesized], "reflected + synthesized = given to G1")
+	assert.Equal(t, m[scenario.RowInjected], m[scenario.RowG1KVMExits], "G1's KVM counted every exit L0 gave it")
+	assert.Greater(t, m[scenario.RowL1PerInjected], 1.0, "each exit given to G1 costs it more than one of its own")
+	if m[scenario.RowReasons] > 0 {
+		assert.GreaterOrEqual(t, m[scenario.RowOwnExits], m[scenario.RowN], "the loop's own exit, once per iteration at least")
+	}
+	switch w {
+	case "pf-4k":
+		assert.GreaterOrEqual(t, m[scenario.RowG1Pages4K], m[scenario.RowN], "G1's KVM mapped each fresh page with 4 KiB")
+		assert.GreaterOrEqual(t, m[scenario.RowHPages4K], m[scenario.RowN], "and so did L0, for G2")
+	case "pf-2m":
+		assert.Positive(t, m[scenario.RowG1Pages2M], "G1's KVM mapped the fresh memory with 2 MiB pages")
+		assert.Positive(t, m[scenario.RowHPages2M], "and so did L0")
+	}
 }
 
 // resultsOf returns the bodies of H's results called name.

@@ -13,6 +13,7 @@ import (
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/lab"
 	"github.com/gonest/gonest/lab/labtest"
+	"github.com/gonest/gonest/scenario"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -90,4 +91,81 @@ func TestIntelLabNestedTiny(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]guestabi.Verdict{"H@0": code, "G1@1": code, "G2@2": code}, verdicts)
+}
+
+// TestIntelLabAnatomy runs the exit-multiplication experiment (scenario
+// anatomy) with H under Bochs: L0 is kvm_intel, and G1's KVM runs each
+// loop as G2 through vmcs12. It checks what TestLabAnatomy checks
+// (assertAnatomy), and the vmcs12 that the live reading in guest mode
+// decoded. Each loop runs gonest.anatomy.n=100 iterations, half the AMD
+// lab's: Bochs emulates every instruction, and the spin loop still lasts
+// the 0.8 s of H's time the readings need (52 million iterations at
+// lab.DefaultBochsIPS).
+func TestIntelLabAnatomy(t *testing.T) {
+	start := time.Now()
+	res, log := runIntelLab(t, lab.BochsConfig{Scenario: "anatomy", Timeout: 14 * time.Minute,
+		Append: "gonest.timeout=13m " + scenario.ParamAnatomyN + "=100"}, true)
+	t.Logf("TestIntelLabAnatomy took %.0fs", time.Since(start).Seconds())
+	assertAnatomy(t, res, log, "VMX")
+}
+
+// VMX controls and exception vectors assertVMCS12 expects of G1's
+// kvm_intel (Intel SDM vol. 3C, 25.6.1, 25.6.2, 25.6.3; the names of
+// arch/x86/include/asm/vmx.h).
+const (
+	pinExtIntExiting = 1 << 0
+	pinNMIExiting    = 1 << 3
+	procHLTExiting   = 1 << 7
+	procTSCOffset    = 1 << 3
+	procUncondIO     = 1 << 24
+	procSecondary    = 1 << 31
+	proc2EPT         = 1 << 1
+	vecDB, vecUD     = 1, 6
+	vecPF, vecMC     = 14, 18
+	vecAC            = 17
+)
+
+// assertVMCS12 checks the vmcs12 that H's live reading found while G1
+// ran G2 against what G1's kvm_intel (Linux 6.1) sets up for its guest:
+//   - pin-based: external-interrupt and NMI exiting, which
+//     setup_vmcs_config requires (arch/x86/kvm/vmx/vmx.c);
+//   - primary: HLT exiting, unconditional I/O exiting and TSC offsetting,
+//     required there and kept by vmx_exec_control, and the secondary
+//     controls with EPT on (G1 sees EPT: doctor's vmx.ept);
+//   - exception bitmap: #DB, #UD, #AC and #MC, and no #PF with EPT
+//     (vmx_update_exception_bitmap);
+//   - EPTP: a page-aligned root, write-back, a 4-level walk
+//     (construct_eptp; SDM vol. 3C, 25.6.11);
+//   - a VMXON region, page-aligned and apart from vmcs12, and vmcs12
+//     launched with KVM's revision.
+func assertVMCS12(t *testing.T, st map[string]float64) {
+	t.Helper()
+	assert.Equal(t, 1.0, st[scenario.StateVMX], "the reading in guest mode is in VMX format")
+	u := func(k string) uint64 {
+		v, ok := st[k]
+		assert.True(t, ok, "the summary has %s", k)
+		return uint64(v)
+	}
+	vmxon, vmcs12 := u(scenario.StateVMXON), u(scenario.StateAddress)
+	assert.NotZero(t, vmxon, "G1 did VMXON")
+	assert.Zero(t, vmxon&0xfff, "the VMXON region is page-aligned: %#x", vmxon)
+	assert.NotEqual(t, vmxon, vmcs12, "VMXON region and vmcs12 are different pages")
+	assert.Equal(t, uint64(kvm.VMCS12Revision), u(scenario.StateVMCS12Revision))
+	assert.Equal(t, uint64(1), u(scenario.StateLaunched), "G1 launched vmcs12 before it resumed G2")
+
+	pin, proc, proc2 := u(scenario.StatePinBased), u(scenario.StateProcBased), u(scenario.StateProcBased2)
+	assert.Equal(t, uint64(pinExtIntExiting|pinNMIExiting), pin&(pinExtIntExiting|pinNMIExiting), "pin-based %#x", pin)
+	want := uint64(procHLTExiting | procTSCOffset | procUncondIO | procSecondary)
+	assert.Equal(t, want, proc&want, "primary controls %#x", proc)
+	assert.Equal(t, uint64(proc2EPT), proc2&proc2EPT, "secondary controls %#x: EPT", proc2)
+
+	eb := u(scenario.StateExceptionBitmap)
+	wantEB := uint64(1<<vecDB | 1<<vecUD | 1<<vecAC | 1<<vecMC)
+	assert.Equal(t, wantEB, eb&wantEB, "exception bitmap %#x", eb)
+	assert.Zero(t, eb&(1<<vecPF), "with EPT, G1 leaves G2's page faults alone: %#x", eb)
+
+	eptp := u(scenario.StateEPTP)
+	assert.NotZero(t, eptp&^0xfff, "EPTP %#x: a root", eptp)
+	assert.Equal(t, uint64(6), eptp&7, "EPTP %#x: write-back", eptp)
+	assert.Equal(t, uint64(3), eptp>>3&7, "EPTP %#x: a 4-level walk", eptp)
 }

@@ -101,6 +101,9 @@ func runAnatomy(ctx context.Context, env *Env) guestabi.Verdict {
 	states := summarizeStates(res.Stats)
 	env.Log.Info("live nested state of G1", "readings", states.text())
 	env.Result(ResultAnatomyState, states.text(), states.metrics())
+	if raw := states.rawText(); raw != "" {
+		env.Log.Info("live nested state in guest mode, as KVM returned it", "format", states.format, "gzip_base64", raw)
+	}
 	problems := append(checkAnatomy(set, rows), states.problems()...)
 	for _, p := range problems {
 		env.Log.Error("exit multiplication: the result lacks its structure", "problem", p)

@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/gonest/gonest/guestabi"
 	"github.com/gonest/gonest/internal/exitloop"
 	"github.com/gonest/gonest/ktrace"
+	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/launch"
 )
 
@@ -309,9 +312,18 @@ func TestSummarizeStates(t *testing.T) {
 	st := &launch.Stats{NestedStates: []launch.NestedCapture{capture(svmState(0x100, 0)), capture(svmState(0x101, 0x1ef9a000)),
 		capture(svmState(0x101, 0x1ef9a000)), capture("")}}
 	s := summarizeStates(st)
-	assert.Equal(t, stateSummary{readings: 3, idle: 1, guest: 2, address: 0x1ef9a000, format: "SVM", header: "flags"}, s)
+	raw, err := base64.StdEncoding.DecodeString(svmState(0x101, 0x1ef9a000))
+	require.NoError(t, err)
+	assert.Equal(t, stateSummary{readings: 3, idle: 1, guest: 2, address: 0x1ef9a000, format: "SVM", header: "flags", raw: raw}, s)
 	assert.Empty(t, s.problems())
 	assert.Equal(t, float64(0x1ef9a000), s.metrics()[StateAddress])
+	assert.NotContains(t, s.metrics(), StateVMX)
+	zr, err := gzip.NewReader(base64.NewDecoder(base64.StdEncoding, strings.NewReader(s.rawText())))
+	require.NoError(t, err)
+	back, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Equal(t, raw, back, "the raw reading, gzipped, in base64")
+	assert.Empty(t, summarizeStates(nil).rawText())
 
 	s = summarizeStates(&launch.Stats{NestedStates: []launch.NestedCapture{capture(svmState(0x100, 0))}})
 	assert.Equal(t, []string{"no live reading caught G1 in guest mode during G2's spin loop"}, s.problems())
@@ -322,4 +334,59 @@ func TestSummarizeStates(t *testing.T) {
 	assert.Equal(t, 2, s.unreadable)
 	assert.Contains(t, strings.Join(s.problems(), "\n"), "2 nested states did not decode")
 	assert.Len(t, summarizeStates(nil).problems(), 2)
+}
+
+// vmxState is a kvm_nested_state in VMX format in guest mode, with the
+// VMXON region, vmcs12's address and, when withVMCS12, a vmcs12 (struct
+// kvm_vmx_nested_state_hdr; vmcs12's fields at vmcs12.h's offsets).
+func vmxState(withVMCS12 bool) string {
+	size := 128
+	if withVMCS12 {
+		size += kvm.VMCS12Size
+	}
+	b := make([]byte, size)
+	le := binary.LittleEndian
+	le.PutUint16(b[0:], kvm.NestedGuestMode)
+	le.PutUint32(b[4:], uint32(size))
+	le.PutUint64(b[8:], 0x7000)  // vmxon_pa
+	le.PutUint64(b[16:], 0x8000) // vmcs12_pa
+	if withVMCS12 {
+		v := b[128:]
+		le.PutUint32(v[0:], kvm.VMCS12Revision)
+		le.PutUint32(v[8:], 1)            // launch_state
+		le.PutUint64(v[120:], 0x901e)     // ept_pointer: WB, 4 levels
+		le.PutUint32(v[744:], 0x9)        // pin-based: external interrupts, NMIs
+		le.PutUint32(v[748:], 0x80000080) // HLT exiting, secondary controls
+		le.PutUint32(v[752:], 0x60042)    // #DB #UD #AC #MC
+		le.PutUint32(v[804:], 0x2)        // EPT
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestSummarizeStatesVMX(t *testing.T) {
+	capture := func(raw string) launch.NestedCapture {
+		var c launch.NestedCapture
+		c.VCPUs = append(c.VCPUs, struct {
+			VCPU      int    `json:"vcpu"`
+			Text      string `json:"text"`
+			GuestMode bool   `json:"guest_mode"`
+			Raw       string `json:"raw_base64"`
+		}{Text: "format=VMX", Raw: raw})
+		return c
+	}
+	idle := make([]byte, 128)
+	binary.LittleEndian.PutUint64(idle[8:], ^uint64(0))
+	binary.LittleEndian.PutUint64(idle[16:], ^uint64(0))
+	binary.LittleEndian.PutUint32(idle[4:], 128)
+	s := summarizeStates(&launch.Stats{NestedStates: []launch.NestedCapture{
+		capture(base64.StdEncoding.EncodeToString(idle)), capture(vmxState(true))}})
+	assert.Empty(t, s.problems())
+	assert.Equal(t, map[string]float64{StateReadings: 2, StateIdle: 1, StateGuest: 1, StateAddress: 0x8000, StateVMX: 1,
+		StateVMXON: 0x7000, StateVMCS12Revision: kvm.VMCS12Revision, StateLaunched: 1, StatePinBased: 0x9,
+		StateProcBased: 0x80000080, StateProcBased2: 0x2, StateExceptionBitmap: 0x60042, StateEPTP: 0x901e}, s.metrics())
+
+	s = summarizeStates(&launch.Stats{NestedStates: []launch.NestedCapture{
+		capture(base64.StdEncoding.EncodeToString(idle)), capture(vmxState(false))}})
+	assert.Equal(t, []string{"G1 in guest mode, but its VMX nested state holds no vmcs12: format=VMX"}, s.problems())
+	assert.NotContains(t, s.metrics(), StateEPTP)
 }

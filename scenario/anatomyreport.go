@@ -1,13 +1,10 @@
 package scenario
 
 import (
-	"encoding/base64"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
-	"github.com/gonest/gonest/kvm"
-	"github.com/gonest/gonest/launch"
 )
 
 // writeAnatomyTable prints the experiment: one summary line per workload,
@@ -174,107 +171,6 @@ func checkAnatomy(set anatomySettings, rows []anatomyRow) []string {
 		if len(r.w.reasons) > 0 && r.ownExits < float64(r.n) {
 			p = append(p, fmt.Sprintf("%s: %.0f exits of reasons %v in %d iterations, want one at least per iteration", name, r.ownExits, r.w.reasons, r.n))
 		}
-	}
-	return p
-}
-
-// stateSummary is what H's live readings of G1's nested state showed.
-type stateSummary struct {
-	readings   int    // readings with the state read
-	idle       int    // of which no vCPU was in guest mode
-	guest      int    // of which a vCPU was in guest mode
-	address    uint64 // vmcb12 or vmcs12 of the first reading in guest mode
-	format     string // "SVM" or "VMX"
-	header     string // that reading's header line
-	unreadable int    // readings whose raw state did not decode
-}
-
-// summarizeStates reads the live readings of H's gonest.
-func summarizeStates(st *launch.Stats) stateSummary {
-	var s stateSummary
-	if st == nil {
-		return s
-	}
-	for _, c := range st.NestedStates {
-		read, guest := false, false
-		for _, v := range c.VCPUs {
-			if v.Raw == "" {
-				continue
-			}
-			read = true
-			raw, err := base64.StdEncoding.DecodeString(v.Raw)
-			var ns *kvm.NestedState
-			if err == nil {
-				ns, err = kvm.ParseNestedState(raw)
-			}
-			if err != nil {
-				s.unreadable++
-				continue
-			}
-			if !ns.GuestMode() {
-				continue
-			}
-			guest = true
-			if s.guest == 0 {
-				s.header = v.Text
-				switch {
-				case ns.SVM != nil:
-					s.format, s.address = "SVM", ns.SVM.VMCBPA
-				case ns.VMX != nil:
-					s.format, s.address = "VMX", ns.VMX.VMCS12PA
-				}
-			}
-		}
-		switch {
-		case guest:
-			s.guest++
-		case read:
-			s.idle++
-		}
-		if read {
-			s.readings++
-		}
-	}
-	return s
-}
-
-// Metric names of the nested-state summary (ResultAnatomyState).
-const (
-	StateReadings = "readings"
-	StateIdle     = "not_in_guest_mode"
-	StateGuest    = "in_guest_mode"
-	StateAddress  = "vmcb12_or_vmcs12"
-)
-
-func (s stateSummary) metrics() map[string]float64 {
-	return map[string]float64{StateReadings: float64(s.readings), StateIdle: float64(s.idle), StateGuest: float64(s.guest),
-		StateAddress: float64(s.address)}
-}
-
-func (s stateSummary) text() string {
-	if s.guest == 0 {
-		return fmt.Sprintf("%d live readings of G1's nested state, %d with no vCPU in guest mode, none in guest mode", s.readings, s.idle)
-	}
-	return fmt.Sprintf("%d live readings of G1's nested state, %d with no vCPU in guest mode, %d in guest mode: %s",
-		s.readings, s.idle, s.guest, s.header)
-}
-
-// problems lists what the readings lack: one with no vCPU in guest mode
-// (G1 before its first G2) and one in guest mode with a vmcb12 or vmcs12
-// address (during the spin loop).
-func (s stateSummary) problems() []string {
-	var p []string
-	if s.idle == 0 {
-		p = append(p, "no live reading found G1 outside guest mode (the one before G1 started its guests)")
-	}
-	if s.guest == 0 {
-		p = append(p, "no live reading caught G1 in guest mode during G2's spin loop")
-	}
-	if s.guest > 0 && (s.address == 0 || s.address == ^uint64(0)) {
-		p = append(p, fmt.Sprintf("G1 in guest mode with no %s address: %s", s.format, s.header))
-	}
-	if s.unreadable > 0 {
-		p = append(p, fmt.Sprintf("%d nested states did not decode", s.unreadable))
 	}
 	return p
 }

@@ -45,7 +45,13 @@ const (
 	// once per 512 iterations.
 	PF Kind = "pf"
 	// Spin: nothing (nop). No exit: the control loop, and a guest that
-	// stays in guest mode for a nested-state capture.
+	// stays in guest mode for a nested-state capture. It runs with
+	// RFLAGS.IF=1 (sti before the loop; no interrupt is ever sent to it):
+	// KVM sets external-interrupt exiting (SDM vol. 3C, 26.2), so on
+	// hardware the host's interrupts and kicks stop the guest whatever its
+	// IF, but Bochs 2.7 masks them while a VMX guest runs with IF=0, and
+	// a kick that must catch the loop in guest mode would wait for its
+	// end (docs/lab.md, "What Bochs does that hardware does not").
 	Spin Kind = "spin"
 )
 
@@ -155,7 +161,9 @@ func Code(k Kind, n uint32) ([]byte, error) {
 		a.MovAL(PFByte)
 	case HLT:
 		a.Raw(0xbb).Raw(le32(lapicBase)...) // mov ebx, LAPIC base
-	case CPUID, Spin:
+	case Spin:
+		a.Raw(0xfb) // sti
+	case CPUID:
 	default:
 		return nil, fmt.Errorf("no workload %q", k)
 	}

@@ -108,6 +108,17 @@ func TestHLTHandlerPatched(t *testing.T) {
 	assert.Equal(t, addr&0xffff0000|0x8E00, binary.LittleEndian.Uint32(code[hi+7:]))
 }
 
+// TestSpinInterruptible: the spin loop runs with IF=1, so a kick stops it
+// under Bochs too.
+func TestSpinInterruptible(t *testing.T) {
+	code, err := Code(Spin, 7)
+	require.NoError(t, err)
+	start := bytes.Index(code, markerBytes(guestabi.MarkerScenarioStart))
+	require.Positive(t, start)
+	after := code[start+len(markerBytes(guestabi.MarkerScenarioStart)):]
+	assert.Equal(t, []byte{0xfb, 0xbe, 7, 0, 0, 0}, after[:6], "sti, then mov esi, n")
+}
+
 func TestELF(t *testing.T) {
 	elf, err := ELF(Spin, 5)
 	require.NoError(t, err)
