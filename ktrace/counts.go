@@ -79,8 +79,9 @@ func (ec *EventCount) ByName() map[string]uint64 {
 // handle each exit it is given and enter its guest again).
 //
 // The two nested events are matched reason by reason: an exit injected
-// into G1 with a G2 exit of the same reason behind it in the window is a
-// reflected one; an injected exit beyond those is synthesized: L0 ended
+// into G1 with a G2 exit of the same reason behind it in the window (or,
+// on VMX, an EPT_MISCONFIG with an EPT_VIOLATION behind it: ReflectedAs)
+// is a reflected one; an injected exit beyond those is synthesized: L0 ended
 // G2's run for G1's sake, as when an interrupt for G1 arrives while G2
 // runs and becomes an INTR #VMEXIT (nested_svm_intr in svm/nested.c) or
 // an EXTERNAL_INTERRUPT one (vmx_check_nested_events in vmx/nested.c).
@@ -151,7 +152,7 @@ func (c *Counts) Attribute() Attribution {
 		a.L1Exits = a.AllExits - a.NestedExits
 	}
 	if nested != nil && inject != nil {
-		a.Reflected, a.HandledByL0, a.Synthesized = splitNested(nested.ByName(), inject.ByName())
+		a.Reflected, a.HandledByL0, a.Synthesized, _ = splitNested(nested.ByName(), inject.ByName())
 	}
 	if a.Injected > 0 && all != nil && nested != nil {
 		a.L1ExitsPerInjected = float64(a.L1Exits) / float64(a.Injected)
@@ -166,27 +167,48 @@ func (c *Counts) Attribute() Attribution {
 // for: a physical interrupt or NMI belongs to the host (see Attribution).
 var HostReasons = map[string]bool{"interrupt": true, "nmi": true, "EXTERNAL_INTERRUPT": true}
 
+// ReflectedAs maps an exit reason that L0 gives G1 to the reason of the
+// G2 exit it may stand for, where the two differ. On VMX, L0 keeps every
+// EPT violation of G2 (nested_vmx_l0_wants_exit in
+// arch/x86/kvm/vmx/nested.c) and walks G1's EPT for it; where the walk
+// finds an entry G1 made invalid on purpose, as G1's KVM does for MMIO
+// addresses (an EPT misconfiguration, Intel SDM vol. 3C, 29.3.3.1), L0
+// gives G1 an EPT_MISCONFIG exit for G2's EPT_VIOLATION
+// (nested_ept_inject_page_fault). SVM has one reason for both, npf.
+var ReflectedAs = map[string]string{"EPT_MISCONFIG": "EPT_VIOLATION"}
+
 // splitNested matches the exits taken while G2 ran with those injected
-// into G1, reason by reason (see Attribution).
-func splitNested(nested, inject map[string]uint64) (reflected, handled, synthesized uint64) {
-	for name, n := range nested {
-		r := min(n, inject[name])
-		if HostReasons[name] {
-			r = 0
-		}
-		reflected += r
-		handled += n - r
-	}
+// into G1, reason by reason, then by ReflectedAs (see Attribution). It
+// returns the totals and, by reason of G2's exit, how many L0 handled.
+func splitNested(nested, inject map[string]uint64) (reflected, handled, synthesized uint64, handledBy map[string]uint64) {
+	refl := make(map[string]uint64, len(nested))
+	left := make(map[string]uint64, len(inject)) // injected exits not yet matched
 	for name, i := range inject {
-		n := nested[name]
-		if HostReasons[name] {
-			n = 0
-		}
-		if i > n {
-			synthesized += i - n
-		}
+		left[name] = i
 	}
-	return reflected, handled, synthesized
+	for name, n := range nested {
+		if HostReasons[name] {
+			continue
+		}
+		r := min(n, left[name])
+		refl[name] += r
+		left[name] -= r
+	}
+	for as, src := range ReflectedAs {
+		r := min(left[as], nested[src]-refl[src])
+		refl[src] += r
+		left[as] -= r
+	}
+	handledBy = make(map[string]uint64, len(nested))
+	for name, n := range nested {
+		reflected += refl[name]
+		handledBy[name] = n - refl[name]
+		handled += n - refl[name]
+	}
+	for _, l := range left {
+		synthesized += l
+	}
+	return reflected, handled, synthesized, handledBy
 }
 
 // WriteTable prints the counts as a table a person reads: per exit
@@ -220,11 +242,14 @@ func (c *Counts) WriteTable(w io.Writer) {
 		}
 		return fmt.Sprint(byName[i][name])
 	}
+	var handledBy map[string]uint64
+	if byName[1] != nil && byName[2] != nil {
+		_, _, _, handledBy = splitNested(byName[1], byName[2])
+	}
 	for _, name := range order {
 		handled := "n/a"
-		if byName[1] != nil && byName[2] != nil {
-			_, h, _ := splitNested(map[string]uint64{name: byName[1][name]}, map[string]uint64{name: byName[2][name]})
-			handled = fmt.Sprint(h)
+		if handledBy != nil {
+			handled = fmt.Sprint(handledBy[name])
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, cell(0, name), cell(1, name), cell(2, name), handled)
 	}
