@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-
 )
 
 // writeAnatomyTable prints the experiment: one summary line per workload,
