@@ -179,6 +179,42 @@ var (
 		25: "TSC_SCALING", 26: "ENABLE_USR_WAIT_PAUSE", 28: "BUS_LOCK_DETECTION", 29: "NOTIFY_VM_EXITING"}
 )
 
+// The default1 bits of the pin-based and primary processor-based
+// controls (Intel SDM vol. 3D, A.3.1 and A.3.2): reserved, and set in
+// every VMCS that does not use the true-controls MSRs to clear them, as
+// KVM's vmcs12 for G2 has them (pin-based 0x7f in the Intel lab).
+const (
+	vmxPinDefault1  = 1<<1 | 1<<2 | 1<<4
+	vmxProcDefault1 = 1<<1 | 1<<4 | 1<<5 | 1<<6 | 1<<8 | 1<<13 | 1<<14 | 1<<15 | 1<<16 | 1<<26
+)
+
+// controlNames names the bits set in a control field: named ones, then
+// the unnamed default1 bits together, then any other as "bitN".
+func controlNames(names bitNames, default1, v uint32) string {
+	named := names.set(uint64(v &^ (default1 &^ names.mask())))
+	var reserved []string
+	for b := uint(0); b < 32; b++ {
+		if _, ok := names[b]; !ok && default1&v&(1<<b) != 0 {
+			reserved = append(reserved, fmt.Sprint(b))
+		}
+	}
+	if len(reserved) > 0 {
+		named = append(named, "default1 bits "+strings.Join(reserved, ","))
+	}
+	return strings.Join(orNone(named), " ")
+}
+
+// mask is the bits the table names.
+func (t bitNames) mask() uint32 {
+	var m uint32
+	for b := range t {
+		if b < 32 {
+			m |= 1 << b
+		}
+	}
+	return m
+}
+
 // Control bits Describe tests.
 const (
 	vmxProcSecondary = 1 << 31 // primary: activate secondary controls
@@ -259,8 +295,8 @@ func (v *VMCS12) describe(name string) []string {
 	}
 	lines := []string{
 		fmt.Sprintf("%s revision %#x, %s", name, v.RevisionID, launched),
-		fmt.Sprintf("%s pin-based controls %#x: %s", name, v.PinBased, strings.Join(orNone(vmxPinBits.set(uint64(v.PinBased))), " ")),
-		fmt.Sprintf("%s processor-based controls %#x: %s", name, v.ProcBased, strings.Join(orNone(vmxProcBits.set(uint64(v.ProcBased))), " ")),
+		fmt.Sprintf("%s pin-based controls %#x: %s", name, v.PinBased, controlNames(vmxPinBits, vmxPinDefault1, v.PinBased)),
+		fmt.Sprintf("%s processor-based controls %#x: %s", name, v.ProcBased, controlNames(vmxProcBits, vmxProcDefault1, v.ProcBased)),
 		name + " " + proc2,
 		fmt.Sprintf("exception bitmap %#x: %s", v.ExceptionBitmap, strings.Join(orNone(exceptionNames.set(uint64(v.ExceptionBitmap))), " ")),
 		ept,

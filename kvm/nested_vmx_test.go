@@ -149,3 +149,15 @@ func TestVMInstructionErrorName(t *testing.T) {
 	assert.Equal(t, "VMPTRLD with incorrect VMCS revision identifier", VMInstructionErrorName(11))
 	assert.Equal(t, "unnamed", VMInstructionErrorName(14), "14 is reserved")
 }
+
+// TestControlNames: the controls of the vmcs12 that G1's kvm_intel set up
+// for G2 in the Intel lab, with their default1 bits (SDM vol. 3D, A.3).
+func TestControlNames(t *testing.T) {
+	assert.Equal(t, "EXTERNAL_INTERRUPT_EXITING NMI_EXITING VIRTUAL_NMIS PREEMPTION_TIMER default1 bits 1,2,4",
+		controlNames(vmxPinBits, vmxPinDefault1, 0x7f))
+	assert.Equal(t, "USE_TSC_OFFSETTING HLT_EXITING MWAIT_EXITING RDPMC_EXITING USE_TPR_SHADOW MOV_DR_EXITING "+
+		"UNCOND_IO_EXITING USE_MSR_BITMAPS MONITOR_EXITING ACTIVATE_SECONDARY_CONTROLS default1 bits 1,4,5,6,8,13,14,26",
+		controlNames(vmxProcBits, vmxProcDefault1, 0xb5a06dfa))
+	assert.Equal(t, "CR3_LOAD_EXITING bit18", controlNames(vmxProcBits, vmxProcDefault1, 1<<15|1<<18))
+	assert.Equal(t, "none", controlNames(vmxPinBits, vmxPinDefault1, 0))
+}

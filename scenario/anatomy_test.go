@@ -390,3 +390,45 @@ func TestSummarizeStatesVMX(t *testing.T) {
 	assert.Equal(t, []string{"G1 in guest mode, but its VMX nested state holds no vmcs12: format=VMX"}, s.problems())
 	assert.NotContains(t, s.metrics(), StateEPTP)
 }
+
+func TestLiveReadingLines(t *testing.T) {
+	out := `gonest: nested state at 41897.8 ms (SIGUSR1):
+nested state vcpu 0: format=VMX flags=0x0 L1 (not in guest mode), VMXON off, no current VMCS12, size=128
+no vCPU was in guest mode: the guest was not running a guest of its own at that moment; the run goes on
+gonest: nested state at 45554.3 ms (SIGUSR1):
+nested state vcpu 0: format=VMX flags=0x0 L1 (not in guest mode), vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224
+  vmcs12 revision 0x11e57ed0, launched
+  exception bitmap 0x60042: #DB #UD #AC #MC
+no vCPU was in guest mode: the guest was not running a guest of its own at that moment; the run goes on
+gonest: nested state at 45578.3 ms (SIGUSR1):
+nested state vcpu 0: format=VMX flags=0x1 guest mode: an L2 guest was running, vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224
+  vmcs12 revision 0x11e57ed0, launched
+  last exit G1 saw: basic reason 1 (SDM vol. 3D, appendix C), qualification 0x0
+gonest: nested state at 45678.2 ms (SIGUSR1):
+nested state vcpu 0: format=VMX flags=0x1 guest mode: an L2 guest was running, vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224
+  vmcs12 revision 0x11e57ed0, launched
+
+-- window 1: +1 scenario start..+1 scenario end, 210.3 ms
+KVM counters that changed:
+           reason  all exits  while G2 ran
+   IO_INSTRUCTION        101           101
+gonest: -trace-exits: something went wrong
+`
+	assert.Equal(t, []string{
+		"gonest: nested state at 41897.8 ms (SIGUSR1):",
+		"nested state vcpu 0: format=VMX flags=0x0 L1 (not in guest mode), VMXON off, no current VMCS12, size=128",
+		"no vCPU was in guest mode: the guest was not running a guest of its own at that moment; the run goes on",
+		"gonest: nested state at 45554.3 ms (SIGUSR1):",
+		"nested state vcpu 0: format=VMX flags=0x0 L1 (not in guest mode), vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224",
+		"  vmcs12 revision 0x11e57ed0, launched",
+		"  exception bitmap 0x60042: #DB #UD #AC #MC",
+		"no vCPU was in guest mode: the guest was not running a guest of its own at that moment; the run goes on",
+		"gonest: nested state at 45578.3 ms (SIGUSR1):",
+		"nested state vcpu 0: format=VMX flags=0x1 guest mode: an L2 guest was running, vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224",
+		"  vmcs12 revision 0x11e57ed0, launched",
+		"  last exit G1 saw: basic reason 1 (SDM vol. 3D, appendix C), qualification 0x0",
+		"gonest: nested state at 45678.2 ms (SIGUSR1):",
+		"nested state vcpu 0: format=VMX flags=0x1 guest mode: an L2 guest was running, vmxon=0x1178a000, vmcs12=0x13a0a000, size=4224",
+		"gonest: -trace-exits: something went wrong",
+	}, liveReadingLines(out))
+}

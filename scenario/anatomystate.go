@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/launch"
@@ -179,4 +181,58 @@ func (s stateSummary) rawText() string {
 	_, _ = zw.Write(s.raw) // a bytes.Buffer takes every write
 	_ = zw.Close()
 	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// lockedBuffer is an in-memory io.Writer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// liveReadingLines picks from gonest's output (cmd/gonest, -nested-state
+// on SIGUSR1) what H's console shows of the live readings: every line
+// gonest starts with "gonest:" (each reading's heading, and any warning),
+// each vCPU's state, the line saying no vCPU was in guest mode, and the
+// decoded vmcb12 or vmcs12 (the indented lines) of the first reading in
+// guest mode and of the first outside it that has one. The window tables
+// are left out.
+func liveReadingLines(out string) []string {
+	var keep []string
+	detail, guest, shownGuest, shownL1 := false, false, false, false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "nested state vcpu "):
+			guest = strings.Contains(l, " guest mode: ")
+			detail = (guest && !shownGuest) || (!guest && !shownL1)
+			keep = append(keep, l)
+		case strings.HasPrefix(l, "  "):
+			if !detail {
+				continue
+			}
+			keep = append(keep, l)
+			if guest {
+				shownGuest = true
+			} else {
+				shownL1 = true
+			}
+		case strings.HasPrefix(l, "gonest:"), strings.HasPrefix(l, "no vCPU was in guest mode"):
+			detail = false
+			keep = append(keep, l)
+		default:
+			detail = false
+		}
+	}
+	return keep
 }
