@@ -165,7 +165,14 @@ func (c *Counts) Attribute() Attribution {
 
 // HostReasons are the exit reasons L0 handles itself whatever G1 asked
 // for: a physical interrupt or NMI belongs to the host (see Attribution).
-var HostReasons = map[string]bool{"interrupt": true, "nmi": true, "EXTERNAL_INTERRUPT": true}
+// So, on VMX, does the preemption timer: L0 keeps every PREEMPTION_TIMER
+// exit of G2 (nested_vmx_l0_wants_exit), which comes from its own timer,
+// set to 0 to force G2 out when an event for G1 waits
+// (vmx_update_hv_timer in arch/x86/kvm/vmx/vmx.c), and emulates G1's
+// preemption timer with a host timer whose expiry it turns into a
+// PREEMPTION_TIMER exit for G1 (vmx_preemption_timer_fn, then
+// vmx_check_nested_events in vmx/nested.c): synthesized, never passed on.
+var HostReasons = map[string]bool{"interrupt": true, "nmi": true, "EXTERNAL_INTERRUPT": true, "PREEMPTION_TIMER": true}
 
 // ReflectedAs maps an exit reason that L0 gives G1 to the reason of the
 // G2 exit it may stand for, where the two differ. On VMX, L0 keeps every
