@@ -11,7 +11,7 @@
 #                      VENDOR=intel boots H under Bochs instead (VMX, kvm_intel)
 #   make lab-test      the real-kernel boot tests and the lab tests against the built images
 #   make test          vet + staticcheck + unit + images + lab-test (the AMD lab)
-#   make test-intel    the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny (CI runs it after make test)
+#   make test-intel    the Intel lab's tests (H under Bochs): kvmtests, doctor, l2-tiny, anatomy (CI runs it after make test)
 #   make test-kernels  the lab on every kernel of TEST_KERNELS, one table (CI runs it after make test-intel)
 #   make fuzz          every go test -fuzz target for FUZZTIME each (default 60s)
 #   make run           the nested demo: G1 with a shell (type l2 for G2) here if this KVM can nest, else in the lab
