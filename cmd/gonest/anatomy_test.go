@@ -54,18 +54,11 @@ func TestNestedStateSignal(t *testing.T) {
 // reading goes into -stats-json.
 func TestNestedStateAt(t *testing.T) {
 	nestedStateCap(t)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "s.json")
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s",
-		"-nested-state-at", "100ms", "-stats-json", out)
-	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
-	assert.Contains(t, r.stderr, "(-nested-state-at):")
 	var doc struct {
 		NestedStates []stateCapture `json:"nested_states"`
 	}
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	r := spinForASecond(t, &doc, "-nested-state-at", "100ms")
+	assert.Contains(t, r.stderr, "(-nested-state-at):")
 	require.Len(t, doc.NestedStates, 1)
 	c := doc.NestedStates[0]
 	assert.Equal(t, "-nested-state-at", c.Trigger)
@@ -79,21 +72,14 @@ func TestNestedStateAt(t *testing.T) {
 // whole run, so its userspace exits add up to the run's.
 func TestStatsInterval(t *testing.T) {
 	needKVM(t)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "s.json")
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s",
-		"-stats-interval", "100ms", "-stats-json", out)
-	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
-	assert.Contains(t, r.stderr, "gonest: counts per 100ms (KVM's counters summed over the vCPUs):\n      at_s userspace    exits")
 	var doc struct {
 		Exits struct {
 			ByReason map[string]int64 `json:"by_reason"`
 		} `json:"exits"`
 		Series []window.Sample `json:"series"`
 	}
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	r := spinForASecond(t, &doc, "-stats-interval", "100ms")
+	assert.Contains(t, r.stderr, "gonest: counts per 100ms (KVM's counters summed over the vCPUs):\n      at_s userspace    exits")
 	require.GreaterOrEqual(t, len(doc.Series), 2, "a row at least every 100ms of a 1s run, and the last partial one")
 	var userspace, want int64
 	last := 0.0
@@ -109,6 +95,20 @@ func TestStatsInterval(t *testing.T) {
 	assert.Positive(t, userspace, "the guest printed \"ready\" through port I/O")
 	rows := regexp.MustCompile(`(?m)^ +[0-9]+\.[0-9]{3} +[0-9]+( +[0-9-]+){8}$`).FindAllString(r.stderr, -1)
 	assert.Len(t, rows, len(doc.Series), "one row on stderr per sample")
+}
+
+// spinForASecond runs a guest that spins until -timeout 1s ends it, with
+// -stats-json and the flags given, and decodes the JSON into doc.
+func spinForASecond(t *testing.T, doc any, flags ...string) result {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.json")
+	args := append([]string{"run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s", "-stats-json", out}, flags...)
+	r := runBinary(t, dir, guestLimit, args...)
+	require.Equal(t, 124, r.code, "stderr: %s", r.stderr)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, doc))
+	return r
 }
 
 // TestWindowAndTraceFlags: -window measures between the guest's markers;
