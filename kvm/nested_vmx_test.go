@@ -161,3 +161,50 @@ func TestControlNames(t *testing.T) {
 	assert.Equal(t, "CR3_LOAD_EXITING bit18", controlNames(vmxProcBits, vmxProcDefault1, 1<<15|1<<18))
 	assert.Equal(t, "none", controlNames(vmxPinBits, vmxPinDefault1, 0))
 }
+
+// TestNestedStateCapturedVMX decodes KVM_GET_NESTED_STATE as the Intel
+// lab's H (Linux 6.1, kvm_intel under Bochs) returned it, read live by
+// SIGUSR1 while G1's kvm_intel ran a tiny G2 spinning with interrupts on
+// (scenario anatomy, TestIntelLabAnatomy; H logs the blob gzipped).
+func TestNestedStateCapturedVMX(t *testing.T) {
+	b, err := capturedStates.ReadFile("testdata/nested-state/vmx-guest-mode.bin")
+	require.NoError(t, err)
+	n, err := ParseNestedState(b)
+	require.NoError(t, err)
+	assert.Equal(t, uint16(NestedGuestMode), n.Flags, "guest mode; VMX has no GIF")
+	assert.Equal(t, uint32(128+VMCS12Size), n.Size, "the header and vmcs12: G2 is no hypervisor, so no shadow vmcs12")
+	require.NotNil(t, n.VMX)
+	assert.Equal(t, uint64(0x1458b000), n.VMX.VMXONPA)
+	assert.Equal(t, uint64(0x1687c000), n.VMX.VMCS12PA)
+	assert.Equal(t, uint16(0), n.VMX.SMMFlags)
+	d, err := n.VMXData()
+	require.NoError(t, err)
+	require.NotNil(t, d)
+	assert.Nil(t, d.Shadow)
+	v := d.VMCS12
+	assert.Equal(t, uint32(VMCS12Revision), v.RevisionID)
+	assert.True(t, v.Launched())
+	assert.Equal(t, uint32(0x7f), v.PinBased)
+	assert.Equal(t, uint32(0xb5a06dfa), v.ProcBased)
+	assert.Equal(t, uint32(0x30eb), v.ProcBased2)
+	assert.Equal(t, uint32(0x60042), v.ExceptionBitmap, "#DB #UD #AC #MC, no #PF with EPT")
+	assert.Equal(t, uint64(0x145bc05e), v.EPTPointer)
+	assert.Equal(t, uint16(1), v.VPID)
+	assert.Equal(t, uint32(0x2befff), v.ExitControls)
+	assert.Equal(t, uint32(0xd3ff), v.EntryControls)
+	assert.Equal(t, uint32(0xffffffff), v.PreemptionTimerValue, "soft-disabled: G2 armed no timer")
+	assert.Equal(t, uint64(0x212), v.GuestRFLAGS, "the spin loop runs with IF set")
+	assert.Equal(t, uint32(1), v.ExitReason, "the last exit G1 saw: EXTERNAL_INTERRUPT, its timer")
+	text := strings.Join(d.Describe(), "\n")
+	for _, want := range []string{
+		"vmcs12 revision 0x11e57ed0, launched",
+		"vmcs12 pin-based controls 0x7f: EXTERNAL_INTERRUPT_EXITING NMI_EXITING VIRTUAL_NMIS PREEMPTION_TIMER default1 bits 1,2,4",
+		"vmcs12 processor-based controls 0xb5a06dfa: USE_TSC_OFFSETTING HLT_EXITING MWAIT_EXITING RDPMC_EXITING USE_TPR_SHADOW " +
+			"MOV_DR_EXITING UNCOND_IO_EXITING USE_MSR_BITMAPS MONITOR_EXITING ACTIVATE_SECONDARY_CONTROLS default1 bits 1,4,5,6,8,13,14,26",
+		"vmcs12 secondary controls 0x30eb: VIRTUALIZE_APIC_ACCESSES ENABLE_EPT ENABLE_RDTSCP ENABLE_VPID WBINVD_EXITING UNRESTRICTED_GUEST ENABLE_INVPCID ENABLE_VMFUNC",
+		"exception bitmap 0x60042: #DB #UD #AC #MC",
+		"EPTP 0x145bc05e: root 0x145bc000, WB, 4-level walk, A/D on",
+	} {
+		assert.Contains(t, text, want)
+	}
+}
