@@ -74,7 +74,7 @@ lab-test: images
 		$(GO) test -count=1 -v -timeout 40m -run '$(LAB_TEST_RUN)' ./lab
 
 # The Intel lab's tests: H under Bochs, kvm_intel in H (lab/intel_test.go).
-# About 20 minutes of Bochs, so not part of make test (which stays under
+# About 16 minutes of Bochs (three boots of H), so not part of make test (which stays under
 # 40 minutes with the AMD lab); CI runs it after make test (.ci/run).
 INTEL_TEST_RUN ?= TestIntelLab
 test-intel: intel-images

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gonest/gonest/guestabi"
+	"github.com/gonest/gonest/internal/syncbuf"
 	"github.com/gonest/gonest/launch"
 )
 
@@ -91,7 +92,7 @@ func runAnatomy(ctx context.Context, env *Env) guestabi.Verdict {
 	// output a few seconds to drain once it has exited: through H's
 	// console in the Intel lab that took longer, and the run failed. Its
 	// output goes to memory; the live readings go on to the console.
-	var vmmLog lockedBuffer
+	var vmmLog syncbuf.Buffer
 	spec.VMMLog = &vmmLog
 	probe := newStateProbe(set)
 	v, res := env.RunNext(ctx, spec, guestabi.Pass, &launch.Observer{Started: probe.started, Mark: probe.mark})

@@ -297,18 +297,21 @@ func svmState(flags uint16, vmcb uint64) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+// captureOf is one live reading of one vCPU, as H's gonest reports it.
+func captureOf(text, raw string) launch.NestedCapture {
+	var c launch.NestedCapture
+	c.Trigger = "SIGUSR1"
+	c.VCPUs = append(c.VCPUs, struct {
+		VCPU      int    `json:"vcpu"`
+		Text      string `json:"text"`
+		GuestMode bool   `json:"guest_mode"`
+		Raw       string `json:"raw_base64"`
+	}{Text: text, Raw: raw})
+	return c
+}
+
 func TestSummarizeStates(t *testing.T) {
-	capture := func(raw string) launch.NestedCapture {
-		var c launch.NestedCapture
-		c.Trigger = "SIGUSR1"
-		c.VCPUs = append(c.VCPUs, struct {
-			VCPU      int    `json:"vcpu"`
-			Text      string `json:"text"`
-			GuestMode bool   `json:"guest_mode"`
-			Raw       string `json:"raw_base64"`
-		}{Text: "flags", Raw: raw})
-		return c
-	}
+	capture := func(raw string) launch.NestedCapture { return captureOf("flags", raw) }
 	st := &launch.Stats{NestedStates: []launch.NestedCapture{capture(svmState(0x100, 0)), capture(svmState(0x101, 0x1ef9a000)),
 		capture(svmState(0x101, 0x1ef9a000)), capture("")}}
 	s := summarizeStates(st)
@@ -364,16 +367,7 @@ func vmxState(withVMCS12 bool) string {
 }
 
 func TestSummarizeStatesVMX(t *testing.T) {
-	capture := func(raw string) launch.NestedCapture {
-		var c launch.NestedCapture
-		c.VCPUs = append(c.VCPUs, struct {
-			VCPU      int    `json:"vcpu"`
-			Text      string `json:"text"`
-			GuestMode bool   `json:"guest_mode"`
-			Raw       string `json:"raw_base64"`
-		}{Text: "format=VMX", Raw: raw})
-		return c
-	}
+	capture := func(raw string) launch.NestedCapture { return captureOf("format=VMX", raw) }
 	idle := make([]byte, 128)
 	binary.LittleEndian.PutUint64(idle[8:], ^uint64(0))
 	binary.LittleEndian.PutUint64(idle[16:], ^uint64(0))

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/gonest/gonest/kvm"
 	"github.com/gonest/gonest/launch"
@@ -181,24 +180,6 @@ func (s stateSummary) rawText() string {
 	_, _ = zw.Write(s.raw) // a bytes.Buffer takes every write
 	_ = zw.Close()
 	return base64.StdEncoding.EncodeToString(b.Bytes())
-}
-
-// lockedBuffer is an in-memory io.Writer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // liveReadingLines picks from gonest's output (cmd/gonest, -nested-state
