@@ -158,6 +158,11 @@ func FuzzNestedStateDecode(f *testing.F) {
 	f.Add(svmGuestModeBlob())
 	f.Add(nestedBlob(NestedGuestMode, NestedFormatVMX, 128+VMCS12Size, 128+VMCS12Size))
 	f.Add(nestedBlob(0, NestedFormatSVM, 128, 128))
+	for _, name := range []string{"svm-guest-mode.bin", "vmx-guest-mode.bin"} {
+		if b, err := capturedStates.ReadFile("testdata/nested-state/" + name); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n, err := ParseNestedState(b)
 		if err != nil {
