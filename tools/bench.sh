@@ -33,7 +33,9 @@
 #
 # Environment: BENCH_RUNS (lab runs per VMM, default 7), ANATOMY_RUNS
 # (runs of each exit loop at each level, default 5), EXEC_BENCH_RUNS
-# (bench-exec's pairs, default 3: each pair is four boots), PORTIO_EXITS
+# (bench-exec's pairs, default 3: each pair is four boots), EXEC_BENCH_FILES
+# (its tree, default 2000 files), EXEC_BENCH_MIB (its read, default 64),
+# PORTIO_EXITS
 # (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,8 @@ GO=${GO:-go}
 RUNS=${BENCH_RUNS:-7}
 ANATOMY_RUNS=${ANATOMY_RUNS:-5}
 EXEC_RUNS=${EXEC_BENCH_RUNS:-3}
+EXEC_FILES=${EXEC_BENCH_FILES:-2000}
+EXEC_MIB=${EXEC_BENCH_MIB:-64}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
@@ -93,11 +97,11 @@ anatomy_section() {
 	grep '^exit anatomy | ' "$rows" | sed 's/^/    /'
 }
 
-# labBench SCENARIO [RUNS] appends the rows of one lab benchmark.
+# labBench SCENARIO [RUNS [PARAMS]] appends the rows of one lab benchmark.
 labBench() {
 	local runs=${2:-$RUNS}
 	say "$1 in the lab ($runs runs per VMM)"
-	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$1" -append "gonest.bench.runs=$runs" >>"$rows" \
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$1" -append "gonest.bench.runs=$runs${3:+ $3}" >>"$rows" \
 		|| { echo "bench: $1 failed; its log is $IMAGES/$1.log" >&2; exit 1; }
 }
 
@@ -117,7 +121,11 @@ execSection() {
 	echo
 	grep -h '^\[H\] init: bench-exec setup: ' "$IMAGES/bench-exec.log" | sed 's/^\[H\] init: bench-exec setup: //' || true
 	echo
-	echo "Ratios are gonest / QEMU, runs alternating in the same H; lower is better for the wall time, higher for the file system figures."
+	if ((EXEC_FILES < 10000 || EXEC_MIB < 256)); then
+		echo "The tree and the read are smaller than a user's (10,000 files, 256 MiB) so that the run fits half an hour of the lab: there QEMU's 9p walks about 12 entries a second and reads about 1.5 MB/s (its server runs on H's emulated CPU, one round trip per request; a calibration run on 2026-12-07 walked 2,021 entries in 170 s and read 64 MiB in 44 s), so the full sizes take QEMU about 17 minutes a run. \`EXEC_BENCH_RUNS=1 EXEC_BENCH_FILES=10000 EXEC_BENCH_MIB=256 make bench-exec\` measures them, in about 25 minutes."
+		echo
+	fi
+	echo "Ratios are gonest / QEMU, runs alternating in the same H; lower is better for the times, higher for the file system figures. The two rows after the wall time split it at the guest init's first marker, each VMM timed from just before its exec."
 	echo
 	table exec
 	echo
@@ -169,7 +177,8 @@ table() {
 		"G2 launch"*) goal="≤ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 1.0) ? "yes" : "no"}') ;;
 		virtio-blk*) goal="≥ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 1.0) ? "yes" : "no"}') ;;
 		"disk bus in G2"*) continue ;; # diskTable's
-		"exec /bin/true"*) goal="≤ 0.6"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 0.6) ? "yes" : "no"}') ;;
+		"exec /bin/true, wall"*) goal="≤ 0.6"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 0.6) ? "yes" : "no"}') ;;
+		"exec /bin/true, "*) goal="(its parts)"; ok="—" ;;
 		"exec metadata"* | "exec data"*) goal="≥ 2.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 2.0) ? "yes" : "no"}') ;;
 		"VMM overhead"*)
 			ratio="$(grep -oP 'gonest \K[0-9.]+' <<<"$row") MiB"
@@ -226,7 +235,7 @@ if [[ $MODE != all ]]; then
 		labBench bench-disk
 		{ withoutSection "## Disk bus in G2"; diskSection; } >"$OUT.new"
 	elif [[ $MODE == exec ]]; then
-		labBench bench-exec "$EXEC_RUNS"
+		labBench bench-exec "$EXEC_RUNS" "gonest.bench.files=$EXEC_FILES gonest.bench.mib=$EXEC_MIB"
 		{ withoutSection "$exec_heading"; execSection; } >"$OUT.new"
 	else
 		anatomy
@@ -251,7 +260,7 @@ echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/
 for scenario in bench-boot bench-nested bench-blk bench-disk; do
 	labBench "$scenario"
 done
-labBench bench-exec "$EXEC_RUNS"
+labBench bench-exec "$EXEC_RUNS" "gonest.bench.files=$EXEC_FILES gonest.bench.mib=$EXEC_MIB"
 anatomy
 
 mkdir -p "$(dirname "$OUT")"

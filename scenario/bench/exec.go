@@ -3,10 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,22 +28,34 @@ import (
 //
 //   - gonest exec -- /bin/true, wall time from exec to exit (gonest exec
 //     with its warm initramfs cache; QEMU's process from start to exit);
-//   - metadata: find + stat over a 10,000-file tree in the working
-//     directory, timed in the guest, in files per second;
-//   - data: a 256 MiB file read sequentially (1 MiB reads), in MB/s.
+//   - metadata: find + stat over a tree of gonest.bench.files files
+//     (default 2,000, 100 to a directory) in the working directory, timed
+//     in the guest, in entries per second;
+//   - data: a file of gonest.bench.mib MiB (default 64) read
+//     sequentially (1 MiB reads), in MB/s.
+//
+// The defaults are smaller than a user's tree (10,000 files, 256 MiB) so
+// that three pairs fit half an hour of the lab: there, 9p walks about 12
+// entries a second and reads about 1.5 MB/s (QEMU's 9p server runs on
+// H's emulated CPU, one round trip per request), so a 10,000-file walk
+// and a 256 MiB read take QEMU about 17 minutes a run.
 //
 // The tree and the file live in H's tmpfs, so both read the same cached
 // bytes; each figure comes from a fresh guest (cold guest caches).
 const (
 	execBenchDir  = "/tmp/bench-exec"
-	execDirs      = 100
-	execFilesEach = 100 // 10,000 files
-	execBigSize   = 256 << 20
+	execFilesEach = 100
 	execMemory    = 512 << 20
-	// execRunMax bounds one boot and command: 9p walks a tree slowly
-	// under the lab's emulated CPU (each lookup a round trip to QEMU's
-	// server, which runs on that CPU too).
-	execRunMax = 15 * time.Minute
+	// paramFiles and paramMiB size the file system run.
+	paramFiles, defaultFiles = "gonest.bench.files", 2000
+	paramMiB, defaultMiB     = "gonest.bench.mib", 64
+	// execRunMax bounds one boot and a command that reads nothing much;
+	// the file system run gets execPerFile and execPerMiB more (9p walks a
+	// tree slowly under the lab's emulated CPU, each lookup a round trip
+	// to QEMU's server, which runs on that CPU too).
+	execRunMax  = 5 * time.Minute
+	execPerFile = 250 * time.Millisecond
+	execPerMiB  = 3 * time.Second
 	// FSHelperName is the name the bench image's init answers to as the
 	// guest command of the file system benchmark: H's /init, called
 	// through a link of that name, which the guest sees in the host's root.
@@ -51,8 +64,38 @@ const (
 	// trueCommand is the command of the start-up benchmark: H's u-root
 	// has no /bin/true, so the benchmark links it to its busybox's true.
 	trueCommand = "/bin/true"
-	execRuns    = 3
 )
+
+// execSizes are the file system run's tree and file.
+type execSizes struct {
+	files int
+	mib   int
+}
+
+// bound is how long one file system run may take.
+func (z execSizes) bound() time.Duration {
+	return execRunMax + time.Duration(z.files)*execPerFile + time.Duration(z.mib)*execPerMiB
+}
+
+// readExecSizes reads gonest.bench.files and gonest.bench.mib: counts from
+// 1 to a million files and from 1 MiB to 4 GiB, so that the tree and the
+// file fit H's tmpfs.
+func readExecSizes(params func(key, def string) string) (execSizes, error) {
+	var z execSizes
+	for _, p := range []struct {
+		key      string
+		def, max int
+		to       *int
+	}{{paramFiles, defaultFiles, 1000000, &z.files}, {paramMiB, defaultMiB, 4096, &z.mib}} {
+		v := params(p.key, strconv.Itoa(p.def))
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > p.max {
+			return z, fmt.Errorf("bad %s=%q; want a count from 1 to %d", p.key, v, p.max)
+		}
+		*p.to = n
+	}
+	return z, nil
+}
 
 // runBenchExec times gonest exec against QEMU with 9p in the same H and
 // reports three table rows.
@@ -61,26 +104,34 @@ func runBenchExec(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 	if !ok {
 		return guestabi.SetupError
 	}
-	if err := prepareExecBench(); err != nil {
+	sizes, err := readExecSizes(env.Param)
+	if err != nil {
+		env.Log.Error("bench-exec", "err", err)
+		return guestabi.SetupError
+	}
+	env.Log.Info(fmt.Sprintf("bench-exec setup: %d pairs in one H, alternating gonest exec and QEMU microvm (pcie=on, virtio-9p-pci and virtio-serial-pci, 9p mounted with lmb/vimto's options: msize 1 MiB, cache=mmap), "+
+		"the same kernel and initramfs, %d MiB and 1 vCPU each; the tree: %d files, %d to a directory; the read: a %d MiB file, 1 MiB at a time; "+
+		"both in H's tmpfs, each figure from a fresh guest.", runs, execMemory>>20, sizes.files, execFilesEach, sizes.mib))
+	if err := prepareExecBench(sizes); err != nil {
 		env.Log.Error("bench-exec setup", "err", err)
 		return guestabi.SetupError
 	}
 	defer os.RemoveAll(execBenchDir)
 	trueDir, fsDir := filepath.Join(execBenchDir, "true"), filepath.Join(execBenchDir, "fs")
 	fsArgs := []string{fsHelperLink, "tree", "big"}
-	qemuTrue, err := newQEMUExec(env, []string{trueCommand}, trueDir)
+	qemuTrue, err := newQEMUExec(env, execRunMax, []string{trueCommand}, trueDir)
 	if err != nil {
 		env.Log.Error("bench-exec: prepare QEMU's run", "err", err)
 		return guestabi.SetupError
 	}
-	qemuFS, err := newQEMUExec(env, fsArgs, fsDir)
+	qemuFS, err := newQEMUExec(env, sizes.bound(), fsArgs, fsDir)
 	if err != nil {
 		env.Log.Error("bench-exec: prepare QEMU's run", "err", err)
 		return guestabi.SetupError
 	}
 	// One run of each first, not counted: gonest exec's initramfs cache and
 	// H's page cache warm, as for a user's second command.
-	if _, _, err := gonestExec(ctx, env, trueDir, trueCommand); err != nil {
+	if _, _, err := gonestExec(ctx, execRunMax, trueDir, trueCommand); err != nil {
 		env.Log.Error("bench-exec warm-up", "err", err)
 		return guestabi.Fail
 	}
@@ -89,10 +140,10 @@ func runBenchExec(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 		return guestabi.Fail
 	}
 
-	var startup, files, data [2][]float64
-	var startupRatios, filesRatios, dataRatios []float64
+	var startup, boot, rest, files, data [2][]float64
+	var startupRatios, bootRatios, restRatios, filesRatios, dataRatios []float64
 	for i := range runs {
-		g, _, err := gonestExec(ctx, env, trueDir, trueCommand)
+		g, _, err := gonestExec(ctx, execRunMax, trueDir, trueCommand)
 		if err != nil {
 			return failed(env, "gonest /bin/true", i, err)
 		}
@@ -100,20 +151,24 @@ func runBenchExec(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 		if err != nil {
 			return failed(env, "qemu /bin/true", i, err)
 		}
-		env.Log.Info("bench", "run", i+1, "true_gonest_s", g, "true_qemu_s", q)
-		startup[0], startup[1] = append(startup[0], g), append(startup[1], q)
-		startupRatios = append(startupRatios, g/q)
+		env.Log.Info("bench", "run", i+1, "true_gonest_s", g.total, "true_gonest_init_s", g.init, "true_qemu_s", q.total, "true_qemu_init_s", q.init)
+		startup[0], startup[1] = append(startup[0], g.total), append(startup[1], q.total)
+		startupRatios = append(startupRatios, g.total/q.total)
+		boot[0], boot[1] = append(boot[0], g.init), append(boot[1], q.init)
+		bootRatios = append(bootRatios, g.init/q.init)
+		rest[0], rest[1] = append(rest[0], g.total-g.init), append(rest[1], q.total-q.init)
+		restRatios = append(restRatios, (g.total-g.init)/(q.total-q.init))
 
-		gs, gout, err := gonestExec(ctx, env, fsDir, fsArgs...)
+		gs, gout, err := gonestExec(ctx, sizes.bound(), fsDir, fsArgs...)
 		if err != nil {
 			return failed(env, "gonest fs", i, err)
 		}
-		env.Log.Info("bench", "run", i+1, "fs_gonest_s", gs, "gonest", gout)
+		env.Log.Info("bench", "run", i+1, "fs_gonest_s", gs.total, "gonest", gout)
 		qs, qout, err := qemuFS.run(ctx, env)
 		if err != nil {
 			return failed(env, "qemu fs", i, err)
 		}
-		env.Log.Info("bench", "run", i+1, "fs_qemu_s", qs, "qemu", qout)
+		env.Log.Info("bench", "run", i+1, "fs_qemu_s", qs.total, "qemu", qout)
 		gf, err := parseFS(gout)
 		if err != nil {
 			return failed(env, "gonest fs", i, err)
@@ -134,16 +189,29 @@ func runBenchExec(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 	}{
 		{row{title: "exec /bin/true, wall time (gonest exec vs QEMU microvm + 9p root, same kernel and init)", gonest: "gonest", qemu: "QEMU",
 			perRun: "per run", unit: "s", prec: 2}, startup, startupRatios},
-		{row{title: "exec metadata, find + stat of 10,000 files (virtio-fs vs 9p)", gonest: "gonest", qemu: "QEMU",
-			perRun: "per run", unit: "files/s", prec: 0}, files, filesRatios},
-		{row{title: "exec data, 256 MiB sequential read (virtio-fs vs 9p)", gonest: "gonest", qemu: "QEMU",
-			perRun: "per run", unit: "MB/s", prec: 0}, data, dataRatios},
+		{row{title: "exec /bin/true, VMM start to guest init (kernel boot, initramfs)", gonest: "gonest", qemu: "QEMU",
+			perRun: "per run", unit: "s", prec: 2}, boot, bootRatios},
+		{row{title: "exec /bin/true, guest init to VMM exit (mounts, the command, power-off)", gonest: "gonest", qemu: "QEMU",
+			perRun: "per run", unit: "s", prec: 2}, rest, restRatios},
+		{row{title: fmt.Sprintf("exec metadata, find + stat of %s files (virtio-fs vs 9p)", thousands(sizes.files)), gonest: "gonest", qemu: "QEMU",
+			perRun: "per run", unit: "entries/s", prec: 0}, files, filesRatios},
+		{row{title: fmt.Sprintf("exec data, %d MiB sequential read (virtio-fs vs 9p)", sizes.mib), gonest: "gonest", qemu: "QEMU",
+			perRun: "per run", unit: "MB/s", prec: 1}, data, dataRatios},
 	} {
 		if v := compare(env, nil, r.r, r.figures, r.ratios, runs); v != guestabi.Pass {
 			return v
 		}
 	}
 	return guestabi.Pass
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func failed(env *scenario.Env, what string, run int, err error) guestabi.Verdict {
@@ -153,7 +221,7 @@ func failed(env *scenario.Env, what string, run int, err error) guestabi.Verdict
 
 // prepareExecBench puts H's kernel in /boot, /bin/true, the helper's link
 // and the data in place.
-func prepareExecBench() error {
+func prepareExecBench(sizes execSizes) error {
 	if err := scenario.InstallKernel(); err != nil {
 		return err
 	}
@@ -172,37 +240,40 @@ func prepareExecBench() error {
 		return err
 	}
 	line := []byte("a file of the metadata benchmark's tree\n")
-	for d := range execDirs {
-		dir := filepath.Join(fs, "tree", fmt.Sprintf("d%03d", d))
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			return err
-		}
-		for f := range execFilesEach {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", f)), line, 0o644); err != nil {
+	for f := range sizes.files {
+		dir := filepath.Join(fs, "tree", fmt.Sprintf("d%04d", f/execFilesEach))
+		if f%execFilesEach == 0 {
+			if err := os.Mkdir(dir, 0o755); err != nil {
 				return err
 			}
 		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", f%execFilesEach)), line, 0o644); err != nil {
+			return err
+		}
 	}
-	return writeImage(filepath.Join(fs, "big"), execBigSize)
+	return writeImage(filepath.Join(fs, "big"), sizes.mib<<20)
 }
 
-// gonestExec runs gonest exec in dir and returns its wall time and the
+// execTiming is one run's wall time, from just before the VMM's exec to
+// its exit, and when the guest's init started within it.
+type execTiming struct {
+	total, init float64 // seconds
+}
+
+// gonestExec runs gonest exec in dir and returns its timing and the
 // command's stdout.
-func gonestExec(ctx context.Context, env *scenario.Env, dir string, args ...string) (float64, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, execRunMax)
+func gonestExec(ctx context.Context, bound time.Duration, dir string, args ...string) (execTiming, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, guestabi.GonestBinary,
-		append([]string{"exec", "-m", "512M", "-smp", "1", "--"}, args...)...)
-	cmd.Dir = dir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start).Seconds()
-	if err != nil {
-		return 0, "", fmt.Errorf("gonest exec %s: %v: %s", strings.Join(args, " "), err, errOut.String())
+	res, err := launch.Exec(ctx, launch.ExecSpec{Gonest: launch.Gonest{Binary: guestabi.GonestBinary},
+		Args: args, Dir: dir, Memory: execMemory, CPUs: 1})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("exit code %d", res.ExitCode)
 	}
-	return took, strings.TrimSpace(out.String()), nil
+	if err != nil {
+		return execTiming{}, "", fmt.Errorf("gonest exec %s: %w; its stderr: %q", strings.Join(args, " "), err, bytes.TrimSpace(res.Stderr))
+	}
+	return execTiming{total: res.Duration.Seconds(), init: res.Phases.InitStarted.Seconds()}, strings.TrimSpace(string(res.Stdout)), nil
 }
 
 // qemuExec is QEMU microvm running a gonest exec job over 9p.
@@ -214,7 +285,7 @@ type qemuExec struct {
 // newQEMUExec prepares QEMU's run of args in dir: vmexec builds the
 // initramfs (gonest's init, with 9p) and the job, as gonest exec would
 // for itself.
-func newQEMUExec(env *scenario.Env, args []string, dir string) (*qemuExec, error) {
+func newQEMUExec(env *scenario.Env, bound time.Duration, args []string, dir string) (*qemuExec, error) {
 	plan, err := vmexec.Prepare(vmexec.Config{
 		Args: args, Dir: dir, Env: append(os.Environ(), "PATH=/bin:/bbin:/usr/bin:/sbin"),
 		Memory: execMemory, CPUs: 1, Init: guestabi.GonestBinary,
@@ -229,30 +300,38 @@ func newQEMUExec(env *scenario.Env, args []string, dir string) (*qemuExec, error
 	}
 	vmm := &qemuExecVMM{job: line, root: "/", shares: plan.Job.Shares}
 	return &qemuExec{vmm: vmm, spec: launch.Spec{VMM: vmm, Kernel: plan.Kernel.Path, Initrd: plan.Initramfs,
-		Memory: execMemory, CPUs: 1, Append: plan.Machine.Append, Level: "G1", Timeout: execRunMax, Console: env.Console}}, nil
+		Memory: execMemory, CPUs: 1, Append: plan.Machine.Append, Level: "G1", Timeout: bound, Console: env.Console}}, nil
 }
 
-// run boots QEMU once and returns its wall time and the command's stdout.
-func (q *qemuExec) run(ctx context.Context, env *scenario.Env) (float64, string, error) {
-	out, err := os.CreateTemp("", "bench-exec-stdout-")
+// run boots QEMU once and returns its timing and the command's stdout.
+// An error carries what the command wrote to stderr.
+func (q *qemuExec) run(ctx context.Context, env *scenario.Env) (execTiming, string, error) {
+	dir, err := os.MkdirTemp("", "bench-exec-qemu-")
 	if err != nil {
-		return 0, "", err
+		return execTiming{}, "", err
 	}
-	out.Close()
-	defer os.Remove(out.Name())
-	q.vmm.stdout = out.Name()
+	defer os.RemoveAll(dir)
+	q.vmm.stdout, q.vmm.stderr = filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
 	res, err := launch.Run(ctx, q.spec, nil)
+	stderr := func() string {
+		b, _ := os.ReadFile(q.vmm.stderr)
+		return strings.TrimSpace(string(b))
+	}
 	if err != nil {
-		return 0, "", fmt.Errorf("qemu: %w", err)
+		return execTiming{}, "", fmt.Errorf("qemu: %w; the command's stderr: %q", err, stderr())
 	}
 	exits := res.Events(job.EventExit)
 	if len(exits) != 1 || exits[0].Event.Fields["code"] != "0" {
 		env.PrintTails(res)
-		return 0, "", fmt.Errorf("qemu: the command's exit status did not come back as 0: %v", exits)
+		return execTiming{}, "", fmt.Errorf("qemu: the command's exit status did not come back as 0: %v; its stderr: %q", exits, stderr())
 	}
-	b, err := os.ReadFile(out.Name())
+	b, err := os.ReadFile(q.vmm.stdout)
 	if err != nil {
-		return 0, "", err
+		return execTiming{}, "", err
 	}
-	return res.Duration.Seconds(), strings.TrimSpace(string(b)), nil
+	init, ok := res.Mark(guestabi.MarkerInitStarted)
+	if !ok {
+		return execTiming{}, "", errors.New("qemu: no init-started marker from the guest")
+	}
+	return execTiming{total: res.Duration.Seconds(), init: init.Seconds()}, strings.TrimSpace(string(b)), nil
 }

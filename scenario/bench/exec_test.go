@@ -78,7 +78,7 @@ func TestQEMUExecCommand(t *testing.T) {
 	kernel := filepath.Join(dir, "vmlinuz")
 	require.NoError(t, os.WriteFile(kernel, []byte("k"), 0o644))
 	vmm := &qemuExecVMM{binary: qemu, job: []byte(`{"args":["x"]}` + "\n"), root: "/",
-		shares: []job.Share{{Tag: "gonest.rw0", Path: "/tmp/work"}}, stdout: filepath.Join(dir, "out")}
+		shares: []job.Share{{Tag: "gonest.rw0", Path: "/tmp/work"}}, stdout: filepath.Join(dir, "out"), stderr: filepath.Join(dir, "err")}
 	res, err := launch.Run(context.Background(), launch.Spec{VMM: vmm, Kernel: kernel, Initrd: kernel, Memory: 512 << 20,
 		Append: "quiet gonest.exec.root=9p"}, nil)
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestQEMUExecCommand(t *testing.T) {
 		"-fsdev local,id=rw0,path=/tmp/work,security_model=none,multidevs=remap -device virtio-9p-pci,fsdev=rw0,mount_tag=gonest.rw0",
 		"socket,id=ctl,path=", "virtserialport,chardev=ctl,name=gonest.ctl", "virtserialport,chardev=in,name=gonest.stdin",
 		"file,id=out,path=" + filepath.Join(dir, "out"), "virtserialport,chardev=out,name=gonest.stdout",
-		"virtserialport,chardev=err,name=gonest.stderr", "isa-debug-exit,iobase=0xf4",
+		"file,id=err,path=" + filepath.Join(dir, "err"), "virtserialport,chardev=err,name=gonest.stderr", "isa-debug-exit,iobase=0xf4",
 	} {
 		assert.Contains(t, args, want)
 	}
@@ -117,4 +117,45 @@ func TestServeJob(t *testing.T) {
 	_, err = conn.Read(make([]byte, 1))
 	var ne net.Error
 	assert.True(t, errors.As(err, &ne) && ne.Timeout(), "still open after the job: %v", err)
+}
+
+func TestReadExecSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		params  map[string]string
+		want    execSizes
+		wantErr string
+	}{
+		{"defaults", nil, execSizes{files: 2000, mib: 64}, ""},
+		{"set", map[string]string{"gonest.bench.files": "2000", "gonest.bench.mib": "64"}, execSizes{files: 2000, mib: 64}, ""},
+		{"no files", map[string]string{"gonest.bench.files": "0"}, execSizes{}, "gonest.bench.files"},
+		{"not a number", map[string]string{"gonest.bench.mib": "1G"}, execSizes{}, "gonest.bench.mib"},
+		{"too large", map[string]string{"gonest.bench.mib": "4097"}, execSizes{}, "from 1 to 4096"},
+		{"negative", map[string]string{"gonest.bench.files": "-5"}, execSizes{}, "gonest.bench.files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readExecSizes(func(key, def string) string {
+				if v, ok := tc.params[key]; ok {
+					return v
+				}
+				return def
+			})
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestExecSizesBound(t *testing.T) {
+	assert.Equal(t, 5*time.Minute+500*time.Second+192*time.Second, execSizes{files: 2000, mib: 64}.bound())
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{1: "1", 999: "999", 1000: "1,000", 10000: "10,000", 1234567: "1,234,567"} {
+		assert.Equal(t, want, thousands(n), "%d", n)
+	}
 }

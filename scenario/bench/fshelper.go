@@ -16,7 +16,9 @@ import (
 // image's init called as FSHelperName): args are a tree and a file. It
 // walks the tree as find does and lstats every entry as stat does, then
 // reads the file sequentially 1 MiB at a time, and prints one line:
-// "entries=N walk_s=S bytes=B read_s=S". It returns the exit status.
+// "entries=N walk_s=S bytes=B read_s=S". Its progress goes to stderr,
+// every fshelperProgress entries, for a run that does not finish in time.
+// It returns the exit status.
 func FSHelper(args []string) int {
 	if len(args) != 2 {
 		fmt.Fprintf(os.Stderr, "usage: %s TREE FILE\n", FSHelperName)
@@ -32,6 +34,9 @@ func FSHelper(args []string) int {
 			return err
 		}
 		entries++
+		if entries%fshelperProgress == 0 {
+			fmt.Fprintf(os.Stderr, "%d entries in %.1f s\n", entries, time.Since(start).Seconds())
+		}
 		return nil
 	})
 	walk := time.Since(start)
@@ -39,6 +44,7 @@ func FSHelper(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	fmt.Fprintf(os.Stderr, "walked %d entries in %.1f s; reading %s\n", entries, walk.Seconds(), args[1])
 	start = time.Now()
 	f, err := os.Open(args[1])
 	if err != nil {
@@ -55,6 +61,10 @@ func FSHelper(args []string) int {
 	fmt.Printf("entries=%d walk_s=%.4f bytes=%d read_s=%.4f\n", entries, walk.Seconds(), n, read.Seconds())
 	return 0
 }
+
+// fshelperProgress is how many entries FSHelper walks between two lines
+// of progress.
+const fshelperProgress = 1000
 
 // fsFigures is one FSHelper line.
 type fsFigures struct {

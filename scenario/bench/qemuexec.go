@@ -27,6 +27,7 @@ type qemuExecVMM struct {
 	root   string      // the host directory shared as the root
 	shares []job.Share // writable, at their paths
 	stdout string      // the file the command's stdout goes to
+	stderr string      // the file its stderr goes to
 }
 
 // Name implements launch.VMM.
@@ -70,7 +71,7 @@ func (v *qemuExecVMM) Command(ctx context.Context, s *launch.Spec, w *launch.Wir
 		"-chardev", "socket,id=ctl,path="+ctl, "-device", "virtserialport,chardev=ctl,name="+job.PortControl,
 		"-chardev", "null,id=in", "-device", "virtserialport,chardev=in,name="+job.PortStdin,
 		"-chardev", "file,id=out,path="+v.stdout, "-device", "virtserialport,chardev=out,name="+job.PortStdout,
-		"-chardev", "null,id=err", "-device", "virtserialport,chardev=err,name="+job.PortStderr)
+		"-chardev", "file,id=err,path="+v.stderr, "-device", "virtserialport,chardev=err,name="+job.PortStderr)
 	bin := v.binary
 	if bin == "" {
 		bin = qemuBinary
