@@ -21,9 +21,9 @@ import (
 // The gonest exec benchmarks, in H of the bench image. H is the host a
 // user runs gonest exec on; the reference is what lmb/vimto and virtme-ng
 // do with QEMU: a microvm with the same kernel, the host's root and the
-// working directory shared over QEMU's 9p (-virtfs-style virtio-9p-pci,
-// mounted with vimto's options), the command's streams on virtio-serial
-// ports. Both sides run the same guest init (gonest's, told to mount 9p
+// working directory shared over QEMU's 9p (-virtfs-style virtio-9p-pci
+// on microvm's PCIe host bridge, mounted with vimto's options), the
+// command's streams on virtio-serial ports. Both sides run the same guest init (gonest's, told to mount 9p
 // on QEMU) from an initramfs gonest exec built, one vCPU, 512 MiB:
 //
 //   - gonest exec -- /bin/true, wall time from exec to exit (gonest exec
@@ -35,10 +35,9 @@ import (
 //     sequentially (1 MiB reads), in MB/s.
 //
 // The defaults are smaller than a user's tree (10,000 files, 256 MiB) so
-// that three pairs fit half an hour of the lab: there, 9p walks about 12
-// entries a second and reads about 1.5 MB/s (QEMU's 9p server runs on
-// H's emulated CPU, one round trip per request), so a 10,000-file walk
-// and a 256 MiB read take QEMU about 17 minutes a run.
+// that three pairs fit half an hour of the lab under load: QEMU's 9p
+// server runs on H's emulated CPU, one round trip per request, and
+// bench/results.md has the rates that sized them.
 //
 // The tree and the file live in H's tmpfs, so both read the same cached
 // bytes; each figure comes from a fresh guest (cold guest caches).
@@ -98,7 +97,8 @@ func readExecSizes(params func(key, def string) string) (execSizes, error) {
 }
 
 // runBenchExec times gonest exec against QEMU with 9p in the same H and
-// reports three table rows.
+// reports five table rows: the wall time, its two parts, the metadata and
+// the data figures.
 func runBenchExec(ctx context.Context, env *scenario.Env) guestabi.Verdict {
 	runs, ok := need(env, "bench-exec")
 	if !ok {
