@@ -114,8 +114,9 @@ bench-anatomy: bench-images
 # gonest exec against QEMU microvm sharing H's root over 9p, as lmb/vimto
 # and virtme-ng do: EXEC_BENCH_RUNS pairs (default 3), find+stat over a
 # tree of EXEC_BENCH_FILES files (default 2000), a read of EXEC_BENCH_MIB
-# MiB (default 64), sized so that the lab's 9p takes about 20 minutes;
-# written to its section of bench/results.md.
+# MiB (default 64), sized so that three pairs stay within half an hour of
+# the lab under load (docs/lab.md); written to its section of
+# bench/results.md.
 EXEC_BENCH_RUNS ?= 3
 EXEC_BENCH_FILES ?= 2000
 EXEC_BENCH_MIB ?= 64

@@ -35,8 +35,7 @@
 # (runs of each exit loop at each level, default 5), EXEC_BENCH_RUNS
 # (bench-exec's pairs, default 3: each pair is four boots), EXEC_BENCH_FILES
 # (its tree, default 2000 files), EXEC_BENCH_MIB (its read, default 64),
-# PORTIO_EXITS
-# (default 140000), BENCH_OUT (default bench/results.md), GO.
+# PORTIO_EXITS (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
