@@ -20,6 +20,9 @@ import (
 const fakeEnv = "GONEST_LAB_FAKE_QEMU"
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(fakeFSEnv); mode != "" && len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "--socket-path=") {
+		os.Exit(fakeVirtiofsd(mode, os.Args[1:]))
+	}
 	if mode := os.Getenv(fakeEnv); mode != "" {
 		os.Exit(fakeQEMU(mode, os.Args[1:]))
 	}

@@ -14,7 +14,7 @@ import (
 func TestQEMUArgs(t *testing.T) {
 	cfg := Config{Kernel: "/i/vmlinuz", Initrd: "/i/h.cpio.gz", Scenario: "kvmtests", Append: "gonest.testrun=TestX",
 		Memory: "2G", CPUs: 1, Disks: []string{"/i/disk.ext4", "/odd,name.img"}}
-	got := strings.Join(qemuArgs(cfg, "/tmp/m.sock"), " ")
+	got := strings.Join(qemuArgs(cfg, "/tmp/m.sock", nil), " ")
 	want := "-accel tcg -cpu EPYC,+svm -smp 1 -m 2G -nographic -no-reboot -nic none -kernel /i/vmlinuz -initrd /i/h.cpio.gz" +
 		" -append console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=kvmtests gonest.level=H gonest.testrun=TestX" +
 		" -device isa-debug-exit,iobase=0xf4,iosize=0x04" +
@@ -27,7 +27,7 @@ func TestQEMUArgs(t *testing.T) {
 func TestQEMUArgsWritableDisks(t *testing.T) {
 	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "blk", Memory: "1G", CPUs: 1, WritableDisks: true,
 		Disks: []string{"/t/blk-rw.ext4", "/t/a-name-longer-than-twenty.img"}}
-	got := strings.Join(qemuArgs(cfg, ""), " ")
+	got := strings.Join(qemuArgs(cfg, "", nil), " ")
 	assert.NotContains(t, got, "snapshot")
 	assert.Contains(t, got, "-drive file=/t/blk-rw.ext4,if=none,id=disk0,format=raw -device virtio-blk-pci,drive=disk0,serial=blk-rw.ext4")
 	assert.Contains(t, got, "-device virtio-blk-pci,drive=disk1,serial=a-name-longer-than-t")
@@ -37,13 +37,18 @@ func TestQEMUArgsWritableDisks(t *testing.T) {
 func TestQEMUArgsShares(t *testing.T) {
 	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "exec", Memory: "2G", CPUs: 1,
 		Shares: []Share{{Dir: "/usr/local/go", Tag: "goroot", ReadOnly: true}, {Dir: "/tmp/w", Tag: "work"}}}
-	got := strings.Join(qemuArgs(cfg, ""), " ")
-	assert.Contains(t, got, "-virtfs local,path=/usr/local/go,mount_tag=goroot,security_model=none,multidevs=remap,readonly=on"+
-		" -virtfs local,path=/tmp/w,mount_tag=work,security_model=none,multidevs=remap")
+	got := strings.Join(qemuArgs(cfg, "", []string{"/run/fs0.sock", "/run/o,dd.sock"}), " ")
+	assert.Contains(t, got, "-m 2G ")
+	assert.Contains(t, got, " -object memory-backend-memfd,id=mem,size=2G,share=on -machine memory-backend=mem"+
+		" -chardev socket,id=fs0,path=/run/fs0.sock -device vhost-user-fs-pci,chardev=fs0,tag=goroot"+
+		" -chardev socket,id=fs1,path=/run/o,,dd.sock -device vhost-user-fs-pci,chardev=fs1,tag=work")
+	assert.NotContains(t, got, "-virtfs")
+	assert.NotContains(t, strings.Join(qemuArgs(Config{Kernel: "k", Initrd: "i", Scenario: "x", Memory: "1G"}, "", nil), " "),
+		"memory-backend", "no shares, no shared memory")
 }
 
 func TestQEMUArgsWithoutMarkersOrDisks(t *testing.T) {
-	got := qemuArgs(Config{Kernel: "k", Initrd: "i", Scenario: "shell", Memory: "1G", CPUs: 2}, "")
+	got := qemuArgs(Config{Kernel: "k", Initrd: "i", Scenario: "shell", Memory: "1G", CPUs: 2}, "", nil)
 	assert.NotContains(t, got, "-chardev")
 	assert.NotContains(t, got, "-drive")
 	assert.Contains(t, got, "console=ttyS0 panic=-1 quiet highres=off nohz=off no_timer_check gonest.scenario=shell gonest.level=H")
@@ -113,7 +118,7 @@ func TestDiskImageSourceMatchesGuestCheck(t *testing.T) {
 func TestQEMUArgsNextImages(t *testing.T) {
 	cfg := Config{Kernel: "k", Initrd: "i", Scenario: "l2-tiny", Memory: "2G", CPUs: 1,
 		Disks: []string{"/i/disk.ext4"}, NextImages: "/i/h-next.ext4"}
-	got := strings.Join(qemuArgs(cfg, ""), " ")
+	got := strings.Join(qemuArgs(cfg, "", nil), " ")
 	assert.True(t, strings.HasSuffix(got,
 		" -drive file=/i/h-next.ext4,if=none,id=next,format=raw,readonly=on -device virtio-blk-pci,drive=next"),
 		"the next-level disk comes last, read-only: %s", got)
