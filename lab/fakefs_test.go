@@ -27,9 +27,10 @@ const fakeFSEnv = "GONEST_LAB_FAKE_VIRTIOFSD"
 
 // fakeVirtiofsd listens on its socket as virtiofsd does, writes its pid
 // into its source directory (file "pid"), serves one connection (reads it
-// until it closes) and then, by mode: "linger" stays until killed, as a
-// virtiofsd that missed QEMU's exit would; "die" exits 3 soon after QEMU
-// connected, as one that crashed mid-run.
+// until it closes) and then, by mode: "follow" exits 0, as virtiofsd does
+// when QEMU is gone; "linger" stays until killed, as a virtiofsd that
+// missed QEMU's exit would; "die" exits 3 soon after QEMU connected, as
+// one that crashed mid-run.
 func fakeVirtiofsd(mode string, args []string) int {
 	sock := strings.TrimPrefix(args[0], "--socket-path=")
 	var source string
@@ -58,7 +59,9 @@ func fakeVirtiofsd(mode string, args []string) int {
 		return 3
 	}
 	_, _ = io.Copy(io.Discard, c)
-	time.Sleep(time.Hour)
+	if mode == "linger" {
+		time.Sleep(time.Hour)
+	}
 	return 0
 }
 
@@ -88,8 +91,9 @@ func assertGone(t *testing.T, share lab.Share) {
 
 // TestRunSharesLifecycle: the lab starts a share's virtiofsd before QEMU,
 // which connects to it, and kills it when the run ends, whether by a
-// verdict or a timeout; a virtiofsd that dies mid-run ends the run at
-// once, with its last lines.
+// verdict or a timeout; a virtiofsd that fails mid-run ends the run at
+// once, with its last lines. One that exits 0 because QEMU did (closed
+// its connection) changes nothing.
 func TestRunSharesLifecycle(t *testing.T) {
 	tests := []struct {
 		name, qemu, fs string
@@ -97,7 +101,9 @@ func TestRunSharesLifecycle(t *testing.T) {
 		err            []string // substrings of the error; none means a pass
 	}{
 		{"verdict", "pass", "linger", 20 * time.Second, nil},
+		{"verdict; virtiofsd gone with QEMU", "pass", "follow", 20 * time.Second, nil},
 		{"timeout", "hang", "linger", 2 * time.Second, []string{"timeout: no verdict within 2s"}},
+		{"timeout; virtiofsd gone with QEMU", "hang", "follow", 2 * time.Second, []string{"timeout: no verdict within 2s"}},
 		{"virtiofsd dies", "hang", "die", 30 * time.Second, []string{
 			"virtiofsd for share work (", ") exited during the run (exit status 3)", "QEMU killed",
 			"--- last 2 lines of virtiofsd work ---\n  | fake virtiofsd serving ", "\n  | fake virtiofsd: lost the guest's queue"}},

@@ -201,13 +201,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	switch {
-	// QEMU killed because a virtiofsd died; a virtiofsd that ends after
-	// QEMU (its connection closed) leaves QEMU's own status standing.
-	case ctx.Err() == nil && context.Cause(runCtx) != nil && res.Status < 0:
-		return res, fmt.Errorf("lab %s: %w; QEMU killed (%s)%s", cfg.Scenario, context.Cause(runCtx), progress(res.Marks), res.TailsText())
 	case lres.TimedOut:
 		return res, fmt.Errorf("lab %s: timeout: no verdict within %v (%s); QEMU killed%s",
 			cfg.Scenario, cfg.Timeout, progress(res.Marks), res.TailsText())
+	// QEMU killed because a virtiofsd failed (fsServers.watch).
+	case ctx.Err() == nil && context.Cause(runCtx) != nil && res.Status < 0:
+		return res, fmt.Errorf("lab %s: %w; QEMU killed (%s)%s", cfg.Scenario, context.Cause(runCtx), progress(res.Marks), res.TailsText())
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, ctx.Err())
 	case lres.Duration == 0 && runErr != nil:

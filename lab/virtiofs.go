@@ -185,9 +185,12 @@ func unixListening(b []byte, path string) bool {
 	return false
 }
 
-// watch calls cancel with the reason when a virtiofsd exits before stop:
+// watch calls cancel with the reason when a virtiofsd fails before stop:
 // H cannot go on without its share, so the run ends at once rather than
-// at its time limit.
+// at its time limit. A virtiofsd exits 0 by itself once QEMU closed its
+// connection (QEMU exited, or was killed at the timeout): that is no
+// failure, and leaves QEMU's status or the timeout to say how the run
+// ended.
 func (fs *fsServers) watch(cancel context.CancelCauseFunc) {
 	for _, s := range fs.servers {
 		go func() {
@@ -195,7 +198,7 @@ func (fs *fsServers) watch(cancel context.CancelCauseFunc) {
 			s.mu.Lock()
 			expected := s.closed
 			s.mu.Unlock()
-			if !expected {
+			if !expected && s.err != nil {
 				cancel(fmt.Errorf("virtiofsd for share %s (%s) exited during the run (%v)%s", s.share.Tag, s.share.Dir, s.err, s.tailText()))
 			}
 		}()
