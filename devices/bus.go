@@ -114,7 +114,9 @@ func (b *Bus) find(addr uint64, n int) (*entry, bool) {
 		return nil, false
 	}
 	e := &es[i]
-	if addr < e.base || addr-e.base+uint64(n) > e.size {
+	// Written so that no sum can wrap: the search put addr below
+	// e.base+e.size, so e.size-(addr-e.base) is the room left.
+	if addr < e.base || uint64(n) > e.size-(addr-e.base) {
 		return nil, false
 	}
 	return e, true

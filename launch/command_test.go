@@ -28,7 +28,7 @@ func TestGonestCommand(t *testing.T) {
 		CPUs: 2, Disks: []Disk{{Path: "/n/next.ext4", ReadOnly: true}, {Path: "/dev/vda", Serial: "blk-rw.ext4"},
 			{Path: "/tmp/ide.img", Serial: "ide0", IDE: true}},
 		Nested: "off", Stats: true, StatsJSON: true, NestedState: true, Timeout: 100 * time.Second,
-		Window: "+1 measure start..+1 measure end", TraceExits: true,
+		Window: "+1 measure start..+1 measure end", TraceExits: true, StatsInterval: 500 * time.Millisecond,
 		Scenario: "boot", Level: "G1", GuestTimeout: 80 * time.Second, Append: "quiet"}
 	w := wiringFor(t, &s)
 	cmd, err := s.VMM.Command(context.Background(), &s, w)
@@ -36,7 +36,7 @@ func TestGonestCommand(t *testing.T) {
 	assert.Equal(t, "/bin/gonest run -m 1G -kernel /n/vmlinuz -initrd /n/initrd -smp 2"+
 		" -disk /n/next.ext4,ro -disk /dev/vda,serial=blk-rw.ext4 -disk /tmp/ide.img,serial=ide0,if=ide -nested off"+
 		" -stats -stats-json "+filepath.Join(w.Dir(), "stats.json")+" -nested-state"+
-		" -window +1 measure start..+1 measure end -trace-exits -timeout 1m30s"+
+		" -window +1 measure start..+1 measure end -trace-exits -stats-interval 500ms -timeout 1m30s"+
 		" -messages /proc/self/fd/3 -forward -append gonest.scenario=boot gonest.level=G1 gonest.timeout=1m20s quiet",
 		strings.Join(cmd.Args, " "), "gonest stops at 90%% of the timeout, the guest at its own")
 	assert.Len(t, cmd.ExtraFiles, 1, "the message pipe is fd 3")

@@ -85,6 +85,9 @@ func (g Gonest) Command(ctx context.Context, s *Spec, w *Wiring) (*exec.Cmd, err
 	if s.TraceExits {
 		args = append(args, "-trace-exits")
 	}
+	if s.StatsInterval > 0 {
+		args = append(args, "-stats-interval", s.StatsInterval.String())
+	}
 	if s.Timeout > 0 {
 		args = append(args, "-timeout", s.vmmTimeout().String())
 	}

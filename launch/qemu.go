@@ -50,7 +50,7 @@ func (q QEMU) Check(s *Spec) error {
 			return fmt.Errorf("loader: %w", err)
 		}
 	}
-	if s.Stats || s.StatsJSON || s.NestedState || s.Window != "" || s.TraceExits {
+	if s.Stats || s.StatsJSON || s.NestedState || s.Window != "" || s.TraceExits || s.StatsInterval > 0 {
 		return &SpecError{Field: "Stats", Err: errors.New("statistics and windows are gonest's (-stats, -window); QEMU has none here")}
 	}
 	for i, d := range s.Disks {

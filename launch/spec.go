@@ -42,6 +42,11 @@ type Spec struct {
 	// vCPUs' nested state while it runs, into Result.Stats.NestedStates.
 	Window     string
 	TraceExits bool
+	// StatsInterval samples the counters at this interval while the
+	// guest runs (gonest -stats-interval): a row each on the VMM's
+	// diagnostics, and with StatsJSON, Result.Stats.Series. Zero samples
+	// nothing.
+	StatsInterval time.Duration
 
 	// Level names the guest: the console prefix ("[G1] ") and, with a
 	// Scenario, gonest.level. "guest" when empty.
@@ -146,6 +151,9 @@ func (s *Spec) check() error {
 	if strings.ContainsAny(s.Window, "\n\x00") {
 		return specErrorf("Window", "holds a newline or a NUL byte")
 	}
+	if s.StatsInterval < 0 {
+		return specErrorf("StatsInterval", "negative")
+	}
 	if s.Timeout < 0 || s.GuestTimeout < 0 {
 		return specErrorf("Timeout", "negative")
 	}
@@ -156,9 +164,6 @@ func (s *Spec) check() error {
 		if k == "" || strings.ContainsAny(k, " =\"\n") || strings.ContainsAny(v, "\"\n") {
 			return specErrorf("Params", "%s=%q: a key without spaces or '=', a value without quotes or newlines", k, v)
 		}
-	}
-	if strings.ContainsAny(s.Window, "\n\x00") {
-		return specErrorf("Window", "holds a newline or NUL")
 	}
 	if strings.Contains(s.Append, "\n") {
 		return specErrorf("Append", "holds a newline")

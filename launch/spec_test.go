@@ -53,6 +53,8 @@ func TestRunRefusesBadSpecs(t *testing.T) {
 		{"gonest not found", func(s *launch.Spec) { s.VMM = launch.Gonest{Binary: filepath.Join(dir, "no-gonest")} }, "VMM", "make build"},
 		{"qemu not found", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: filepath.Join(dir, "no-qemu")} }, "VMM", "apt-get install -y qemu-system-x86"},
 		{"qemu has no stats", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.StatsJSON = true }, "Stats", "gonest's"},
+		{"qemu has no series", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.StatsInterval = time.Second }, "Stats", "-window"},
+		{"negative stats interval", func(s *launch.Spec) { s.StatsInterval = -time.Second }, "StatsInterval", "negative"},
 		{"qemu has no windows", func(s *launch.Spec) { s.VMM = launch.QEMU{Binary: "sh"}; s.Window = "3..4" }, "Stats", "-window"},
 		{"qemu has no IDE", func(s *launch.Spec) {
 			s.VMM = launch.QEMU{Binary: "sh"}

@@ -29,6 +29,9 @@ type Stats struct {
 	} `json:"memory"`
 	// Windows are the -window measurements (Spec.Window), in order.
 	Windows []Window `json:"windows"`
+	// Series is the -stats-interval time series (Spec.StatsInterval), in
+	// order.
+	Series []Sample `json:"series"`
 	// NestedStates are the live readings of the vCPUs' nested state
 	// (SIGUSR1, -nested-state-at), in order.
 	NestedStates []NestedCapture `json:"nested_states"`
@@ -74,13 +77,32 @@ func (w Window) UserspaceExits() int64 {
 }
 
 // VCPUDelta sums a KVM vCPU counter's change over the vCPUs.
-func (w Window) VCPUDelta(name string) int64 {
+func (w Window) VCPUDelta(name string) int64 { return sumVCPUs(w.KVM.VCPUs, name) }
+
+// sumVCPUs adds up one counter's change over the vCPUs.
+func sumVCPUs(vcpus []map[string]int64, name string) int64 {
 	var n int64
-	for _, v := range w.KVM.VCPUs {
+	for _, v := range vcpus {
 		n += v[name]
 	}
 	return n
 }
+
+// Sample is one interval of the -stats-interval series as -stats-json
+// writes it (package window's Sample): what changed since the sample
+// before it.
+type Sample struct {
+	AtMs       float64          `json:"at_ms"` // when the interval ended, since the VMM started
+	DurationMs float64          `json:"duration_ms"`
+	Exits      map[string]int64 `json:"exits"` // userspace exits, by reason
+	KVM        struct {
+		Available bool               `json:"available"`
+		VCPUs     []map[string]int64 `json:"vcpus"`
+	} `json:"kvm"`
+}
+
+// VCPUDelta sums a KVM vCPU counter's change over the vCPUs.
+func (s Sample) VCPUDelta(name string) int64 { return sumVCPUs(s.KVM.VCPUs, name) }
 
 // NestedCapture is one live reading of every vCPU's nested state.
 type NestedCapture struct {

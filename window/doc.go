@@ -24,4 +24,8 @@
 // A window that opens again after closing starts a new Result, so one run
 // of G1 that starts several G2 workloads in turn gives H one Result per
 // workload, in order.
+//
+// A Series cuts the whole run into equal intervals instead (gonest run
+// -stats-interval): the same differences, one Sample per interval, for
+// seeing when the counters moved rather than how much over one stretch.
 package window

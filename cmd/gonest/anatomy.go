@@ -23,13 +23,18 @@ import (
 const tracefsEnv = "GONEST_TRACEFS"
 
 // anatomyOptions are the flags that look inside a run while it runs:
-// -window, -trace-exits and -nested-state-at.
+// -window, -trace-exits, -nested-state-at and -stats-interval.
 type anatomyOptions struct {
 	window     string
 	spec       window.Spec
 	traceExits bool
 	stateAt    durationList
+	interval   time.Duration
 }
+
+// minStatsInterval is the shortest -stats-interval: each sample preads
+// every vCPU's statistics fd, and a person reads the rows.
+const minStatsInterval = 10 * time.Millisecond
 
 // durationList is a repeatable duration flag.
 type durationList []time.Duration
@@ -48,11 +53,18 @@ func (d *durationList) Set(v string) error {
 func (a *anatomyOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.window, "window", "", "measure between two guest markers `OPEN..CLOSE`, e.g. '+1 scenario start..+1 scenario end' (G2's markers as G1's gonest forwards them); counters and exits of each window print at exit")
 	fs.BoolVar(&a.traceExits, "trace-exits", false, "count this host's kvm exit tracepoints in each -window, or over the whole run: who handled each exit of a nested guest (tracefs at /sys/kernel/tracing, mounted if need be, or $"+tracefsEnv+")")
+	fs.Var(durationValue(&a.interval), "stats-interval", "print a row of counts every `DURATION` while the guest runs (e.g. 1s): exits that reached userspace and KVM's per-vCPU counters, a time series of the run (kept in -stats-json too)")
 	fs.Var(&a.stateAt, "nested-state-at", "read and decode KVM_GET_NESTED_STATE of every vCPU at this `DURATION` after the VMM started, while the guest runs (repeatable; SIGUSR1 does it at any time)")
 }
 
 // check validates the flags after parsing.
 func (a *anatomyOptions) check() error {
+	if a.interval < 0 {
+		return usagef("gonest run: -stats-interval %s is negative", a.interval)
+	}
+	if a.interval != 0 && a.interval < minStatsInterval {
+		return usagef("gonest run: -stats-interval %s is shorter than %s", a.interval, minStatsInterval)
+	}
 	if a.window == "" {
 		return nil
 	}
@@ -68,6 +80,7 @@ func (a *anatomyOptions) check() error {
 type anatomy struct {
 	opts     *anatomyOptions
 	rec      *window.Recorder
+	series   *window.Series
 	trace    *ktrace.Session
 	stderr   io.Writer
 	start    time.Time
@@ -124,7 +137,22 @@ func (a *anatomy) attach(m *machine.Machine) {
 		a.rec = window.NewWholeRun(m.Counters, tr, why)
 		a.rec.OpenNow(time.Since(a.start))
 	}
+	if a.opts.interval > 0 {
+		a.series = window.NewSeries(m.Counters, time.Since(a.start))
+		var b strings.Builder
+		fmt.Fprintf(&b, "gonest: counts per %s (KVM's counters summed over the vCPUs):\n", a.opts.interval)
+		window.WriteSeriesHeader(&b)
+		fmt.Fprint(a.stderr, b.String())
+	}
 	a.stop = a.watch(m)
+}
+
+// sample prints one row of the -stats-interval series.
+func (a *anatomy) sample() {
+	s := a.series.Sample(time.Since(a.start))
+	var b strings.Builder
+	window.WriteSeriesRow(&b, &s)
+	fmt.Fprint(a.stderr, b.String())
 }
 
 // onMarker is the machine's marker callback (after forwarding).
@@ -135,7 +163,8 @@ func (a *anatomy) onMarker(mk machine.Marker) {
 }
 
 // watch captures nested state on SIGUSR1 and at the -nested-state-at
-// times, until the returned function is called.
+// times, and samples the -stats-interval series, until the returned
+// function is called.
 func (a *anatomy) watch(m *machine.Machine) func() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1)
@@ -149,6 +178,12 @@ func (a *anatomy) watch(m *machine.Machine) func() {
 			t := time.NewTimer(max(0, d-time.Since(a.start)))
 			defer t.Stop()
 			timers = append(timers, t.C)
+		}
+		var tick <-chan time.Time
+		if a.series != nil {
+			t := time.NewTicker(a.opts.interval)
+			defer t.Stop()
+			tick = t.C
 		}
 		fire := make(chan string, len(timers))
 		for _, c := range timers {
@@ -165,6 +200,9 @@ func (a *anatomy) watch(m *machine.Machine) func() {
 			select {
 			case <-ctx.Done():
 				return
+			case <-tick:
+				a.sample()
+				continue
 			case <-sigs:
 				trigger = "SIGUSR1"
 			case trigger = <-fire:
@@ -212,6 +250,9 @@ func (a *anatomy) finish() {
 	if a.stop != nil {
 		a.stop()
 	}
+	if a.series != nil {
+		a.sample() // the last, partial interval
+	}
 	if a.rec != nil {
 		a.rec.Finish(time.Since(a.start))
 	}
@@ -234,6 +275,14 @@ func (a *anatomy) windows() []window.Result {
 		return nil
 	}
 	return a.rec.Results()
+}
+
+// samples returns the -stats-interval series.
+func (a *anatomy) samples() []window.Sample {
+	if a == nil || a.series == nil {
+		return nil
+	}
+	return a.series.Samples()
 }
 
 // nestedCaptures returns the live readings.

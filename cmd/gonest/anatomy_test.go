@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -53,24 +54,61 @@ func TestNestedStateSignal(t *testing.T) {
 // reading goes into -stats-json.
 func TestNestedStateAt(t *testing.T) {
 	nestedStateCap(t)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "s.json")
-	r := runBinary(t, dir, guestLimit, "run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s",
-		"-nested-state-at", "100ms", "-stats-json", out)
-	assert.Equal(t, 124, r.code, "stderr: %s", r.stderr)
-	assert.Contains(t, r.stderr, "(-nested-state-at):")
 	var doc struct {
 		NestedStates []stateCapture `json:"nested_states"`
 	}
-	b, err := os.ReadFile(out)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &doc))
+	r := spinForASecond(t, &doc, "-nested-state-at", "100ms")
+	assert.Contains(t, r.stderr, "(-nested-state-at):")
 	require.Len(t, doc.NestedStates, 1)
 	c := doc.NestedStates[0]
 	assert.Equal(t, "-nested-state-at", c.Trigger)
 	assert.GreaterOrEqual(t, c.AtMs, 100.0)
 	require.Len(t, c.VCPUs, 1)
 	assert.False(t, c.VCPUs[0].GuestMode)
+}
+
+// TestStatsInterval: -stats-interval prints a row per interval while the
+// guest runs and keeps the series in -stats-json; the series covers the
+// whole run, so its userspace exits add up to the run's.
+func TestStatsInterval(t *testing.T) {
+	needKVM(t)
+	var doc struct {
+		Exits struct {
+			ByReason map[string]int64 `json:"by_reason"`
+		} `json:"exits"`
+		Series []window.Sample `json:"series"`
+	}
+	r := spinForASecond(t, &doc, "-stats-interval", "100ms")
+	assert.Contains(t, r.stderr, "gonest: counts per 100ms (KVM's counters summed over the vCPUs):\n      at_s userspace    exits")
+	require.GreaterOrEqual(t, len(doc.Series), 2, "a row at least every 100ms of a 1s run, and the last partial one")
+	var userspace, want int64
+	last := 0.0
+	for i, s := range doc.Series {
+		assert.Greater(t, s.AtMs, last, "sample %d comes after the one before", i)
+		last = s.AtMs
+		userspace += s.UserspaceTotal()
+	}
+	for _, n := range doc.Exits.ByReason {
+		want += n
+	}
+	assert.Equal(t, want, userspace, "the series covers every exit of the run")
+	assert.Positive(t, userspace, "the guest printed \"ready\" through port I/O")
+	rows := regexp.MustCompile(`(?m)^ +[0-9]+\.[0-9]{3} +[0-9]+( +[0-9-]+){8}$`).FindAllString(r.stderr, -1)
+	assert.Len(t, rows, len(doc.Series), "one row on stderr per sample")
+}
+
+// spinForASecond runs a guest that spins until -timeout 1s ends it, with
+// -stats-json and the flags given, and decodes the JSON into doc.
+func spinForASecond(t *testing.T, doc any, flags ...string) result {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.json")
+	args := append([]string{"run", "-kernel", readyThenSpin(t, dir), "-timeout", "1s", "-stats-json", out}, flags...)
+	r := runBinary(t, dir, guestLimit, args...)
+	require.Equal(t, 124, r.code, "stderr: %s", r.stderr)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, doc))
+	return r
 }
 
 // TestWindowAndTraceFlags: -window measures between the guest's markers;
@@ -117,7 +155,9 @@ func TestStatsJSONReadByLaunch(t *testing.T) {
 			{Event: "kvm_exit", Total: 7, ByReason: []ktrace.ReasonCount{{ISA: ktrace.ISASVM, Code: 0x7b, HasCode: true, Name: "io", Count: 7}}}}}}
 	capture := stateCapture{AtMs: 10, Trigger: "SIGUSR1", VCPUs: []vcpuState{{VCPU: 0, Text: "flags=0x101 guest mode",
 		GuestMode: true, Raw: "AQ=="}}}
-	data, err := json.Marshal(statsReport{Windows: []window.Result{res}, NestedStates: []stateCapture{capture}})
+	smp := window.Sample{AtMs: 200, DurationMs: 100, Exits: map[string]int64{"KVM_EXIT_MMIO": 5},
+		KVM: window.KVMDelta{Available: true, VCPUs: []map[string]int64{{"exits": 9}, {"exits": 1}}}}
+	data, err := json.Marshal(statsReport{Windows: []window.Result{res}, Series: []window.Sample{smp}, NestedStates: []stateCapture{capture}})
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "s.json")
 	require.NoError(t, os.WriteFile(path, data, 0o644))
@@ -134,6 +174,12 @@ func TestStatsJSONReadByLaunch(t *testing.T) {
 	assert.Equal(t, int64(1), w.KVM.VM["pages_2m"])
 	require.NotNil(t, w.Trace)
 	assert.Equal(t, *res.Trace, *w.Trace)
+	require.Len(t, st.Series, 1)
+	assert.Equal(t, 200.0, st.Series[0].AtMs)
+	assert.Equal(t, 100.0, st.Series[0].DurationMs)
+	assert.Equal(t, int64(5), st.Series[0].Exits["KVM_EXIT_MMIO"])
+	assert.True(t, st.Series[0].KVM.Available)
+	assert.Equal(t, int64(10), st.Series[0].VCPUDelta("exits"))
 	require.Len(t, st.NestedStates, 1)
 	c := st.NestedStates[0]
 	assert.Equal(t, "SIGUSR1", c.Trigger)

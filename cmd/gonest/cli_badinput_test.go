@@ -172,6 +172,9 @@ func TestBadInvocations(t *testing.T) {
 		{name: "-window unknown marker", args: []string{"run", "-kernel", "tiny.elf", "-window", "lunch..scenario end"}, want: `no marker is called "lunch"`},
 		{name: "-nested-state-at garbage", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "later"}, want: "want a duration since the VMM started"},
 		{name: "-nested-state-at negative", args: []string{"run", "-kernel", "tiny.elf", "-nested-state-at", "-1s"}, want: "want a duration since the VMM started"},
+		{name: "-stats-interval too short", args: []string{"run", "-kernel", "tiny.elf", "-stats-interval", "1ms"}, want: "gonest run: -stats-interval 1ms is shorter than 10ms"},
+		{name: "-stats-interval negative", args: []string{"run", "-kernel", "tiny.elf", "-stats-interval", "-1s"}, want: "gonest run: -stats-interval -1s is negative"},
+		{name: "-stats-interval garbage", args: []string{"run", "-kernel", "tiny.elf", "-stats-interval", "often"}, want: "want a duration with a unit"},
 		// Disks.
 		{name: "-disk missing file", args: []string{"run", "-kernel", "tiny.elf", "-disk", "nope.img"}, want: "nope.img"},
 		{name: "-disk bad option", args: []string{"run", "-kernel", "tiny.elf", "-disk", "disk.img,rw=5"}, want: "rw=5"},

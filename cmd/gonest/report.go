@@ -27,7 +27,7 @@ func report(m *machine.Machine, o *runOptions, out machine.Outcome, an *anatomy,
 	if !o.stats && o.statsJSON == "" {
 		return nil
 	}
-	s := statsReport{Stats: m.Stats(out), Windows: an.windows(), NestedStates: an.nestedCaptures()}
+	s := statsReport{Stats: m.Stats(out), Windows: an.windows(), Series: an.samples(), NestedStates: an.nestedCaptures()}
 	if o.stats {
 		printStats(stderr, s.Stats)
 		for _, w := range s.Windows {
@@ -168,5 +168,6 @@ func printNestedState(w io.Writer, m *machine.Machine) {
 type statsReport struct {
 	machine.Stats
 	Windows      []window.Result `json:"windows,omitempty"`
+	Series       []window.Sample `json:"series,omitempty"`
 	NestedStates []stateCapture  `json:"nested_states,omitempty"`
 }

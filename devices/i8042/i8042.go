@@ -129,16 +129,27 @@ func New(cfg Config) *Controller {
 }
 
 // DataPort is the device for port 0x60.
-func (c *Controller) DataPort() devices.Device { return dataPort{c} }
+func (c *Controller) DataPort() devices.Device {
+	return port{name: c.name + "-data", read: c.readData, write: c.writeData}
+}
 
 // CommandPort is the device for port 0x64: status on read, commands on write.
-func (c *Controller) CommandPort() devices.Device { return commandPort{c} }
+func (c *Controller) CommandPort() devices.Device {
+	return port{name: c.name + "-command", read: c.status, write: c.command}
+}
 
-type dataPort struct{ c *Controller }
+// port is one of the controller's two one-byte ports. Only a byte access
+// at offset 0 reaches the controller; the other bytes of a wider read
+// are filled, and other writes are dropped.
+type port struct {
+	name  string
+	read  func() byte
+	write func(byte)
+}
 
-func (p dataPort) Name() string { return p.c.name + "-data" }
+func (p port) Name() string { return p.name }
 
-func (p dataPort) Read(offset uint64, data []byte) {
+func (p port) Read(offset uint64, data []byte) {
 	if len(data) == 0 {
 		return
 	}
@@ -147,37 +158,14 @@ func (p dataPort) Read(offset uint64, data []byte) {
 		data[0] = 0xff
 		return
 	}
-	data[0] = p.c.readData()
+	data[0] = p.read()
 }
 
-func (p dataPort) Write(offset uint64, data []byte) {
+func (p port) Write(offset uint64, data []byte) {
 	if len(data) == 0 || offset != 0 {
 		return
 	}
-	p.c.writeData(data[0])
-}
-
-type commandPort struct{ c *Controller }
-
-func (p commandPort) Name() string { return p.c.name + "-command" }
-
-func (p commandPort) Read(offset uint64, data []byte) {
-	if len(data) == 0 {
-		return
-	}
-	fill(data[1:])
-	if offset != 0 {
-		data[0] = 0xff
-		return
-	}
-	data[0] = p.c.status()
-}
-
-func (p commandPort) Write(offset uint64, data []byte) {
-	if len(data) == 0 || offset != 0 {
-		return
-	}
-	p.c.command(data[0])
+	p.write(data[0])
 }
 
 func fill(b []byte) {
