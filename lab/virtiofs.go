@@ -35,6 +35,12 @@ const socketWait = 30 * time.Second
 var roWrapper = []string{"unshare", "--mount", "--propagation", "private", "--",
 	"sh", "-c", `mount --bind -o ro -- "$1" "$1" && shift && exec "$@"`, "sh"}
 
+// clientGone is what virtiofsd prints, at error level, when QEMU closed
+// its connection (virtio_loop() in tools/virtiofsd/fuse_virtio.c, QEMU
+// 7.2: POLLHUP on the vhost-user socket); it then exits 0. Every run ends
+// so, so the log leaves the line out; the tail keeps it.
+const clientGone = "virtio_loop: Unexpected poll revents"
+
 // fsServer is one virtiofsd serving one share on a Unix socket QEMU's
 // vhost-user-fs-pci connects to.
 type fsServer struct {
@@ -122,7 +128,9 @@ func startServer(cfg Config, sh Share, sock string, log io.Writer) (*fsServer, e
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			s.tail.add(sc.Text())
-			_, _ = fmt.Fprintf(log, "%s%s\n", prefix, sc.Text())
+			if !strings.Contains(sc.Text(), clientGone) {
+				_, _ = fmt.Fprintf(log, "%s%s\n", prefix, sc.Text())
+			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
@@ -188,9 +196,9 @@ func unixListening(b []byte, path string) bool {
 // watch calls cancel with the reason when a virtiofsd fails before stop:
 // H cannot go on without its share, so the run ends at once rather than
 // at its time limit. A virtiofsd exits 0 by itself once QEMU closed its
-// connection (QEMU exited, or was killed at the timeout): that is no
-// failure, and leaves QEMU's status or the timeout to say how the run
-// ended.
+// connection (see clientGone), often before launch.Run has returned after
+// QEMU's exit or its kill at the timeout: that is no failure, and leaves
+// QEMU's status or the timeout to say how the run ended.
 func (fs *fsServers) watch(cancel context.CancelCauseFunc) {
 	for _, s := range fs.servers {
 		go func() {
