@@ -21,12 +21,13 @@
 #   make bench-blk     lab virtio-blk sequential read in G1, gonest's against QEMU's
 #   make bench-disk    lab disk bus in G2: IDE against virtio-blk, exits per MiB at G1 and H (BENCH_RUNS reads, at least 5), its section of bench/results.md
 #   make bench-anatomy lab exit multiplication: each exit loop as G2 and as H's own guest, ANATOMY_RUNS runs (default 5), into bench/results.md
+#   make bench-exec    lab gonest exec against QEMU microvm with 9p: /bin/true, find+stat of a tree, a sequential read, its section of bench/results.md
 #   make bench         all of the above and the port-I/O exit cost against C: bench/results.md
 SHELL := /bin/bash
 GO ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk bench-disk bench-anatomy test-kernels
+.PHONY: all build test unit vet staticcheck fuzz lab lab-test test-intel run bench bench-boot bench-nested bench-blk bench-disk bench-anatomy bench-exec test-kernels
 all: build
 
 build:
@@ -110,9 +111,22 @@ ANATOMY_RUNS ?= 5
 bench-anatomy: bench-images
 	ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh anatomy
 
+# gonest exec against QEMU microvm sharing H's root over 9p, as lmb/vimto
+# and virtme-ng do: EXEC_BENCH_RUNS pairs (default 3), find+stat over a
+# tree of EXEC_BENCH_FILES files (default 2000), a read of EXEC_BENCH_MIB
+# MiB (default 64), sized so that three pairs stay within half an hour of
+# the lab under load (docs/lab.md); written to its section of
+# bench/results.md.
+EXEC_BENCH_RUNS ?= 3
+EXEC_BENCH_FILES ?= 2000
+EXEC_BENCH_MIB ?= 64
+EXEC_BENCH_ENV = EXEC_BENCH_RUNS=$(EXEC_BENCH_RUNS) EXEC_BENCH_FILES=$(EXEC_BENCH_FILES) EXEC_BENCH_MIB=$(EXEC_BENCH_MIB)
+bench-exec: bench-images
+	$(EXEC_BENCH_ENV) IMAGES=$(IMG_OUT) tools/bench.sh exec
+
 # Everything above in one go, one table: bench/results.md.
 bench: bench-images
-	BENCH_RUNS=$(BENCH_RUNS) ANATOMY_RUNS=$(ANATOMY_RUNS) IMAGES=$(IMG_OUT) tools/bench.sh
+	BENCH_RUNS=$(BENCH_RUNS) ANATOMY_RUNS=$(ANATOMY_RUNS) $(EXEC_BENCH_ENV) IMAGES=$(IMG_OUT) tools/bench.sh
 
 test: vet staticcheck unit lab-test
 

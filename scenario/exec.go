@@ -55,7 +55,7 @@ func runExec(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("lab shares", "err", err)
 		return guestabi.SetupError
 	}
-	if err := installKernel(); err != nil {
+	if err := InstallKernel(); err != nil {
 		env.Log.Error("cannot put H's kernel in /boot", "err", err)
 		return guestabi.SetupError
 	}
@@ -114,10 +114,10 @@ func mountShares(env *Env, list string) error {
 	return nil
 }
 
-// installKernel links /boot/vmlinuz-RELEASE to the kernel this level was
+// InstallKernel links /boot/vmlinuz-RELEASE to the kernel this level was
 // booted from (guestabi.NextKernel: the lab boots H and G1 from the same
 // bzImage).
-func installKernel() error {
+func InstallKernel() error {
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		return err

@@ -25,22 +25,33 @@
 # `tools/bench.sh anatomy` (make bench-anatomy) runs the exit
 # multiplication alone and replaces only its section of bench/results.md.
 #
+# A third table, gonest exec against QEMU microvm sharing H's root over
+# 9p as lmb/vimto and virtme-ng do (scenario bench-exec): /bin/true's wall
+# time, find+stat over a tree and a sequential read, virtio-fs against 9p.
+# `tools/bench.sh exec` (make bench-exec) measures it alone and replaces
+# only its section.
+#
 # Environment: BENCH_RUNS (lab runs per VMM, default 7), ANATOMY_RUNS
-# (runs of each exit loop at each level, default 5), PORTIO_EXITS
-# (default 140000), BENCH_OUT (default bench/results.md), GO.
+# (runs of each exit loop at each level, default 5), EXEC_BENCH_RUNS
+# (bench-exec's pairs, default 3: each pair is four boots), EXEC_BENCH_FILES
+# (its tree, default 2000 files), EXEC_BENCH_MIB (its read, default 64),
+# PORTIO_EXITS (default 140000), BENCH_OUT (default bench/results.md), GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 RUNS=${BENCH_RUNS:-7}
 ANATOMY_RUNS=${ANATOMY_RUNS:-5}
+EXEC_RUNS=${EXEC_BENCH_RUNS:-3}
+EXEC_FILES=${EXEC_BENCH_FILES:-2000}
+EXEC_MIB=${EXEC_BENCH_MIB:-64}
 EXITS=${PORTIO_EXITS:-140000}
 OUT=${BENCH_OUT:-bench/results.md}
 IMAGES=${IMAGES:-images/out}
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 MODE=${1:-all}
-[[ $MODE == all || $MODE == disk || $MODE == anatomy ]] || { echo "usage: tools/bench.sh [disk|anatomy]" >&2; exit 2; }
+[[ $MODE == all || $MODE == disk || $MODE == anatomy || $MODE == exec ]] || { echo "usage: tools/bench.sh [disk|anatomy|exec]" >&2; exit 2; }
 
 say() { echo "bench: $*" >&2; }
 
@@ -85,23 +96,53 @@ anatomy_section() {
 	grep '^exit anatomy | ' "$rows" | sed 's/^/    /'
 }
 
-# labBench SCENARIO appends the rows of one lab benchmark.
+# labBench SCENARIO [RUNS [PARAMS]] appends the rows of one lab benchmark.
 labBench() {
-	say "$1 in the lab ($RUNS runs per VMM)"
-	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$1" -append "gonest.bench.runs=$RUNS" >>"$rows" \
+	local runs=${2:-$RUNS}
+	say "$1 in the lab ($runs runs per VMM)"
+	$GO run ./lab/cmd/gonest-bench -images "$IMAGES" -scenario "$1" -append "gonest.bench.runs=$runs${3:+ $3}" >>"$rows" \
 		|| { echo "bench: $1 failed; its log is $IMAGES/$1.log" >&2; exit 1; }
+}
+
+# sectionHead HEADING TARGET [MORE] starts a section that TARGET measures
+# alone: the heading, when and by what (make bench in the all mode), MORE
+# after the date, and the machine.
+sectionHead() {
+	local target=bench
+	[[ $MODE == all ]] || target=$2
+	echo "$1"
+	echo
+	echo "Measured by \`make $target\` on $(date -u '+%Y-%m-%d %H:%M UTC')${3:-}."
+	echo
+	machine
+	echo
+}
+
+exec_heading="## gonest exec against QEMU microvm with 9p (lab)"
+
+# execSection is gonest exec's section of bench/results.md, from the rows
+# ("exec ...: gonest M (min A, max B), QEMU M (...), ratio R (...)",
+# scenario/bench/exec.go) and H's log of the run ($IMAGES/bench-exec.log).
+execSection() {
+	sectionHead "$exec_heading" bench-exec ", $EXEC_RUNS pairs"
+	grep -h '^\[H\] init: bench-exec setup: ' "$IMAGES/bench-exec.log" | sed 's/^\[H\] init: bench-exec setup: //' || true
+	echo
+	if ((EXEC_FILES < 10000 || EXEC_MIB < 256)); then
+		echo "The tree and the read are smaller than a user's (10,000 files, 256 MiB) so that three pairs stay within half an hour of the lab at any load of this shared machine: QEMU's 9p server runs on H's emulated CPU, one round trip per request, and a calibration run on 2026-12-07 at load average 8 walked 2,021 entries in 170 s (12 a second) and read 64 MiB in 44 s (1.5 MB/s), which at the full sizes is about 17 minutes for each QEMU run. \`EXEC_BENCH_RUNS=1 EXEC_BENCH_FILES=10000 EXEC_BENCH_MIB=256 make bench-exec\` measures the full sizes."
+		echo
+	fi
+	echo "Ratios are gonest / QEMU, runs alternating in the same H; lower is better for the times, higher for the file system figures. The two rows after the wall time split it at the guest init's first marker, each VMM timed from just before its exec."
+	echo
+	table exec
+	echo
+	echo "Raw rows:"
+	echo
+	grep '^exec ' "$rows" | sed 's/^/    /'
 }
 
 # diskSection is the disk-bus section of bench/results.md, from the rows.
 diskSection() {
-	local target=bench
-	[[ $MODE == all ]] || target=bench-disk
-	echo "## Disk bus in G2"
-	echo
-	echo "Measured by \`make $target\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
-	echo
-	machine
-	echo
+	sectionHead "## Disk bus in G2" bench-disk
 	echo "The l2-disk experiment (docs/nested.md): G2 reads the same MiB through gonest's IDE and virtio-blk, alternating, each read windowed at G1 and H. Lower is better except for MB/s."
 	echo
 	diskTable
@@ -111,12 +152,17 @@ diskSection() {
 	grep '^disk bus in G2, ' "$rows" | sed 's/^/    /'
 }
 
-# table turns each row into "| what | ratio | min-max | goal | met |".
+# table turns each row into "| what | ratio | min-max | goal | met |":
+# the exec rows with "table exec", the others without.
 table() {
+	local want=${1:-}
 	echo "| benchmark | ratio (median) | per-run min – max | goal | met |"
 	echo "|---|---|---|---|---|"
 	while IFS= read -r row; do
 		what=${row%%:*}
+		kind=other
+		[[ $what == exec* ]] && kind=exec
+		[[ $kind == "${want:-other}" ]] || continue
 		ratio=$(grep -oP 'ratio \K[0-9.]+' <<<"$row" | head -1 || true)
 		runs=$(grep -oP '(per run|per-run ratios) \K[0-9. ]+' <<<"$row" | head -1 || true)
 		if [[ -z $runs ]]; then
@@ -130,6 +176,9 @@ table() {
 		"G2 launch"*) goal="≤ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 1.0) ? "yes" : "no"}') ;;
 		virtio-blk*) goal="≥ 1.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 1.0) ? "yes" : "no"}') ;;
 		"disk bus in G2"*) continue ;; # diskTable's
+		"exec /bin/true, wall"*) goal="≤ 0.6"; ok=$(awk -v r="$ratio" 'BEGIN{print (r <= 0.6) ? "yes" : "no"}') ;;
+		"exec /bin/true, "*) goal="none (a part of the wall time)"; ok="—" ;;
+		"exec metadata"* | "exec data"*) goal="≥ 2.0"; ok=$(awk -v r="$ratio" 'BEGIN{print (r >= 2.0) ? "yes" : "no"}') ;;
 		"VMM overhead"*)
 			ratio="$(grep -oP 'gonest \K[0-9.]+' <<<"$row") MiB"
 			goal="≤ 5 MiB"
@@ -184,6 +233,9 @@ if [[ $MODE != all ]]; then
 	if [[ $MODE == disk ]]; then
 		labBench bench-disk
 		{ withoutSection "## Disk bus in G2"; diskSection; } >"$OUT.new"
+	elif [[ $MODE == exec ]]; then
+		labBench bench-exec "$EXEC_RUNS" "gonest.bench.files=$EXEC_FILES gonest.bench.mib=$EXEC_MIB"
+		{ withoutSection "$exec_heading"; execSection; } >"$OUT.new"
 	else
 		anatomy
 		{ withoutSection "$anatomy_heading"; anatomy_section "make bench-anatomy"; } >"$OUT.new"
@@ -207,6 +259,7 @@ echo "port-I/O exit cost (this host, ${EXITS} exits): gonest $(metric ns/op) ns/
 for scenario in bench-boot bench-nested bench-blk bench-disk; do
 	labBench "$scenario"
 done
+labBench bench-exec "$EXEC_RUNS" "gonest.bench.files=$EXEC_FILES gonest.bench.mib=$EXEC_MIB"
 anatomy
 
 mkdir -p "$(dirname "$OUT")"
@@ -224,9 +277,11 @@ kept=$(sectionOf "$kept_heading")
 	echo
 	echo "Raw rows:"
 	echo
-	grep -v -e '^disk bus in G2, ' -e '^exit anatomy | ' "$rows" | sed 's/^/    /'
+	grep -v -e '^disk bus in G2, ' -e '^exit anatomy | ' -e '^exec ' "$rows" | sed 's/^/    /'
 	echo
 	diskSection
+	echo
+	execSection
 	echo
 	anatomy_section "make bench"
 	if [[ -n $kept ]]; then

@@ -22,6 +22,9 @@ func main() {
 	if filepath.Base(os.Args[0]) == scenario.L2Name {
 		os.Exit(l2Main(os.Args[1:]))
 	}
+	if helper, ok := benchHelpers[filepath.Base(os.Args[0])]; ok {
+		os.Exit(helper(os.Args[1:]))
+	}
 	log := initkit.NewLogger(os.Stdout, "init: ")
 	pid1 := os.Getpid() == 1
 	start := time.Now()

@@ -21,6 +21,7 @@ func Scenarios() []scenario.Scenario {
 		{Name: "bench-blk", Doc: "bench image: G1 reads a 256 MiB disk behind gonest's virtio-blk and QEMU's, alternating; reports the table row", Run: runBenchBlk},
 		{Name: "bench-disk", Doc: "H: l2-disk with gonest.bench.runs reads of each bus (at least 5) in one G2; reports a row per figure, IDE against virtio-blk", Run: runBenchDisk},
 		{Name: "bench-nested", Doc: "H (bench image): time G1 init → G2 verdict with gonest and with QEMU microvm as G1's VMM, and report a table row", Run: runBenchNested},
+		{Name: "bench-exec", Doc: "H (bench image): gonest exec against QEMU microvm with 9p: /bin/true wall time and its parts, find+stat of gonest.bench.files files, a gonest.bench.mib MiB read; five table rows", Run: runBenchExec},
 	}
 }
 

@@ -37,7 +37,10 @@ type step struct {
 	kind   stepKind
 	path   string // where the command sees it ("/", "/tmp", "/home/u/src")
 	target string // where it is mounted: newRootDir + path
-	tag    string // stepShare: the virtio-fs tag
+	tag    string // stepShare: the share's tag
+	// ninep: the share comes over QEMU's 9p (the root's transport), not
+	// virtio-fs.
+	ninep bool
 
 	// An overlay's layers.
 	lower, upper, work string
@@ -73,7 +76,8 @@ func planRoot(j job.Job) []step {
 		})
 	}
 	for _, s := range j.Shares {
-		steps = append(steps, step{kind: stepShare, path: s.Path, target: joinRoot(newRootDir, s.Path), tag: s.Tag})
+		steps = append(steps, step{kind: stepShare, path: s.Path, target: joinRoot(newRootDir, s.Path), tag: s.Tag,
+			ninep: j.Root.Transport == job.Transport9P})
 	}
 	sort.SliceStable(steps, func(a, b int) bool { return steps[a].path < steps[b].path })
 	// Everything mounted over the root's tree is made opaque in the

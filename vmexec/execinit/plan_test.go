@@ -37,6 +37,7 @@ func TestPlanRoot(t *testing.T) {
 		{stepShare, "/tmp/out", "/run/gonest/root/tmp/out", "", nil},
 		{stepShare, "/tmp/out/sub", "/run/gonest/root/tmp/out/sub", "", nil},
 	}, views, "parents first; every mount point below an overlay is opaque in it, none inside a share")
+	assert.False(t, got[4].ninep)
 	for _, s := range got {
 		if s.kind == stepOverlay {
 			assert.NotEqual(t, s.upper, s.work)
@@ -47,9 +48,10 @@ func TestPlanRoot(t *testing.T) {
 }
 
 func TestPlanRootAlone(t *testing.T) {
-	got := planRoot(job.Job{Root: job.Root{Tag: job.TagRoot, Transport: job.Transport9P}})
-	if assert.Len(t, got, 1) {
-		assert.Equal(t, []string{"dev", "proc", "sys"}, got[0].opaque)
+	got := planRoot(job.Job{Root: job.Root{Tag: job.TagRoot, Transport: job.Transport9P}, Shares: []job.Share{{Tag: "gonest.rw0", Path: "/w"}}})
+	if assert.Len(t, got, 2) {
+		assert.True(t, got[1].ninep, "shares come over the root's transport")
+		assert.Equal(t, []string{"dev", "proc", "sys", "w"}, got[0].opaque)
 		assert.Equal(t, "lowerdir=/run/gonest/host,upperdir=/run/gonest/ovl/0/upper,workdir=/run/gonest/ovl/0/work", got[0].options())
 	}
 }

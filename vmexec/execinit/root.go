@@ -70,10 +70,16 @@ func mountStep(log *slog.Logger, s step) error {
 		if err := os.MkdirAll(s.target, 0o755); err != nil {
 			return fmt.Errorf("share %s: %w", s.path, err)
 		}
-		if err := unix.Mount(s.tag, s.target, "virtiofs", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-			return fmt.Errorf("mount writable share %s (%s): %w", s.path, s.tag, err)
+		fstype, data := "virtiofs", ""
+		if s.ninep {
+			fstype, data = "9p", ninePOptions
 		}
-		setReadAhead(log, s.target)
+		if err := unix.Mount(s.tag, s.target, fstype, unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("mount writable share %s (%s %s): %w", s.path, fstype, s.tag, err)
+		}
+		if !s.ninep {
+			setReadAhead(log, s.target)
+		}
 		log.Info("writable share mounted", "path", s.path, "tag", s.tag)
 		return nil
 	case stepOverlay:
