@@ -51,9 +51,13 @@ apt_update_once() {
 	apt_update
 }
 
+# host_tools installs what the images and the AMD lab need: QEMU, its
+# virtiofsd (the lab's shares, lab.Share), the image tools and gcc (the
+# race detector).
 host_tools() {
 	local -A want=(
 		[qemu-system-x86_64]=qemu-system-x86
+		[/usr/lib/qemu/virtiofsd]=qemu-system-common
 		[mke2fs]=e2fsprogs
 		[xz]=xz-utils
 		[dpkg-deb]=dpkg

@@ -54,10 +54,12 @@ export KERNEL KERNEL_MODULES KERNEL_META KERNEL_VERSION KERNEL_FLAVOUR KERNEL_CA
 # option. gonest-init loads kvm_amd or kvm_intel (by CPU), virtio and ext4; the IDE
 # scenarios load ata_piix and sd_mod (gonest's IDE controller) themselves.
 # gonest exec inside a level builds its guest's initramfs from the level's
-# /lib/modules: virtio_console, virtiofs (with fuse) and overlay; 9p and
-# 9pnet_virtio mount the lab's QEMU -virtfs shares in H (the Go toolchain
-# for the exec lab test, go test -exec). A name ending in ? is taken only
-# when the kernel has it: Debian's cloud kernels have no 9p.
+# /lib/modules: virtio_console, virtiofs (with fuse) and overlay. virtiofs
+# also mounts the lab's shares in H (lab.Share: the Go toolchain for the
+# exec lab test, go test -exec), so every flavour runs that test. 9p and
+# 9pnet_virtio serve only gonest exec's 9p root under QEMU, which its
+# benchmark compares with virtio-fs. A name ending in ? is taken only when
+# the kernel has it: Debian's cloud kernels have no 9p.
 GUEST_MODULES ?= kvm_amd kvm_intel virtio_pci virtio_blk ext4 ata_piix sd_mod virtio_console virtiofs overlay 9p? 9pnet_virtio?
 # The disk drivers of G2's disk image (g2-disk.cpio.gz), taken from the
 # modules above: no KVM, so that G2 boots without loading it.

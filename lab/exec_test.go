@@ -31,7 +31,8 @@ const execLabRun = "GONEST_EXEC_LAB_RUN"
 // runs gonest exec for G2). The tests themselves are package
 // vmexec/labexec's, run in H by the exec scenario; H gets its test
 // binary, the Go toolchain, a warm build cache, this repository and a copy
-// of the user's package over QEMU's 9p, at the same paths as here.
+// of the user's package over virtio-fs (lab.Share), at the same paths as
+// here.
 // Afterwards the file the guest's go test wrote must be in that copy,
 // here.
 func TestLabExec(t *testing.T) {
@@ -46,6 +47,10 @@ func TestLabExec(t *testing.T) {
 	require.NoError(t, os.MkdirAll(gocache, 0o755))
 
 	labDir := t.TempDir()
+	// H checks a share's permissions itself (virtio-fs mounts with
+	// default_permissions), and TestLabExecOtherUser's user runs the test
+	// binary from this directory; t.TempDir's are root's, mode 0700.
+	require.NoError(t, os.Chmod(labDir, 0o755))
 	bin := filepath.Join(labDir, "labexec.test")
 	goRun(t, repo, nil, "test", "-c", "-o", bin, "./vmexec/labexec")
 	work := filepath.Join(t.TempDir(), "execpkg")

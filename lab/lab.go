@@ -50,16 +50,34 @@ type Config struct {
 	// throwaway overlay (QEMU snapshot=on) and the files stay as built.
 	WritableDisks bool
 
-	// Shares are directories of this machine H mounts over QEMU's 9p
-	// (-virtfs), for a scenario that needs more than its images hold: the
-	// exec scenario's Go toolchain and test package.
+	// Shares are directories of this machine H mounts over virtio-fs, for
+	// a scenario that needs more than its images hold: the exec
+	// scenario's Go toolchain and test package.
 	Shares []Share
+	// Virtiofsd serves the Shares; DefaultVirtiofsd if empty.
+	Virtiofsd string
 }
 
-// Share is a directory H mounts with mount -t 9p TAG DIR.
+// Share is a directory of this machine that H mounts with
+// mount -t virtiofs TAG DIR.
+//
+// Each share has its own virtiofsd (QEMU's vhost-user file server), which
+// Run starts before QEMU, waits for until it listens on its socket, and
+// kills when the run ends, whichever way: H gets a vhost-user-fs-pci
+// device per share, its memory in a shared memfd. virtio-fs is the one
+// transport every Debian kernel flavour has as a module (fuse and
+// virtiofs; the cloud flavour has no 9p), and the one gonest exec's own
+// guests use. It needs root here: virtiofsd's sandbox uses namespaces.
+//
+// A read-only share is read-only on this machine (virtiofsd runs in a
+// mount namespace where the directory is a read-only bind mount) and in
+// H (H mounts it read-only). The kernel checks permissions in H (virtio-fs
+// mounts with default_permissions: virtio_fs_fill_super() in
+// fs/fuse/virtio_fs.c) as well as here, where virtiofsd keeps the
+// caller's capabilities but creates files under H's user's ids.
 type Share struct {
-	Dir      string // on this machine
-	Tag      string // the 9p mount tag, at most 31 bytes
+	Dir      string // on this machine, one file system (virtiofsd does not announce submounts)
+	Tag      string // the virtio-fs tag, at most 31 bytes
 	ReadOnly bool
 }
 
@@ -125,6 +143,17 @@ func (cfg *Config) defaults() error {
 	if _, err := exec.LookPath(cfg.QEMU); err != nil {
 		return fmt.Errorf("%w; install QEMU with `apt-get install -y qemu-system-x86`", err)
 	}
+	if len(cfg.Shares) > 0 {
+		if cfg.Virtiofsd == "" {
+			cfg.Virtiofsd = DefaultVirtiofsd
+		}
+		if _, err := exec.LookPath(cfg.Virtiofsd); err != nil {
+			return fmt.Errorf("lab shares: %w; install it with `apt-get install -y %s`", err, virtiofsdPackage)
+		}
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("lab shares: virtiofsd needs root (its sandbox uses namespaces); run the lab as root")
+		}
+	}
 	return nil
 }
 
@@ -136,14 +165,34 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	memory, err := launch.ParseMemory(cfg.Memory)
+	if err == nil {
+		cfg.Memory, err = launch.FormatMemory(memory)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("lab memory: %w", err)
 	}
-	spec := launch.Spec{VMM: tcg{cfg: cfg}, Kernel: cfg.Kernel, Initrd: cfg.Initrd, Memory: memory, CPUs: cfg.CPUs,
+	fs, err := startShares(ctx, cfg, cfg.Log, socketWait)
+	if err != nil {
+		return Result{}, err
+	}
+	defer fs.stop()
+	// A share's virtiofsd that dies ends the run: H cannot go on without it.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	fs.watch(cancel)
+
+	spec := launch.Spec{VMM: tcg{cfg: cfg, fsSocks: fs.sockets()}, Kernel: cfg.Kernel, Initrd: cfg.Initrd, Memory: memory, CPUs: cfg.CPUs,
 		Level: Level, Timeout: cfg.Timeout, Console: cfg.Log, Interactive: cfg.Interactive, TailLines: cfg.TailLines}
 	// The terminal of an interactive run is QEMU's, in raw mode: no marker lines.
-	lres, runErr := launch.Run(ctx, spec, observer(cfg.Log, cfg.QEMU, "", !cfg.Interactive))
+	lres, runErr := launch.Run(runCtx, spec, observer(cfg.Log, cfg.QEMU, "", !cfg.Interactive))
+	fs.stop()
 	res := resultOf(lres)
+	for k, v := range fs.tails() {
+		if res.Tails == nil {
+			res.Tails = map[string][]string{}
+		}
+		res.Tails[k] = v
+	}
 	if lres.HiddenLines > 0 {
 		_, _ = fmt.Fprintf(cfg.Log, "[lab] (%d QEMU warnings about EPYC features TCG lacks not shown)\n", lres.HiddenLines)
 	}
@@ -155,6 +204,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	case lres.TimedOut:
 		return res, fmt.Errorf("lab %s: timeout: no verdict within %v (%s); QEMU killed%s",
 			cfg.Scenario, cfg.Timeout, progress(res.Marks), res.TailsText())
+	// QEMU killed because a virtiofsd failed (fsServers.watch).
+	case ctx.Err() == nil && context.Cause(runCtx) != nil && res.Status < 0:
+		return res, fmt.Errorf("lab %s: %w; QEMU killed (%s)%s", cfg.Scenario, context.Cause(runCtx), progress(res.Marks), res.TailsText())
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("lab %s: %w", cfg.Scenario, ctx.Err())
 	case lres.Duration == 0 && runErr != nil:

@@ -21,7 +21,10 @@ const (
 
 // tcg is the lab's QEMU as a launch.VMM: TCG with AMD SVM, H's disks and
 // next-level images from Config, and H's channels wired to launch.
-type tcg struct{ cfg Config }
+type tcg struct {
+	cfg     Config
+	fsSocks []string // virtiofsd's socket for each of cfg.Shares
+}
 
 // Name implements launch.VMM; QEMU's own output is kept as "qemu".
 func (tcg) Name() string { return "qemu" }
@@ -36,7 +39,7 @@ func (t tcg) Command(ctx context.Context, _ *launch.Spec, w *launch.Wiring) (*ex
 	if err != nil {
 		return nil, err
 	}
-	args := append(qemuArgs(t.cfg, markers), launch.QEMUDebugcon("messages", guestabi.MessagePort, messages)...)
+	args := append(qemuArgs(t.cfg, markers, t.fsSocks), launch.QEMUDebugcon("messages", guestabi.MessagePort, messages)...)
 	cmd := exec.CommandContext(ctx, t.cfg.QEMU, args...)
 	cmd.Stderr = w.Diag("[qemu] ", tcgWarning)
 	return cmd, nil
@@ -79,8 +82,11 @@ func cmdline(cfg Config) string {
 }
 
 // qemuArgs builds QEMU's arguments for cfg. markerSock is the Unix socket
-// the marker port's bytes go to, or "" for none.
-func qemuArgs(cfg Config, markerSock string) []string {
+// the marker port's bytes go to, or "" for none; fsSocks are the
+// virtiofsd sockets of cfg.Shares, in order. cfg.Memory is launch's
+// FormatMemory form ("2G"), which -m and a memory backend's size read
+// alike.
+func qemuArgs(cfg Config, markerSock string, fsSocks []string) []string {
 	args := []string{
 		"-accel", "tcg",
 		"-cpu", "EPYC,+svm", // TCG emulates AMD SVM, not Intel VMX
@@ -108,15 +114,19 @@ func qemuArgs(cfg Config, markerSock string) []string {
 			"-drive", fmt.Sprintf("file=%s,if=none,id=%s,format=raw%s", escapeOpt(d), id, snapshot),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", id, escapeOpt(diskSerial(d))))
 	}
-	for _, sh := range cfg.Shares {
-		// security_model=none: files keep this machine's owners;
-		// multidevs=remap: a tree spanning file systems keeps distinct
-		// inode numbers in H.
-		ro := ""
-		if sh.ReadOnly {
-			ro = ",readonly=on"
-		}
-		args = append(args, "-virtfs", fmt.Sprintf("local,path=%s,mount_tag=%s,security_model=none,multidevs=remap%s", sh.Dir, sh.Tag, ro))
+	if len(cfg.Shares) > 0 {
+		// vhost-user-fs: virtiofsd reads and writes H's memory itself, so
+		// that memory must be shared with it (a memfd QEMU passes over the
+		// socket).
+		args = append(args,
+			"-object", "memory-backend-memfd,id=mem,size="+cfg.Memory+",share=on",
+			"-machine", "memory-backend=mem")
+	}
+	for i, sh := range cfg.Shares {
+		id := fmt.Sprintf("fs%d", i)
+		args = append(args,
+			"-chardev", fmt.Sprintf("socket,id=%s,path=%s", id, escapeOpt(fsSocks[i])),
+			"-device", fmt.Sprintf("vhost-user-fs-pci,chardev=%s,tag=%s", id, sh.Tag))
 	}
 	if cfg.NextImages != "" {
 		// readonly=on: the guest sees a read-only disk (VIRTIO_BLK_F_RO),

@@ -17,9 +17,9 @@ import (
 
 // Parameters of the exec scenario.
 const (
-	// ParamExecMounts lists the lab's 9p shares and where H mounts them:
-	// gonest.exec.mounts=TAG:/path,TAG:/path:ro (":ro" for a read-only
-	// one, which H may cache).
+	// ParamExecMounts lists the lab's virtio-fs shares and where H mounts
+	// them: gonest.exec.mounts=TAG:/path,TAG:/path:ro (":ro" for a
+	// read-only one).
 	ParamExecMounts = "gonest.exec.mounts"
 	// ParamExecTest is the test binary to run (in one of those shares).
 	ParamExecTest = "gonest.exec.test"
@@ -33,8 +33,8 @@ const (
 // holds (paths of the Go toolchain, its cache, the test package).
 const ExecLabEnv = "GONEST_EXEC_LAB"
 
-// runExec is H's half of the gonest exec lab tests: it mounts the 9p
-// shares the lab gave it (the Go toolchain, a build cache, the test
+// runExec is H's half of the gonest exec lab tests: it mounts the
+// virtio-fs shares the lab gave it (the Go toolchain, a build cache, the test
 // package, the test binary), puts the kernel H runs at
 // /boot/vmlinuz-$(uname -r) beside its /lib/modules/$(uname -r), as an
 // installed kernel is on a host (so gonest exec finds it by itself), and
@@ -45,14 +45,13 @@ func runExec(ctx context.Context, env *Env) guestabi.Verdict {
 		env.Log.Error("modules did not load; see the errors above")
 		return guestabi.SetupError
 	}
-	// gonest-init loads KVM, virtio and ext4 at boot; the shares need 9p.
-	for _, m := range []string{"9pnet_virtio", "9p"} {
-		if err := initkit.LoadModule(env.Log, m); err != nil {
-			env.Log.Error("9p modules", "err", err)
-			return guestabi.SetupError
-		}
+	// gonest-init loads KVM, virtio and ext4 at boot; the shares need
+	// virtiofs (and its fuse).
+	if err := initkit.LoadModule(env.Log, "virtiofs"); err != nil {
+		env.Log.Error("virtiofs module", "err", err)
+		return guestabi.SetupError
 	}
-	if err := mount9P(env, env.Param(ParamExecMounts, "")); err != nil {
+	if err := mountShares(env, env.Param(ParamExecMounts, "")); err != nil {
 		env.Log.Error("lab shares", "err", err)
 		return guestabi.SetupError
 	}
@@ -86,9 +85,11 @@ func runExec(ctx context.Context, env *Env) guestabi.Verdict {
 	return guestabi.Pass
 }
 
-// mount9P mounts each TAG:/path of list over 9p (the lab's -virtfs), making
-// the directory first.
-func mount9P(env *Env, list string) error {
+// mountShares mounts each TAG:/path of list over virtio-fs (the lab's
+// vhost-user-fs devices), making the directory first; a read-only share
+// is mounted read-only. How long H caches what it read is the lab's
+// virtiofsd's choice (its cache option), not a mount option.
+func mountShares(env *Env, list string) error {
 	if list == "" {
 		return nil
 	}
@@ -101,16 +102,14 @@ func mount9P(env *Env, list string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		// A read-only share is cached (cache=loose); a writable one writes
-		// through (cache=mmap), so the lab sees what H wrote.
-		opts, flags := "trans=virtio,version=9p2000.L,access=any,msize=512000,cache=mmap", uintptr(0)
+		flags := uintptr(0)
 		if ro {
-			opts, flags = "trans=virtio,version=9p2000.L,access=any,msize=512000,cache=loose", unix.MS_RDONLY
+			flags = unix.MS_RDONLY
 		}
-		if err := unix.Mount(tag, dir, "9p", flags, opts); err != nil {
-			return fmt.Errorf("mount 9p %s on %s: %w", tag, dir, err)
+		if err := unix.Mount(tag, dir, "virtiofs", flags, ""); err != nil {
+			return fmt.Errorf("mount virtiofs %s on %s: %w", tag, dir, err)
 		}
-		env.Log.Info("lab share mounted", "tag", tag, "dir", dir)
+		env.Log.Info("lab share mounted", "tag", tag, "dir", dir, "read-only", ro)
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func Table() []Scenario {
 		{"l2-qemu-g1", "G1's half of l2-qemu: boot G2 with QEMU, pass its messages up, check that G2 saw QEMU's firmware", runL2QEMUG1},
 		{"l2-qemu-g2", "G2 under QEMU: report the OEM ID of its ACPI tables and greet", runL2QEMUG2},
 		{"l2-disk-g2", "G2's half of l2-disk: measured reads of each bus, then files written through IDE (gonest.disk.write=1)", runL2DiskG2},
-		{"exec", "H: mount the lab's 9p shares, install H's kernel in /boot, run the gonest exec test binary " + ParamExecTest + " names", runExec},
+		{"exec", "H: mount the lab's virtio-fs shares, install H's kernel in /boot, run the gonest exec test binary " + ParamExecTest + " names", runExec},
 		{"anatomy", "H: the exit-multiplication experiment: each exit loop as H's guest, then as G2 (G1 runs anatomy-g1), with L0's exit tracepoints and live nested state; prints the table", runAnatomy},
 		{"anatomy-g1", "G1's half of anatomy: each exit loop as G2, one result per loop", runAnatomyG1},
 	}
