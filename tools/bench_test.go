@@ -66,5 +66,5 @@ func TestBenchDiskNewFile(t *testing.T) {
 func TestBenchBadMode(t *testing.T) {
 	out, code, _ := runBenchDisk(t, "", "disks")
 	assert.Equal(t, 2, code)
-	assert.Equal(t, "usage: tools/bench.sh [disk|anatomy]\n", out)
+	assert.Equal(t, "usage: tools/bench.sh [disk|anatomy|exec]\n", out)
 }
