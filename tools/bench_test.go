@@ -16,20 +16,32 @@ const diskRows = `disk bus in G2, G2 read MB/s: IDE 0.12 (min 0.10, max 0.20), v
 disk bus in G2, H exits per MiB (H's KVM, for G1's vCPU): IDE 60500 (min 59000, max 62000), virtio-blk 200 (min 190, max 210), ratio 302 (median of 5 reads of 4 MiB per bus; per run 300 290 302 310 305)
 `
 
+// execRows are bench-exec's rows, as scenario/bench/exec.go prints them.
+const execRows = `exec /bin/true, wall time (gonest exec vs QEMU microvm + 9p root, same kernel and init): gonest 10.16 s (min 9.79, max 14.63), QEMU 23.15 s (min 17.09, max 27.54), ratio 0.44 (median of 3; per run 0.57 0.63 0.37)
+exec metadata, find + stat of 2,000 files (virtio-fs vs 9p): gonest 2963 entries/s (min 1646, max 3592), QEMU 47 entries/s (min 39, max 67), ratio 62.56 (median of 3; per run 53.71 41.89 62.56)
+`
+
 // runBenchDisk runs tools/bench.sh disk with a fake go that prints
 // diskRows, on a results file that holds before; it returns the output,
 // the exit code and the file after.
 func runBenchDisk(t *testing.T, before string, args ...string) (string, int, string) {
 	t.Helper()
+	return runBench(t, "bench-disk", diskRows, before, nil, args...)
+}
+
+// runBench runs tools/bench.sh with a fake go whose gonest-bench prints
+// rows for scenario and fails for any other, with env added.
+func runBench(t *testing.T, scenario, rows, before string, env []string, args ...string) (string, int, string) {
+	t.Helper()
 	dir := t.TempDir()
 	goCmd := filepath.Join(dir, "go")
-	require.NoError(t, os.WriteFile(goCmd, []byte("#!/bin/sh\ncase \"$*\" in *'-scenario bench-disk'*) cat <<'EOF'\n"+diskRows+"EOF\n;; version) echo 'go version go1.0 linux/amd64' ;; *) exit 3 ;; esac\n"), 0o755))
+	require.NoError(t, os.WriteFile(goCmd, []byte("#!/bin/sh\ncase \"$*\" in *'-scenario "+scenario+"'*) cat <<'EOF'\n"+rows+"EOF\n;; version) echo 'go version go1.0 linux/amd64' ;; *) exit 3 ;; esac\n"), 0o755))
 	out := filepath.Join(dir, "results.md")
 	if before != "" {
 		require.NoError(t, os.WriteFile(out, []byte(before), 0o644))
 	}
 	cmd := exec.Command("bash", append([]string{"bench.sh"}, args...)...)
-	cmd.Env = append(os.Environ(), "GO="+goCmd, "BENCH_OUT="+out, "IMAGES="+dir, "BENCH_RUNS=5")
+	cmd.Env = append(append(os.Environ(), "GO="+goCmd, "BENCH_OUT="+out, "IMAGES="+dir, "BENCH_RUNS=5"), env...)
 	output, err := cmd.CombinedOutput()
 	code := exitCode(t, err)
 	after, _ := os.ReadFile(out)
@@ -61,6 +73,27 @@ func TestBenchDiskNewFile(t *testing.T) {
 	out, code, after := runBenchDisk(t, "", "disk")
 	require.Equal(t, 0, code, out)
 	assert.True(t, strings.HasPrefix(after, "## Disk bus in G2\n"), after)
+}
+
+// TestBenchExecSizes: a run at the default sizes and one at the user's
+// full sizes each replace only their own section.
+func TestBenchExecSizes(t *testing.T) {
+	def := "## gonest exec against QEMU microvm with 9p (lab)"
+	full := def + ", 10000 files, 256 MiB"
+	before := "# gonest benchmarks\n\n" + def + "\n\nold default figures\n\n" + full + "\n\nold full figures\n\n### Reading\n\nnotes\n"
+	out, code, after := runBench(t, "bench-exec", execRows, before, nil, "exec")
+	require.Equal(t, 0, code, out)
+	assert.NotContains(t, after, "old default figures")
+	assert.Contains(t, after, full+"\n\nold full figures\n\n### Reading\n\nnotes\n", "the full sizes' section, and its notes, stay")
+	assert.Contains(t, after, "| exec metadata, find + stat of 2,000 files (virtio-fs vs 9p) | 62.56 | 41.89 – 62.56 | ≥ 2.0 | yes |")
+	assert.Contains(t, after, "The tree and the read are smaller than a user's")
+
+	out, code, after = runBench(t, "bench-exec", execRows, before, []string{"EXEC_BENCH_RUNS=1", "EXEC_BENCH_FILES=10000", "EXEC_BENCH_MIB=256"}, "exec")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, after, def+"\n\nold default figures\n", "the defaults' section stays")
+	assert.NotContains(t, after, "old full figures")
+	assert.Equal(t, 1, strings.Count(after, full+"\n"))
+	assert.NotContains(t, after, "The tree and the read are smaller than a user's")
 }
 
 func TestBenchBadMode(t *testing.T) {
