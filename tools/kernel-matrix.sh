@@ -125,11 +125,11 @@ total=$((SECONDS - start_all))
 
 # The table, then the tail of each failing row's log.
 {
-	printf '%-28s %-8s %-4s %-9s %-34s %6s\n' kernel flavour lab scenario verdict wall
+	printf '%-28s %-8s %-5s %-9s %-34s %6s\n' kernel flavour lab scenario verdict wall
 	while IFS=$'\t' read -r k f l s v secs _; do
-		printf '%-28s %-8s %-4s %-9s %-34s %5ss\n' "$k" "$f" "$l" "$s" "$v" "$secs"
+		printf '%-28s %-8s %-5s %-9s %-34s %5ss\n' "$k" "$f" "$l" "$s" "$v" "$secs"
 	done <"$rows"
-	printf '%-28s %-8s %-4s %-9s %-34s %5ss\n' total '' '' '' '' "$total"
+	printf '%-28s %-8s %-5s %-9s %-34s %5ss\n' total '' '' '' '' "$total"
 } | tee "$OUT/table.txt"
 failed=0
 while IFS=$'\t' read -r k f l s v _ log; do
