@@ -101,3 +101,18 @@ func TestBenchBadMode(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Equal(t, "usage: tools/bench.sh [disk|anatomy|exec]\n", out)
 }
+
+// TestBenchTableSkipsOtherSectionsRows: the top table passes over the rows
+// other sections show (disk bus, exit anatomy), under set -e and
+// pipefail, whatever their shape.
+func TestBenchTableSkipsOtherSectionsRows(t *testing.T) {
+	rows := filepath.Join(t.TempDir(), "rows")
+	require.NoError(t, os.WriteFile(rows, []byte(strings.Split(diskRows, "\n")[0]+"\n"+
+		"exit anatomy | pio | n 100 | g2 exits 101\n"+
+		"port-I/O exit cost (this host, 140000 exits): gonest 20676 ns/exit, C 22027 ns/exit, ratio 0.8930 (median of 7 interleaved rounds; min 0.7871, max 1.447)\n"), 0o644))
+	script := `set -euo pipefail; eval "$(sed -n '/^table() {/,/^}/p' bench.sh)"; rows=$1; table`
+	out, err := exec.Command("bash", "-c", script, "bash", rows).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "| benchmark | ratio (median) | per-run min – max | goal | met |\n|---|---|---|---|---|\n"+
+		"| port-I/O exit cost (this host, 140000 exits) | 0.8930 | 0.7871 – 1.447 | ≤ 1.15 | yes |\n", string(out))
+}
